@@ -1,0 +1,1 @@
+//! Executes a plan through the AdminApi trait, storing each new secret before moving on.

@@ -1,0 +1,166 @@
+//! The desired state: what the manifest declares, already validated.
+//!
+//! `manifest` builds it from TOML; `plan` compares it with the live keys. Holding only valid
+//! values (known roles, names of 1 to 80 characters, compiled globs) keeps the plan engine free
+//! of error handling for bad input.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{KeyId, ProjectId, RoleSet};
+
+/// The whole manifest.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Desired {
+    pub projects: Vec<DesiredProject>,
+    /// The `[secrets]` table, if the manifest has one.
+    pub secrets: Option<SecretsConfig>,
+}
+
+/// How a manifest names a project: by id, or by its exact (case-sensitive) name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectSelector {
+    Name(String),
+    Id(ProjectId),
+}
+
+impl std::fmt::Display for ProjectSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProjectSelector::Name(name) => write!(f, "project {name:?}"),
+            ProjectSelector::Id(id) => write!(f, "project id {id}"),
+        }
+    }
+}
+
+/// What happens to live keys the manifest does not declare.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnmanagedPolicy {
+    /// Report them, touch nothing (the default).
+    #[default]
+    Keep,
+    /// Delete them.
+    Delete,
+}
+
+/// How a role change is carried out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleChange {
+    /// PATCH the key in place (the default).
+    #[default]
+    Update,
+    /// Create a new key with the new roles, store its secret, delete the old key. Needed on the
+    /// Starter plan, where a key's roles cannot change.
+    Replace,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredProject {
+    pub selector: ProjectSelector,
+    pub unmanaged: UnmanagedPolicy,
+    /// Glob patterns of live key names keyplan neither touches nor reports.
+    pub ignore: Vec<KeyGlob>,
+    pub keys: Vec<DesiredKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredKey {
+    pub name: String,
+    pub roles: RoleSet,
+    /// Live keys under one of these names are renamed in place.
+    pub previous_names: Vec<String>,
+    /// Bind to exactly this live key.
+    pub id: Option<KeyId>,
+    /// Refuse any plan that deletes or replaces this key.
+    pub protected: bool,
+    pub role_change: RoleChange,
+    /// Replace the key once its `created_at` is older than this.
+    pub rotate_after: Option<jiff::SignedDuration>,
+}
+
+impl DesiredKey {
+    /// A key with the given name and roles and every option at its default.
+    pub fn new(name: impl Into<String>, roles: RoleSet) -> Self {
+        DesiredKey {
+            name: name.into(),
+            roles,
+            previous_names: Vec::new(),
+            id: None,
+            protected: false,
+            role_change: RoleChange::Update,
+            rotate_after: None,
+        }
+    }
+}
+
+/// A compiled glob over key names (`*`, `?`, `[...]`, `{a,b}`), keeping its source text.
+#[derive(Debug, Clone)]
+pub struct KeyGlob {
+    source: String,
+    matcher: globset::GlobMatcher,
+}
+
+impl KeyGlob {
+    pub fn new(pattern: &str) -> Result<Self, globset::Error> {
+        let glob = globset::GlobBuilder::new(pattern)
+            .literal_separator(false)
+            .build()?;
+        Ok(KeyGlob {
+            source: pattern.to_owned(),
+            matcher: glob.compile_matcher(),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    pub fn is_match(&self, key_name: &str) -> bool {
+        self.matcher.is_match(key_name)
+    }
+}
+
+impl PartialEq for KeyGlob {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+/// Where new secrets go: the manifest's `[secrets]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "store", rename_all = "snake_case")]
+pub enum SecretsConfig {
+    /// The OS keyring. Entries are named by `entry`, with `{project}`, `{project_id}` and
+    /// `{key}` filled in.
+    Keyring { service: String, entry: String },
+    /// A JSON (or dotenv) file, written atomically with mode 0600.
+    File { path: PathBuf, format: FileFormat },
+    /// A command run once per new secret, with the secret on stdin only. `{project}`,
+    /// `{project_id}` and `{key}` are filled in in its arguments.
+    Command { command: Vec<String> },
+}
+
+impl SecretsConfig {
+    pub const DEFAULT_KEYRING_SERVICE: &'static str = "keyplan";
+    pub const DEFAULT_KEYRING_ENTRY: &'static str = "{project}/{key}";
+
+    /// The default store: the OS keyring, service `keyplan`, entry `<project>/<key>`.
+    pub fn default_keyring() -> Self {
+        SecretsConfig::Keyring {
+            service: Self::DEFAULT_KEYRING_SERVICE.to_owned(),
+            entry: Self::DEFAULT_KEYRING_ENTRY.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    #[default]
+    Json,
+    Dotenv,
+}

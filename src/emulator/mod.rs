@@ -1,0 +1,1 @@
+//! The local Admin API server used by tests, benchmarks and `--sandbox`.

@@ -1,0 +1,1 @@
+//! The real Admin API client over HTTP (reqwest): auth, retries, timeouts.

@@ -1,0 +1,225 @@
+//! The vocabulary every other module speaks: projects, keys, roles and secrets.
+//!
+//! Nothing here knows about HTTP, TOML, files or terminals. Wire formats convert into these
+//! types at the edge (`live`, `manifest`), so the plan engine works on values that are already
+//! valid.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The longest key name the Admin API accepts, in characters.
+pub const MAX_KEY_NAME_CHARS: usize = 80;
+
+/// One of the six roles a Pinecone API key can hold.
+///
+/// Declared in the order the Pinecone docs list them; `Ord` follows that order so that sorted
+/// role sets read the way users expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Role {
+    ProjectEditor,
+    ProjectViewer,
+    ControlPlaneEditor,
+    ControlPlaneViewer,
+    DataPlaneEditor,
+    DataPlaneViewer,
+}
+
+impl Role {
+    /// Every role, in display order.
+    pub const ALL: [Role; 6] = [
+        Role::ProjectEditor,
+        Role::ProjectViewer,
+        Role::ControlPlaneEditor,
+        Role::ControlPlaneViewer,
+        Role::DataPlaneEditor,
+        Role::DataPlaneViewer,
+    ];
+
+    /// The name the API and the manifest use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::ProjectEditor => "ProjectEditor",
+            Role::ProjectViewer => "ProjectViewer",
+            Role::ControlPlaneEditor => "ControlPlaneEditor",
+            Role::ControlPlaneViewer => "ControlPlaneViewer",
+            Role::DataPlaneEditor => "DataPlaneEditor",
+            Role::DataPlaneViewer => "DataPlaneViewer",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error for a string that names none of the six roles.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?}")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| UnknownRole(s.to_owned()))
+    }
+}
+
+/// The roles of a key. A set: order and repetition carry no meaning, so two keys whose role
+/// lists differ only in order are equal here and never cause a change.
+pub type RoleSet = BTreeSet<Role>;
+
+/// A project's id as the Admin API issues it (a UUID string, kept verbatim).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProjectId(pub String);
+
+/// An API key's id as the Admin API issues it (a UUID string, kept verbatim).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct KeyId(pub String);
+
+macro_rules! display_inner {
+    ($($ty:ty),*) => {$(
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl $ty {
+            /// The id as the API spells it.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+    )*};
+}
+display_inner!(ProjectId, KeyId);
+
+/// A project as listed by the Admin API. Names are not unique within an organisation.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Project {
+    pub id: ProjectId,
+    pub name: String,
+}
+
+/// An API key as it exists in Pinecone right now (never with its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveKey {
+    pub id: KeyId,
+    pub name: String,
+    pub project_id: ProjectId,
+    pub roles: RoleSet,
+    /// Optional in the API: the seed docs show it, the specs do not list it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<jiff::Timestamp>,
+}
+
+/// What to create: a name and the roles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewKey {
+    pub name: String,
+    pub roles: RoleSet,
+}
+
+/// A PATCH of a key: only the fields that are `Some` change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyUpdate {
+    pub name: Option<String>,
+    pub roles: Option<RoleSet>,
+}
+
+/// A key's secret value, shown by the API exactly once, at creation.
+///
+/// `Debug` and `Display` print `[redacted]`, and there is no `Serialize`: the only way to the
+/// value is [`Secret::expose`], which makes every use visible in review.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The raw value, for the one place that must hand it on (a secret store, or the wire).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A key just created: the key and its one-time secret.
+#[derive(Debug, Clone)]
+pub struct CreatedKey {
+    pub key: LiveKey,
+    pub secret: Secret,
+}
+
+/// Checks a key name against the API's rule (1 to 80 characters, no character rules).
+pub fn key_name_is_valid(name: &str) -> bool {
+    let chars = name.chars().count();
+    (1..=MAX_KEY_NAME_CHARS).contains(&chars)
+}
+
+/// Whether `s` is a UUID in the hyphenated form the API issues.
+pub fn is_uuid(s: &str) -> bool {
+    s.len() == 36 && uuid::Uuid::try_parse(s).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_through_their_names() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
+        assert_eq!(
+            "projecteditor".parse::<Role>(),
+            Err(UnknownRole("projecteditor".into()))
+        );
+    }
+
+    #[test]
+    fn role_sets_ignore_order_and_repetition() {
+        let a: RoleSet = [Role::DataPlaneViewer, Role::DataPlaneEditor].into();
+        let b: RoleSet = [Role::DataPlaneEditor, Role::DataPlaneViewer, Role::DataPlaneEditor].into();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn secrets_never_format_their_value() {
+        let secret = Secret::new("pcsk_abc123_verysecret");
+        assert_eq!(format!("{secret} {secret:?}"), "[redacted] [redacted]");
+        let created = format!("{:?}", Some(secret));
+        assert!(!created.contains("verysecret"), "{created}");
+    }
+
+    #[test]
+    fn key_names_are_one_to_eighty_characters() {
+        assert!(!key_name_is_valid(""));
+        assert!(key_name_is_valid("a"));
+        assert!(key_name_is_valid(&"é".repeat(80)));
+        assert!(!key_name_is_valid(&"a".repeat(81)));
+    }
+}

@@ -1,0 +1,1 @@
+//! Matching declared keys to live keys, and the diff into changes.

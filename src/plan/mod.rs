@@ -1,0 +1,179 @@
+//! The plan: a pure function of (desired state, live state, options) to a sorted list of
+//! changes, and the safety checks that belong to it.
+//!
+//! A plan is data, never closures: it can be rendered, saved, hashed, compared and tested with
+//! literals. Nothing here performs I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{KeyId, LiveKey, Project, ProjectId, RoleSet};
+
+pub mod engine;
+
+
+/// The version of the serialised plan document (`--format json` and saved plans).
+pub const FORMAT_VERSION: &str = "1";
+
+/// What a change does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    /// A rename and/or a role change, in one PATCH.
+    Update,
+    /// Create a new key, store its secret, then delete the old key.
+    Replace,
+    Delete,
+}
+
+/// A key as the plan shows it before a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyBefore {
+    pub id: KeyId,
+    pub name: String,
+    pub roles: RoleSet,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<jiff::Timestamp>,
+}
+
+impl From<&LiveKey> for KeyBefore {
+    fn from(key: &LiveKey) -> Self {
+        KeyBefore {
+            id: key.id.clone(),
+            name: key.name.clone(),
+            roles: key.roles.clone(),
+            created_at: key.created_at,
+        }
+    }
+}
+
+/// A key as the plan wants it after a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyAfter {
+    pub name: String,
+    pub roles: RoleSet,
+}
+
+/// One change to one key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub action: Action,
+    pub project: Project,
+    /// The live key it changes; `None` for a create.
+    pub before: Option<KeyBefore>,
+    /// The key it leaves; `None` for a delete.
+    pub after: Option<KeyAfter>,
+    /// Why: always set on deletes and replaces, and wherever it helps a reviewer.
+    pub reason: String,
+}
+
+/// A live key the manifest does not declare, kept because the project says `unmanaged = "keep"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnmanagedKey {
+    pub project: Project,
+    pub key: KeyBefore,
+}
+
+/// Counts of changes by action.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+}
+
+impl Summary {
+    pub fn total(&self) -> usize {
+        self.create + self.update + self.replace + self.delete
+    }
+}
+
+/// A refusal by the safety guard: too many deletions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardRefusal {
+    pub message: String,
+}
+
+/// The plan: every change, sorted (creates, updates, replaces, deletes; then by project and key),
+/// plus what it saw and chose not to touch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: String,
+    pub changes: Vec<Change>,
+    pub unmanaged: Vec<UnmanagedKey>,
+    pub summary: Summary,
+    /// Projects the plan looked at, sorted by id.
+    pub projects: Vec<Project>,
+    /// Set when the safety guard refuses this plan (the plan is still shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<GuardRefusal>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+/// The live state a plan is computed from: every looked-at project with all its keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveState {
+    /// Every project of the organisation (for resolving names), sorted by id.
+    pub projects: Vec<Project>,
+    /// The keys of each project the manifest names. A project missing here was not listed.
+    pub keys: BTreeMap<ProjectId, Vec<LiveKey>>,
+}
+
+/// Options that change a plan but are not part of the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Refuse a plan deleting more than this share of a project's live keys...
+    pub max_delete_share: f64,
+    /// ...when the project has at least this many live keys.
+    pub guard_min_keys: usize,
+    /// Refuse a plan deleting more than this many keys in all.
+    pub max_deletes: usize,
+    /// Keys to replace on demand (`--replace PROJECT/KEY`): (project name or id, key name).
+    pub replace: BTreeSet<(String, String)>,
+    /// "Now", for rotation ages. Passed in so the plan stays a pure function.
+    pub now: Option<jiff::Timestamp>,
+    /// For each (project id, key name), the key id whose secret the store holds, if the store
+    /// can tell. Settles duplicates left by interrupted or concurrent applies.
+    pub held: BTreeMap<(ProjectId, String), KeyId>,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            max_delete_share: 0.25,
+            guard_min_keys: 4,
+            max_deletes: 50,
+            replace: BTreeSet::new(),
+            now: None,
+            held: BTreeMap::new(),
+        }
+    }
+}
+
+/// The suffix keyplan puts on a key it is retiring during a replace.
+///
+/// A replace renames the old key first, then creates the new one, stores its secret, and
+/// deletes the old key. A run killed half-way leaves a key with this suffix, which the next
+/// plan recognises and finishes (see docs/design.md, "interrupted replace").
+pub const RETIRING_SUFFIX: &str = " (keyplan: retiring)";
+
+/// The name a key gets while it is being replaced: its name with [`RETIRING_SUFFIX`], the
+/// name cut short where both would not fit in 80 characters.
+pub fn retiring_name(name: &str) -> String {
+    let room = crate::model::MAX_KEY_NAME_CHARS - RETIRING_SUFFIX.chars().count();
+    let stem: String = name.chars().take(room).collect();
+    format!("{stem}{RETIRING_SUFFIX}")
+}
+
+/// For a retiring key's name, the (possibly cut) name it had before; `None` for other names.
+pub fn retiring_stem(name: &str) -> Option<&str> {
+    name.strip_suffix(RETIRING_SUFFIX)
+}

@@ -1,0 +1,1 @@
+//! Rendering plans and reports: human, JSON, Markdown. Never reads the environment itself.
