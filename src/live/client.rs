@@ -267,6 +267,8 @@ enum Attempt {
     NotSent(String),
     /// Sent, or possibly sent, but no complete answer came back.
     MaybeSent(String),
+    /// An answer with this status whose body exceeds [`MAX_RESPONSE_BYTES`] (not read further).
+    TooLarge(u16),
 }
 
 /// Which request the loop sends, and how.
@@ -309,6 +311,14 @@ impl Inner {
                 .await?;
 
             let outcome = match &attempt {
+                Attempt::TooLarge(status) => {
+                    // Not worth retrying; for a create, a success status means the key exists.
+                    return Err(if call.resend == Resend::Never && (200..300).contains(status) {
+                        self.outcome_unknown(&attempt)
+                    } else {
+                        Inner::too_large(*status)
+                    });
+                }
                 Attempt::Reply(reply) => Outcome::Status(reply.status),
                 Attempt::NotSent(_) => Outcome::NotSent,
                 Attempt::MaybeSent(_) => Outcome::MaybeSent,
@@ -488,23 +498,19 @@ impl Inner {
         };
         let status = response.status().as_u16();
         let headers = std::mem::take(response.headers_mut());
-        let too_large = || ApiError::Transport {
-            status: Some(status),
-            detail: format!("the response body exceeds {} MiB", MAX_RESPONSE_BYTES >> 20),
-        };
         let announced = headers
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if announced.is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
-            return Err(too_large());
+            return Ok(Attempt::TooLarge(status));
         }
         let mut body = Vec::new();
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                        return Err(too_large());
+                        return Ok(Attempt::TooLarge(status));
                     }
                     body.extend_from_slice(&chunk);
                 }
@@ -525,10 +531,18 @@ impl Inner {
         }))
     }
 
+    fn too_large(status: u16) -> ApiError {
+        ApiError::Transport {
+            status: Some(status),
+            detail: format!("the response body exceeds {} MiB", MAX_RESPONSE_BYTES >> 20),
+        }
+    }
+
     /// The final attempt as the loop's result: an answer, or the failure that ended it.
     fn finish(attempt: Attempt) -> Result<Reply, ApiError> {
         match attempt {
             Attempt::Reply(reply) => Ok(reply),
+            Attempt::TooLarge(status) => Err(Inner::too_large(status)),
             Attempt::NotSent(detail) | Attempt::MaybeSent(detail) => Err(ApiError::Transport {
                 status: None,
                 detail,
@@ -578,6 +592,7 @@ impl Inner {
                 status: None,
                 detail: format!("{detail}; {note}"),
             },
+            Attempt::TooLarge(status) => Inner::too_large(status),
         }
     }
 
@@ -593,6 +608,10 @@ impl Inner {
                 ),
             },
             Attempt::NotSent(detail) | Attempt::MaybeSent(detail) => detail.clone(),
+            Attempt::TooLarge(status) => format!(
+                "HTTP {status} with a body over {} MiB, not read",
+                MAX_RESPONSE_BYTES >> 20
+            ),
         };
         ApiError::OutcomeUnknown { detail }
     }
