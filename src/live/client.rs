@@ -313,11 +313,13 @@ impl Inner {
             let outcome = match &attempt {
                 Attempt::TooLarge(status) => {
                     // Not worth retrying; for a create, a success status means the key exists.
-                    return Err(if call.resend == Resend::Never && (200..300).contains(status) {
-                        self.outcome_unknown(&attempt)
-                    } else {
-                        Inner::too_large(*status)
-                    });
+                    return Err(
+                        if call.resend == Resend::Never && (200..300).contains(status) {
+                            self.outcome_unknown(&attempt)
+                        } else {
+                            Inner::too_large(*status)
+                        },
+                    );
                 }
                 Attempt::Reply(reply) => Outcome::Status(reply.status),
                 Attempt::NotSent(_) => Outcome::NotSent,
