@@ -23,19 +23,31 @@ fn invalid_examples() -> Vec<PathBuf> {
 #[test]
 fn every_invalid_example_fails_with_its_snapshotted_errors() {
     let paths = invalid_examples();
-    assert!(paths.len() >= 15, "expected one file per error family, found {}", paths.len());
+    assert!(
+        paths.len() >= 15,
+        "expected one file per error family, found {}",
+        paths.len()
+    );
     for path in paths {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        let error = match manifest::load(&path) {
-            Ok(_) => panic!("{} should not validate", path.display()),
-            Err(error) => error,
+        let Err(error) = manifest::load(&path) else {
+            panic!("{} should not validate", path.display());
         };
         let ManifestError::Invalid(diagnostics) = &error else {
             panic!("{}: expected diagnostics, got {error}", path.display());
         };
         // Every error has a position and is in file order.
-        assert!(diagnostics.items.iter().all(|d| d.line >= 1 && d.column >= 1));
-        let positions: Vec<_> = diagnostics.items.iter().map(|d| (d.line, d.column)).collect();
+        assert!(
+            diagnostics
+                .items
+                .iter()
+                .all(|d| d.line >= 1 && d.column >= 1)
+        );
+        let positions: Vec<_> = diagnostics
+            .items
+            .iter()
+            .map(|d| (d.line, d.column))
+            .collect();
         let mut sorted = positions.clone();
         sorted.sort_unstable();
         assert_eq!(positions, sorted, "{name}: errors out of file order");
@@ -47,7 +59,9 @@ fn every_invalid_example_fails_with_its_snapshotted_errors() {
 
 #[test]
 fn the_many_errors_example_reports_them_all_at_once() {
-    let Err(ManifestError::Invalid(diagnostics)) = manifest::load(Path::new("examples/invalid/many-errors.toml")) else {
+    let Err(ManifestError::Invalid(diagnostics)) =
+        manifest::load(Path::new("examples/invalid/many-errors.toml"))
+    else {
         panic!("many-errors.toml should not validate");
     };
     assert!(diagnostics.len() >= 10, "{}", diagnostics.render(false));
@@ -55,7 +69,9 @@ fn the_many_errors_example_reports_them_all_at_once() {
 
 #[test]
 fn colour_is_only_there_when_asked_for() {
-    let Err(ManifestError::Invalid(diagnostics)) = manifest::load(Path::new("examples/invalid/roles.toml")) else {
+    let Err(ManifestError::Invalid(diagnostics)) =
+        manifest::load(Path::new("examples/invalid/roles.toml"))
+    else {
         panic!("roles.toml should not validate");
     };
     assert!(!diagnostics.render(false).contains('\x1b'));
@@ -73,7 +89,11 @@ fn the_example_manifest_parses() {
             format: FileFormat::Json,
         })
     );
-    let selectors: Vec<_> = desired.projects.iter().map(|p| p.selector.clone()).collect();
+    let selectors: Vec<_> = desired
+        .projects
+        .iter()
+        .map(|p| p.selector.clone())
+        .collect();
     assert_eq!(
         selectors,
         [
@@ -84,13 +104,28 @@ fn the_example_manifest_parses() {
     );
     let prod = &desired.projects[0];
     assert_eq!(prod.unmanaged, UnmanagedPolicy::Delete);
-    assert!(prod.ignore.iter().any(|glob| glob.is_match("pinecone-cli-laptop")));
-    assert!(!prod.ignore.iter().any(|glob| glob.is_match("ingest-worker")));
+    assert!(
+        prod.ignore
+            .iter()
+            .any(|glob| glob.is_match("pinecone-cli-laptop"))
+    );
+    assert!(
+        !prod
+            .ignore
+            .iter()
+            .any(|glob| glob.is_match("ingest-worker"))
+    );
     let ingest = &prod.keys[0];
     assert_eq!(ingest.name, "ingest-worker");
-    assert_eq!(ingest.roles, RoleSet::from([Role::DataPlaneEditor, Role::DataPlaneViewer]));
+    assert_eq!(
+        ingest.roles,
+        RoleSet::from([Role::DataPlaneEditor, Role::DataPlaneViewer])
+    );
     assert_eq!(ingest.previous_names, ["ingest"]);
-    assert_eq!(ingest.rotate_after, Some(jiff::SignedDuration::from_hours(90 * 24)));
+    assert_eq!(
+        ingest.rotate_after,
+        Some(jiff::SignedDuration::from_hours(90 * 24))
+    );
     assert!(prod.keys[1].protected);
     assert_eq!(prod.keys[2].role_change, RoleChange::Replace);
     assert_eq!(desired.projects[1].unmanaged, UnmanagedPolicy::Keep);
@@ -105,7 +140,10 @@ fn a_missing_manifest_names_its_path() {
     let error = manifest::load(Path::new("examples/does-not-exist.toml")).unwrap_err();
     assert!(matches!(error, ManifestError::Io { .. }));
     let message = error.to_string();
-    assert!(message.starts_with("cannot read manifest examples/does-not-exist.toml: "), "{message}");
+    assert!(
+        message.starts_with("cannot read manifest examples/does-not-exist.toml: "),
+        "{message}"
+    );
     assert!(message.contains("keyplan import"), "{message}");
 }
 
@@ -136,10 +174,24 @@ fn the_schema_is_json_and_knows_every_role_and_choice() {
         .map(|v| v.as_str().unwrap())
         .collect();
     assert_eq!(roles, Role::ALL.iter().map(|r| r.as_str()).collect());
-    assert_eq!(schema["definitions"]["secrets"]["properties"]["store"]["enum"], serde_json::json!(["keyring", "file", "command"]));
-    assert_eq!(schema["definitions"]["project"]["properties"]["unmanaged"]["enum"], serde_json::json!(["keep", "delete"]));
-    assert_eq!(schema["definitions"]["key"]["properties"]["role_change"]["enum"], serde_json::json!(["update", "replace"]));
-    for pointer in ["", "/definitions/secrets", "/definitions/project", "/definitions/key"] {
+    assert_eq!(
+        schema["definitions"]["secrets"]["properties"]["store"]["enum"],
+        serde_json::json!(["keyring", "file", "command"])
+    );
+    assert_eq!(
+        schema["definitions"]["project"]["properties"]["unmanaged"]["enum"],
+        serde_json::json!(["keep", "delete"])
+    );
+    assert_eq!(
+        schema["definitions"]["key"]["properties"]["role_change"]["enum"],
+        serde_json::json!(["update", "replace"])
+    );
+    for pointer in [
+        "",
+        "/definitions/secrets",
+        "/definitions/project",
+        "/definitions/key",
+    ] {
         let object = schema.pointer(pointer).unwrap();
         assert_eq!(object["additionalProperties"], false, "{pointer}");
         for (field, property) in object["properties"].as_object().unwrap() {
@@ -170,22 +222,61 @@ fn an_imported_manifest_parses_back_to_the_live_keys() {
         name: "analytics-staging".into(),
     };
     let prod_keys = vec![
-        live(prod.id.as_str(), "b6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b", "reporting", &[Role::DataPlaneViewer]),
-        live(prod.id.as_str(), "c6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b", "reporting", &[Role::DataPlaneViewer, Role::DataPlaneEditor]),
-        live(prod.id.as_str(), "d6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b", "ingest \"worker\" # not a comment", &[Role::DataPlaneEditor, Role::ProjectViewer]),
-        live(prod.id.as_str(), "e6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b", "no roles", &[]),
+        live(
+            prod.id.as_str(),
+            "b6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b",
+            "reporting",
+            &[Role::DataPlaneViewer],
+        ),
+        live(
+            prod.id.as_str(),
+            "c6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b",
+            "reporting",
+            &[Role::DataPlaneViewer, Role::DataPlaneEditor],
+        ),
+        live(
+            prod.id.as_str(),
+            "d6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b",
+            "ingest \"worker\" # not a comment",
+            &[Role::DataPlaneEditor, Role::ProjectViewer],
+        ),
+        live(
+            prod.id.as_str(),
+            "e6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b",
+            "no roles",
+            &[],
+        ),
     ];
-    let staging_keys = vec![live(staging.id.as_str(), "f6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b", "ünïcødé-ключ", &[Role::ProjectEditor])];
-    let text = manifest::render_manifest(&[(prod.clone(), prod_keys.clone()), (staging.clone(), staging_keys.clone())]);
-    let parsed = manifest::parse(&text, Path::new("imported.toml")).unwrap_or_else(|error| panic!("{error}\n{text}"));
+    let staging_keys = vec![live(
+        staging.id.as_str(),
+        "f6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b",
+        "ünïcødé-ключ",
+        &[Role::ProjectEditor],
+    )];
+    let text = manifest::render_manifest(&[
+        (prod.clone(), prod_keys.clone()),
+        (staging.clone(), staging_keys.clone()),
+    ]);
+    let parsed = manifest::parse(&text, Path::new("imported.toml"))
+        .unwrap_or_else(|error| panic!("{error}\n{text}"));
     let desired = parsed.desired;
     assert_eq!(desired.secrets, None);
     // Projects are sorted by name, selected by id.
     assert_eq!(
-        desired.projects.iter().map(|p| p.selector.clone()).collect::<Vec<_>>(),
-        [ProjectSelector::Id(staging.id.clone()), ProjectSelector::Id(prod.id.clone())]
+        desired
+            .projects
+            .iter()
+            .map(|p| p.selector.clone())
+            .collect::<Vec<_>>(),
+        [
+            ProjectSelector::Id(staging.id.clone()),
+            ProjectSelector::Id(prod.id.clone())
+        ]
     );
-    assert!(text.contains("# project \"search \\\"prod\\\"\\n\\\\ team\"\n"), "{text}");
+    assert!(
+        text.contains("# project \"search \\\"prod\\\"\\n\\\\ team\"\n"),
+        "{text}"
+    );
     let prod_desired = &desired.projects[1];
     assert_eq!(prod_desired.unmanaged, UnmanagedPolicy::Keep);
     // Every declarable live key is declared with its exact name and roles; duplicates by id.
@@ -197,11 +288,22 @@ fn an_imported_manifest_parses_back_to_the_live_keys() {
     let expected: BTreeSet<(String, RoleSet, Option<KeyId>)> = prod_keys
         .iter()
         .filter(|k| !k.roles.is_empty())
-        .map(|k| (k.name.clone(), k.roles.clone(), (k.name == "reporting").then(|| k.id.clone())))
+        .map(|k| {
+            (
+                k.name.clone(),
+                k.roles.clone(),
+                (k.name == "reporting").then(|| k.id.clone()),
+            )
+        })
         .collect();
     assert_eq!(declared, expected);
     // The key with no roles is left unmanaged, with a comment saying so.
-    assert!(text.contains("# key \"no roles\" (id \"e6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b\") has no roles"), "{text}");
+    assert!(
+        text.contains(
+            "# key \"no roles\" (id \"e6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b\") has no roles"
+        ),
+        "{text}"
+    );
     assert_eq!(desired.projects[0].keys[0].name, "ünïcødé-ключ");
     // Rendering is deterministic whatever order the projects come in.
     let again = manifest::render_manifest(&[(staging, staging_keys), (prod, prod_keys)]);

@@ -99,7 +99,8 @@ impl Diagnostic {
         );
         let _ = writeln!(out, "{pad} {}|{}", style.gutter, style.reset);
         // Tabs would misalign the carets; show each as four spaces.
-        let (shown, caret_offset, caret_width) = expand_tabs(&self.source_line, self.column, self.width);
+        let (shown, caret_offset, caret_width) =
+            expand_tabs(&self.source_line, self.column, self.width);
         let _ = writeln!(
             out,
             "{}{} |{} {}",
@@ -261,11 +262,20 @@ mod tests {
 
     #[test]
     fn renders_like_rustc() {
-        let source = "[[project]]\nname = \"p\"\n  [[project.key]]\n  roles = [\"DataPlaneEditr\"]\n";
+        let source =
+            "[[project]]\nname = \"p\"\n  [[project.key]]\n  roles = [\"DataPlaneEditr\"]\n";
         let start = source.find("\"DataPlaneEditr\"").unwrap_or_default();
-        let diagnostic = Diagnostic::new(source, "keyplan.toml", start..start + 16, "unknown role \"DataPlaneEditr\"")
-            .with_hint("did you mean \"DataPlaneEditor\"?");
-        assert_eq!((diagnostic.line, diagnostic.column, diagnostic.width), (4, 12, 16));
+        let diagnostic = Diagnostic::new(
+            source,
+            "keyplan.toml",
+            start..start + 16,
+            "unknown role \"DataPlaneEditr\"",
+        )
+        .with_hint("did you mean \"DataPlaneEditor\"?");
+        assert_eq!(
+            (diagnostic.line, diagnostic.column, diagnostic.width),
+            (4, 12, 16)
+        );
         assert_eq!(
             diagnostic.render(false),
             "error: unknown role \"DataPlaneEditr\"\n --> keyplan.toml:4:12\n  |\n4 |   roles = [\"DataPlaneEditr\"]\n  |            ^^^^^^^^^^^^^^^^\n  = help: did you mean \"DataPlaneEditor\"?\n"
@@ -291,6 +301,9 @@ mod tests {
         let source = "\tid = 5";
         let diagnostic = Diagnostic::new(source, "m.toml", 6..7, "m");
         let rendered = diagnostic.render(false);
-        assert!(rendered.contains("1 |     id = 5\n  |          ^\n"), "{rendered}");
+        assert!(
+            rendered.contains("1 |     id = 5\n  |          ^\n"),
+            "{rendered}"
+        );
     }
 }

@@ -120,7 +120,8 @@ mod tests {
         assert_eq!(toml_string("plain"), "\"plain\"");
         assert_eq!(toml_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
         assert_eq!(toml_string("x\ny\u{7f}\u{1}"), "\"x\\ny\\u007F\\u0001\"");
-        let value: toml::Value = toml::from_str(&format!("v = {}", toml_string("é\"\\\u{85}\t"))).unwrap();
+        let value: toml::Value =
+            toml::from_str(&format!("v = {}", toml_string("é\"\\\u{85}\t"))).unwrap();
         assert_eq!(value["v"].as_str(), Some("é\"\\\u{85}\t"));
     }
 }

@@ -1,4 +1,4 @@
-//! The manifest: TOML into a validated `Desired`, with file:line:column in every error.
+//! The manifest: TOML into a validated `Desired`, with `file:line:column` in every error.
 //!
 //! [`parse`] reads the text with `toml`'s span-keeping parser (which recovers from syntax errors
 //! and reports all of them), then [`validate`] walks the tree and checks every field, collecting
@@ -72,8 +72,9 @@ pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
             let lossy = String::from_utf8_lossy(error.as_bytes());
             let prefix = String::from_utf8_lossy(&error.as_bytes()[..valid_up_to]);
             let at = prefix.len();
-            let diagnostic = Diagnostic::new(&lossy, path, at..at + 1, "the manifest is not valid UTF-8")
-                .with_hint("TOML files are UTF-8 text; re-save the file as UTF-8");
+            let diagnostic =
+                Diagnostic::new(&lossy, path, at..at + 1, "the manifest is not valid UTF-8")
+                    .with_hint("TOML files are UTF-8 text; re-save the file as UTF-8");
             Err(ManifestError::Invalid(Diagnostics {
                 items: vec![diagnostic],
             }))

@@ -10,10 +10,12 @@ use serde_json::{Value, json};
 use super::validate::{KEY_FIELDS, PROJECT_FIELDS, ROOT_FIELDS, SECRETS_FIELDS, STORES};
 use crate::model::{MAX_KEY_NAME_CHARS, Role};
 
-const UUID_PATTERN: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+const UUID_PATTERN: &str =
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 const DURATION_PATTERN: &str = "^[0-9]+[mhdw]$";
 
 /// The JSON Schema of a manifest.
+#[expect(clippy::too_many_lines, reason = "one JSON literal reads best whole")]
 pub fn json_schema() -> Value {
     let roles: Vec<&str> = Role::ALL.iter().map(|role| role.as_str()).collect();
     let key_name = json!({
@@ -198,7 +200,10 @@ pub fn json_schema() -> Value {
             },
         },
     });
-    debug_assert!(fields_match(&schema), "schema and validator disagree on fields");
+    debug_assert!(
+        fields_match(&schema),
+        "schema and validator disagree on fields"
+    );
     schema
 }
 
@@ -231,15 +236,5 @@ mod tests {
     #[test]
     fn lists_the_validators_fields() {
         assert!(fields_match(&json_schema()));
-    }
-
-    #[test]
-    fn patterns_agree_with_the_parsers() {
-        // The schema's patterns are regexes an editor runs; spot-check them by hand here.
-        assert!(DURATION_PATTERN.contains("[mhdw]"));
-        for input in ["90d", "12h", "2w", "30m"] {
-            assert!(super::super::parse_duration(input).is_ok());
-        }
-        assert_eq!(UUID_PATTERN.matches('-').count(), 4);
     }
 }

@@ -2,7 +2,10 @@
 
 /// The candidate closest to `word`, if it is close enough to be a plausible typo: equal but
 /// for case, or within an edit distance of about a third of its length.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = word.to_lowercase();
     let mut best: Option<(usize, &str)> = None;
     for candidate in candidates {
@@ -46,8 +49,14 @@ mod tests {
     #[test]
     fn suggests_near_misses_only() {
         let roles = ["DataPlaneEditor", "DataPlaneViewer", "ProjectEditor"];
-        assert_eq!(did_you_mean("DataPlaneEditr", roles), Some("DataPlaneEditor"));
-        assert_eq!(did_you_mean("dataplaneviewer", roles), Some("DataPlaneViewer"));
+        assert_eq!(
+            did_you_mean("DataPlaneEditr", roles),
+            Some("DataPlaneEditor")
+        );
+        assert_eq!(
+            did_you_mean("dataplaneviewer", roles),
+            Some("DataPlaneViewer")
+        );
         assert_eq!(did_you_mean("Admin", roles), None);
         assert_eq!(did_you_mean("rols", ["roles", "name"]), Some("roles"));
         assert_eq!(did_you_mean("x", ["id"]), None);

@@ -13,7 +13,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::Diagnostic;
-use super::duration::parse_duration;
+use super::duration::parse_detailed;
 use super::suggest::did_you_mean;
 use crate::desired::{
     Desired, DesiredKey, DesiredProject, FileFormat, KeyGlob, ProjectSelector, RoleChange,
@@ -90,6 +90,8 @@ struct Checker<'a> {
 /// A table's known fields, looked up by name (unknown ones were reported on the way in).
 struct Fields<'t, 'i> {
     entries: Vec<(&'static str, Range<usize>, &'t Value<'i>)>,
+    /// Known fields suggested for misspelt ones: their absence is already explained.
+    suggested: Vec<&'static str>,
 }
 
 impl<'t, 'i> Fields<'t, 'i> {
@@ -98,6 +100,11 @@ impl<'t, 'i> Fields<'t, 'i> {
             .iter()
             .find(|(field, _, _)| *field == name)
             .map(|(_, _, value)| *value)
+    }
+
+    /// Whether a missing `name` should be reported (not when a misspelling of it was).
+    fn missing(&self, name: &str) -> bool {
+        self.get(name).is_none() && !self.suggested.contains(&name)
     }
 
     fn key_span(&self, name: &str) -> Option<Range<usize>> {
@@ -115,7 +122,7 @@ struct SeenKey {
     previous_names: Vec<Spanned<String>>,
 }
 
-impl<'a> Checker<'a> {
+impl Checker<'_> {
     fn at(&self, span: Range<usize>, message: impl Into<String>) -> Diagnostic {
         Diagnostic::new(self.source, self.path, span, message)
     }
@@ -143,20 +150,37 @@ impl<'a> Checker<'a> {
         context: &str,
     ) -> Fields<'t, 'i> {
         let mut entries = Vec::new();
-        for (key, value) in table.iter() {
+        let mut suggested = Vec::new();
+        for (key, value) in table {
             let name: &str = key.get_ref();
             if let Some(field) = known.iter().find(|field| **field == name) {
                 entries.push((*field, key.span(), value));
                 continue;
             }
-            let mut diagnostic = self.at(key.span(), format!("unknown field `{name}` in {context}"));
+            let kind = match value.get_ref() {
+                DeValue::Table(_) => "table",
+                DeValue::Array(items)
+                    if items
+                        .iter()
+                        .all(|i| matches!(i.get_ref(), DeValue::Table(_)))
+                        && !items.is_empty() =>
+                {
+                    "table"
+                }
+                _ => "field",
+            };
+            let mut diagnostic =
+                self.at(key.span(), format!("unknown {kind} `{name}` in {context}"));
             diagnostic = match did_you_mean(name, known.iter().copied()) {
-                Some(suggestion) => diagnostic.with_hint(format!("did you mean `{suggestion}`?")),
+                Some(suggestion) => {
+                    suggested.push(suggestion);
+                    diagnostic.with_hint(format!("did you mean `{suggestion}`?"))
+                }
                 None => diagnostic.with_hint(format!("expected one of: {}", known.join(", "))),
             };
             self.report(diagnostic);
         }
-        Fields { entries }
+        Fields { entries, suggested }
     }
 
     fn type_error(&mut self, field: &str, expected: &str, value: &Value<'_>, hint: Option<String>) {
@@ -179,6 +203,10 @@ impl<'a> Checker<'a> {
                 DeValue::Array(items) if items.len() == 1 => {
                     Some(format!("`{field}` takes one value: drop the brackets"))
                 }
+                DeValue::Integer(n) if field == "rotate_after" => Some(format!(
+                    "give a unit: {field} = \"{}d\" for days",
+                    n.as_str()
+                )),
                 DeValue::Integer(_) | DeValue::Float(_) | DeValue::Boolean(_) => {
                     Some(format!("put the value in quotes: {field} = \"...\""))
                 }
@@ -215,7 +243,7 @@ impl<'a> Checker<'a> {
         };
         let mut strings = Vec::with_capacity(items.len());
         let mut ok = true;
-        for item in items.iter() {
+        for item in items {
             if let DeValue::String(s) = item.get_ref() {
                 strings.push(Spanned::new(item.span(), s.to_string()));
             } else {
@@ -232,7 +260,12 @@ impl<'a> Checker<'a> {
     }
 
     /// One of a fixed set of string values.
-    fn choice(&mut self, field: &str, value: &Value<'_>, choices: &[&'static str]) -> Option<&'static str> {
+    fn choice(
+        &mut self,
+        field: &str,
+        value: &Value<'_>,
+        choices: &[&'static str],
+    ) -> Option<&'static str> {
         let text = self.string(field, value)?;
         if let Some(choice) = choices.iter().find(|c| **c == text.get_ref()) {
             return Some(*choice);
@@ -243,11 +276,16 @@ impl<'a> Checker<'a> {
             .collect::<Vec<_>>()
             .join(", ");
         let hint = match did_you_mean(text.get_ref(), choices.iter().copied()) {
-            Some(suggestion) => format!("did you mean \"{suggestion}\"? (expected one of: {expected})"),
+            Some(suggestion) => {
+                format!("did you mean \"{suggestion}\"? (expected one of: {expected})")
+            }
             None => format!("expected one of: {expected}"),
         };
         let diagnostic = self
-            .at(text.span(), format!("unknown value {} for `{field}`", quote(text.get_ref())))
+            .at(
+                text.span(),
+                format!("unknown value {} for `{field}`", quote(text.get_ref())),
+            )
             .with_hint(hint);
         self.report(diagnostic);
         None
@@ -263,13 +301,16 @@ impl<'a> Checker<'a> {
             };
             let found = article(value.get_ref());
             let diagnostic = self
-                .at(value.span(), format!("`{field}` must be an array of tables, found {found}"))
+                .at(
+                    value.span(),
+                    format!("`{field}` must be an array of tables, found {found}"),
+                )
                 .with_hint(hint);
             self.report(diagnostic);
             return Vec::new();
         };
         let mut tables = Vec::new();
-        for item in items.iter() {
+        for item in items {
             if matches!(item.get_ref(), DeValue::Table(_)) {
                 tables.push(item);
             } else {
@@ -299,7 +340,10 @@ impl<'a> Checker<'a> {
                     };
                     if let Some((_, line)) = seen.iter().find(|(s, _)| *s == project.selector) {
                         let diagnostic = self
-                            .at(selector_span.clone(), format!("{} is declared twice", project.selector))
+                            .at(
+                                selector_span.clone(),
+                                format!("{} is declared twice", project.selector),
+                            )
                             .with_note(format!("first declared at line {line}"))
                             .with_hint("merge the two [[project]] tables into one");
                         self.report(diagnostic);
@@ -313,7 +357,10 @@ impl<'a> Checker<'a> {
             None if !misspelt => {
                 // Only when nothing else is wrong: a misspelt `[[projects]]` already explains it.
                 let diagnostic = self
-                    .at(0..0, "the manifest declares no projects, so it would manage nothing")
+                    .at(
+                        0..0,
+                        "the manifest declares no projects, so it would manage nothing",
+                    )
                     .with_hint(
                         "add a [[project]] table with name = \"...\" or id = \"...\"; \
                          `keyplan import` writes one from the live keys",
@@ -327,7 +374,12 @@ impl<'a> Checker<'a> {
 
     fn secrets(&mut self, value: &Value<'_>) -> Option<SecretsConfig> {
         let DeValue::Table(table) = value.get_ref() else {
-            self.type_error("secrets", "a table", value, Some("write it as a [secrets] table".into()));
+            self.type_error(
+                "secrets",
+                "a table",
+                value,
+                Some("write it as a [secrets] table".into()),
+            );
             return None;
         };
         let header = value.span();
@@ -344,7 +396,10 @@ impl<'a> Checker<'a> {
             }
             let owner = field_store(field);
             let diagnostic = self
-                .at(span.clone(), format!("`{field}` does not apply to store \"{store}\""))
+                .at(
+                    span.clone(),
+                    format!("`{field}` does not apply to store \"{store}\""),
+                )
                 .with_hint(format!(
                     "`{field}` is for store = \"{owner}\"; remove it, or set store = \"{owner}\""
                 ));
@@ -368,29 +423,32 @@ impl<'a> Checker<'a> {
             }
             "file" => {
                 let format = match fields.get("format") {
-                    Some(value) => match self.choice("format", value, &["json", "dotenv"])? {
-                        "dotenv" => FileFormat::Dotenv,
-                        _ => FileFormat::Json,
+                    Some(value) => match self.choice("format", value, &["json", "dotenv"]) {
+                        Some("dotenv") => Some(FileFormat::Dotenv),
+                        Some(_) => Some(FileFormat::Json),
+                        None => None,
                     },
-                    None => FileFormat::Json,
+                    None => Some(FileFormat::Json),
                 };
-                let Some(value) = fields.get("path") else {
-                    let diagnostic = self
-                        .at(header, "store \"file\" needs a `path`")
-                        .with_hint(
-                            "add path = \"secrets.json\" (relative to the manifest's directory)",
-                        );
+                if fields.missing("path") {
+                    let diagnostic = self.at(header, "store \"file\" needs a `path`").with_hint(
+                        "add path = \"secrets.json\" (relative to the manifest's directory)",
+                    );
                     self.report(diagnostic);
-                    return None;
-                };
-                let path = self.non_empty("path", value)?;
+                }
+                let path = fields
+                    .get("path")
+                    .and_then(|value| self.non_empty("path", value));
                 SecretsConfig::File {
-                    path: self.resolve(&path),
-                    format,
+                    path: self.resolve(&path?),
+                    format: format?,
                 }
             }
             _ => {
                 let Some(value) = fields.get("command") else {
+                    if !fields.missing("command") {
+                        return None;
+                    }
                     let diagnostic = self
                         .at(header, "store \"command\" needs a `command`")
                         .with_hint(
@@ -445,7 +503,10 @@ impl<'a> Checker<'a> {
             let after = &rest[open + 1..];
             let Some(close) = after.find('}') else {
                 let diagnostic = self
-                    .at(span.clone(), format!("unclosed placeholder in {}", quote(text)))
+                    .at(
+                        span.clone(),
+                        format!("unclosed placeholder in {}", quote(text)),
+                    )
                     .with_hint("placeholders are {project}, {project_id} and {key}");
                 self.report(diagnostic);
                 return false;
@@ -518,37 +579,10 @@ impl<'a> Checker<'a> {
                 true
             }
         });
-        let id = fields.get("id").and_then(|v| self.uuid("id", "project id", v));
-        let selector = match (&fields.get("name"), &fields.get("id")) {
-            (Some(_), Some(_)) => {
-                let later = fields
-                    .key_span("name")
-                    .into_iter()
-                    .chain(fields.key_span("id"))
-                    .max_by_key(|span| span.start)
-                    .unwrap_or(header.clone());
-                let diagnostic = self
-                    .at(later, "project has both `name` and `id`")
-                    .with_hint(
-                        "keep exactly one: `id` names one project for certain, `name` must match \
-                         exactly one project in the organisation",
-                    );
-                self.report(diagnostic);
-                None
-            }
-            (None, None) => {
-                let diagnostic = self
-                    .at(header.clone(), "project has neither `name` nor `id`")
-                    .with_hint("add name = \"<project name>\" or id = \"<project id>\"");
-                self.report(diagnostic);
-                None
-            }
-            _ => match (name, id) {
-                (Some(name), _) => Some((ProjectSelector::Name(name.get_ref().clone()), name.span())),
-                (_, Some(id)) => Some((ProjectSelector::Id(ProjectId(id.get_ref().clone())), id.span())),
-                _ => None,
-            },
-        };
+        let id = fields
+            .get("id")
+            .and_then(|v| self.uuid("id", "project id", v));
+        let selector = self.selector(&fields, &header, name, id);
 
         let unmanaged = match fields.get("unmanaged") {
             Some(value) => match self.choice("unmanaged", value, &["keep", "delete"]) {
@@ -558,24 +592,10 @@ impl<'a> Checker<'a> {
             None => UnmanagedPolicy::Keep,
         };
 
-        let mut ignore = Vec::new();
-        let mut ignore_spans = Vec::new();
-        if let Some(patterns) = fields.get("ignore").and_then(|v| self.string_array("ignore", v)) {
-            for pattern in patterns {
-                match KeyGlob::new(pattern.get_ref()) {
-                    Ok(glob) => {
-                        ignore.push(glob);
-                        ignore_spans.push(pattern.span());
-                    }
-                    Err(error) => {
-                        let diagnostic = self
-                            .at(pattern.span(), format!("invalid glob {}: {}", quote(pattern.get_ref()), error.kind()))
-                            .with_hint("globs use * (any text), ? (one character), [abc] and {a,b}");
-                        self.report(diagnostic);
-                    }
-                }
-            }
-        }
+        let (ignore, ignore_spans) = match fields.get("ignore") {
+            Some(value) => self.ignore(value),
+            None => (Vec::new(), Vec::new()),
+        };
 
         let mut keys = Vec::new();
         let mut seen = Vec::new();
@@ -624,6 +644,79 @@ impl<'a> Checker<'a> {
         ))
     }
 
+    /// Exactly one of `name` and `id`: the selector and the span of its value.
+    fn selector(
+        &mut self,
+        fields: &Fields<'_, '_>,
+        header: &Range<usize>,
+        name: Option<Spanned<String>>,
+        id: Option<Spanned<String>>,
+    ) -> Option<(ProjectSelector, Range<usize>)> {
+        match (&fields.get("name"), &fields.get("id")) {
+            (Some(_), Some(_)) => {
+                let later = fields
+                    .key_span("name")
+                    .into_iter()
+                    .chain(fields.key_span("id"))
+                    .max_by_key(|span| span.start)
+                    .unwrap_or(header.clone());
+                let diagnostic = self
+                    .at(later, "project has both `name` and `id`")
+                    .with_hint(
+                        "keep exactly one: `id` names one project for certain, `name` must match \
+                         exactly one project in the organisation",
+                    );
+                self.report(diagnostic);
+                None
+            }
+            (None, None) if fields.missing("name") && fields.missing("id") => {
+                let diagnostic = self
+                    .at(header.clone(), "project has neither `name` nor `id`")
+                    .with_hint("add name = \"<project name>\" or id = \"<project id>\"");
+                self.report(diagnostic);
+                None
+            }
+            _ => match (name, id) {
+                (Some(name), _) => {
+                    Some((ProjectSelector::Name(name.get_ref().clone()), name.span()))
+                }
+                (_, Some(id)) => Some((
+                    ProjectSelector::Id(ProjectId(id.get_ref().clone())),
+                    id.span(),
+                )),
+                _ => None,
+            },
+        }
+    }
+
+    /// The `ignore` globs, compiled, with their spans.
+    fn ignore(&mut self, value: &Value<'_>) -> (Vec<KeyGlob>, Vec<Range<usize>>) {
+        let mut globs = Vec::new();
+        let mut spans = Vec::new();
+        for pattern in self.string_array("ignore", value).unwrap_or_default() {
+            match KeyGlob::new(pattern.get_ref()) {
+                Ok(glob) => {
+                    globs.push(glob);
+                    spans.push(pattern.span());
+                }
+                Err(error) => {
+                    let diagnostic = self
+                        .at(
+                            pattern.span(),
+                            format!(
+                                "invalid glob {}: {}",
+                                quote(pattern.get_ref()),
+                                error.kind()
+                            ),
+                        )
+                        .with_hint("globs use * (any text), ? (one character), [abc] and {a,b}");
+                    self.report(diagnostic);
+                }
+            }
+        }
+        (globs, spans)
+    }
+
     fn uuid(&mut self, field: &str, what: &str, value: &Value<'_>) -> Option<Spanned<String>> {
         let text = self.string(field, value)?;
         if is_uuid(text.get_ref()) {
@@ -632,7 +725,10 @@ impl<'a> Checker<'a> {
             Some(Spanned::new(text.span(), lower))
         } else {
             let diagnostic = self
-                .at(text.span(), format!("malformed {what} {}", quote(text.get_ref())))
+                .at(
+                    text.span(),
+                    format!("malformed {what} {}", quote(text.get_ref())),
+                )
                 .with_hint(format!(
                     "a {what} is a UUID like \"8f14e45f-ceea-4a67-9f5e-3b8c2d1a0b9c\"; \
                      `keyplan import` prints the live ones"
@@ -652,9 +748,9 @@ impl<'a> Checker<'a> {
         } else {
             format!("{what} is {chars} characters long")
         };
-        let diagnostic = self
-            .at(name.span(), message)
-            .with_hint(format!("key names are 1 to {MAX_KEY_NAME_CHARS} characters"));
+        let diagnostic = self.at(name.span(), message).with_hint(format!(
+            "key names are 1 to {MAX_KEY_NAME_CHARS} characters"
+        ));
         self.report(diagnostic);
         false
     }
@@ -667,7 +763,10 @@ impl<'a> Checker<'a> {
         let fields = self.fields(table, KEY_FIELDS, "[[project.key]]");
 
         let name = match fields.get("name") {
-            Some(value) => self.string("name", value).filter(|name| self.key_name("key name", name)),
+            Some(value) => self
+                .string("name", value)
+                .filter(|name| self.key_name("key name", name)),
+            None if !fields.missing("name") => None,
             None => {
                 let diagnostic = self
                     .at(header.clone(), "key has no `name`")
@@ -676,50 +775,40 @@ impl<'a> Checker<'a> {
                 None
             }
         };
-        let label = name
-            .as_ref()
-            .map_or_else(|| "key".to_owned(), |name| format!("key {}", quote(name.get_ref())));
+        let label = name.as_ref().map_or_else(
+            || "key".to_owned(),
+            |name| format!("key {}", quote(name.get_ref())),
+        );
 
         let roles = match fields.get("roles") {
             Some(value) => self.roles(value),
+            None if !fields.missing("roles") => None,
             None => {
                 let diagnostic = self
                     .at(header.clone(), format!("{label} has no `roles`"))
-                    .with_hint(format!("add roles = [...] with one or more of: {}", role_list()));
+                    .with_hint(format!(
+                        "add roles = [...] with one or more of: {}",
+                        role_list()
+                    ));
                 self.report(diagnostic);
                 None
             }
         };
 
-        let mut previous_names: Vec<Spanned<String>> = Vec::new();
-        if let Some(names) = fields
-            .get("previous_names")
-            .and_then(|v| self.string_array("previous_names", v))
-        {
-            for previous in names {
-                if !self.key_name("previous name", &previous) {
-                    continue;
-                }
-                if name.as_ref().is_some_and(|name| name.get_ref() == previous.get_ref()) {
-                    let diagnostic = self
-                        .at(previous.span(), format!("{label} lists its own name as a previous name"))
-                        .with_hint("remove it: previous_names are the names the key had before");
-                    self.report(diagnostic);
-                    continue;
-                }
-                // Repetition carries no meaning; keep the first.
-                if !previous_names.iter().any(|p| p.get_ref() == previous.get_ref()) {
-                    previous_names.push(previous);
-                }
-            }
-        }
+        let previous_names = match fields.get("previous_names") {
+            Some(value) => self.previous_names(value, name.as_ref(), &label),
+            None => Vec::new(),
+        };
 
         let id = fields.get("id").and_then(|v| self.uuid("id", "key id", v));
         if let Some(id) = &id {
             let line = self.line_of(id.span().start);
             if let Some(first) = self.key_ids.get(id.get_ref()).copied() {
                 let diagnostic = self
-                    .at(id.span(), format!("duplicate key id {}", quote(id.get_ref())))
+                    .at(
+                        id.span(),
+                        format!("duplicate key id {}", quote(id.get_ref())),
+                    )
                     .with_note(format!("first declared at line {first}"))
                     .with_hint("a live key can be bound by one declaration only");
                 self.report(diagnostic);
@@ -739,20 +828,9 @@ impl<'a> Checker<'a> {
             },
             None => RoleChange::Update,
         };
-        let rotate_after = match fields.get("rotate_after") {
-            Some(value) => match self.string("rotate_after", value) {
-                Some(text) => match parse_duration(text.get_ref()) {
-                    Ok(duration) => Some(duration),
-                    Err(message) => {
-                        let diagnostic = self.at(text.span(), message);
-                        self.report(diagnostic);
-                        None
-                    }
-                },
-                None => None,
-            },
-            None => None,
-        };
+        let rotate_after = fields
+            .get("rotate_after")
+            .and_then(|value| self.rotate_after(value));
         if protected && rotate_after.is_some() {
             if let Some(span) = fields.key_span("rotate_after") {
                 let diagnostic = self
@@ -772,13 +850,64 @@ impl<'a> Checker<'a> {
         let key = DesiredKey {
             name: name?.into_inner(),
             roles: roles?,
-            previous_names: previous_names.into_iter().map(Spanned::into_inner).collect(),
+            previous_names: previous_names
+                .into_iter()
+                .map(Spanned::into_inner)
+                .collect(),
             id: id.map(|id| KeyId(id.into_inner())),
             protected,
             role_change,
             rotate_after,
         };
         Some((key, seen))
+    }
+
+    /// A key's previous names: valid, not its own name, each once.
+    fn previous_names(
+        &mut self,
+        value: &Value<'_>,
+        name: Option<&Spanned<String>>,
+        label: &str,
+    ) -> Vec<Spanned<String>> {
+        let mut previous_names: Vec<Spanned<String>> = Vec::new();
+        for previous in self
+            .string_array("previous_names", value)
+            .unwrap_or_default()
+        {
+            if !self.key_name("previous name", &previous) {
+                continue;
+            }
+            if name.is_some_and(|name| name.get_ref() == previous.get_ref()) {
+                let diagnostic = self
+                    .at(
+                        previous.span(),
+                        format!("{label} lists its own name as a previous name"),
+                    )
+                    .with_hint("remove it: previous_names are the names the key had before");
+                self.report(diagnostic);
+                continue;
+            }
+            // Repetition carries no meaning; keep the first.
+            if !previous_names
+                .iter()
+                .any(|p| p.get_ref() == previous.get_ref())
+            {
+                previous_names.push(previous);
+            }
+        }
+        previous_names
+    }
+
+    fn rotate_after(&mut self, value: &Value<'_>) -> Option<jiff::SignedDuration> {
+        let text = self.string("rotate_after", value)?;
+        match parse_detailed(text.get_ref()) {
+            Ok(duration) => Some(duration),
+            Err((message, hint)) => {
+                let diagnostic = self.at(text.span(), message).with_hint(hint);
+                self.report(diagnostic);
+                None
+            }
+        }
     }
 
     fn roles(&mut self, value: &Value<'_>) -> Option<RoleSet> {
@@ -802,7 +931,10 @@ impl<'a> Checker<'a> {
                 None => format!("roles are: {}", role_list()),
             };
             let diagnostic = self
-                .at(name.span(), format!("unknown role {}", quote(name.get_ref())))
+                .at(
+                    name.span(),
+                    format!("unknown role {}", quote(name.get_ref())),
+                )
                 .with_hint(hint);
             self.report(diagnostic);
             ok = false;
@@ -828,7 +960,9 @@ impl<'a> Checker<'a> {
                 continue;
             };
             for key in &group[1..] {
-                let Some(span) = key.name.as_ref().map(Spanned::span) else { continue };
+                let Some(span) = key.name.as_ref().map(Spanned::span) else {
+                    continue;
+                };
                 let diagnostic = self
                     .at(span, format!("duplicate key name {} in {project}", quote(name)))
                     .with_note(format!("first declared at line {first}"))
@@ -856,7 +990,10 @@ impl<'a> Checker<'a> {
                                 quote(previous.get_ref())
                             ),
                         )
-                        .with_note(format!("key {} is declared at line {line}", quote(previous.get_ref())))
+                        .with_note(format!(
+                            "key {} is declared at line {line}",
+                            quote(previous.get_ref())
+                        ))
                         .with_hint(
                             "a live key under that name would match both: drop it from \
                              previous_names once the rename is applied, or rename the other key",
@@ -879,7 +1016,9 @@ impl<'a> Checker<'a> {
                                 "key {} lists it at line {first_line}",
                                 quote(first_owner)
                             ))
-                            .with_hint("a live key under that name can be renamed to one of them only");
+                            .with_hint(
+                                "a live key under that name can be renamed to one of them only",
+                            );
                         self.report(diagnostic);
                     }
                     None => {
