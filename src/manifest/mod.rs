@@ -104,7 +104,13 @@ pub fn parse(source: &str, path: &Path) -> Result<Manifest, ManifestError> {
             .iter()
             .map(|error| {
                 let span = error.span().unwrap_or(0..0);
-                Diagnostic::new(source, path, span, syntax_message(error.message()))
+                let found = source.get(span.clone()).unwrap_or_default();
+                let (message, hint) = syntax_message(error.message(), found);
+                let diagnostic = Diagnostic::new(source, path, span, message);
+                match hint {
+                    Some(hint) => diagnostic.with_hint(hint),
+                    None => diagnostic,
+                }
             })
             .collect();
     }
@@ -112,10 +118,27 @@ pub fn parse(source: &str, path: &Path) -> Result<Manifest, ManifestError> {
     Err(ManifestError::Invalid(diagnostics))
 }
 
-/// The parser's message as one lowercase line, prefixed so it reads as a syntax error.
-fn syntax_message(message: &str) -> String {
+/// The parser's message as one line, prefixed so it reads as a syntax error, and a hint for
+/// the mistakes people make most. `found` is the source text the error points at.
+fn syntax_message(message: &str, found: &str) -> (String, Option<&'static str>) {
     let line = message.lines().next().unwrap_or("invalid TOML").trim();
-    format!("invalid TOML: {line}")
+    if line == "duplicate key" && !found.is_empty() && !found.contains('\n') {
+        return (
+            format!("invalid TOML: duplicate key `{found}`"),
+            Some(
+                "a key can be set once per table; to declare several projects or keys, \
+                 start each with [[project]] or [[project.key]]",
+            ),
+        );
+    }
+    let hint = if line.starts_with("string values must be quoted") {
+        Some("put text in double quotes, like name = \"search-prod\"")
+    } else if line.starts_with("invalid basic string, expected `\"`") {
+        Some("close the string with a \" on the same line")
+    } else {
+        None
+    };
+    (format!("invalid TOML: {line}"), hint)
 }
 
 #[cfg(test)]

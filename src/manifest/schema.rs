@@ -12,7 +12,7 @@ use crate::model::{MAX_KEY_NAME_CHARS, Role};
 
 const UUID_PATTERN: &str =
     "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
-const DURATION_PATTERN: &str = "^[0-9]+[mhdw]$";
+const DURATION_PATTERN: &str = "^0*[1-9][0-9]*[mhdw]$";
 
 /// The JSON Schema of a manifest.
 #[expect(clippy::too_many_lines, reason = "one JSON literal reads best whole")]

@@ -266,7 +266,7 @@ fn syntax_errors_have_positions() {
     );
     assert_eq!(unclosed[0].line, 2);
     let duplicate = errors("[[project]]\nname = \"p\"\nname = \"q\"\n");
-    assert_eq!(duplicate[0].message, "invalid TOML: duplicate key");
+    assert_eq!(duplicate[0].message, "invalid TOML: duplicate key `name`");
     assert_eq!((duplicate[0].line, duplicate[0].column), (3, 1));
 }
 
