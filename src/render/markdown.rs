@@ -109,17 +109,17 @@ impl Budget {
 
 /// The warning callout listing keys the plan deletes or replaces.
 fn warning(plan: &Plan, doc: &mut Budget) {
-    let destructive: Vec<&Change> = plan
-        .changes
+    // Deletions first: they are what a reviewer must not miss.
+    let destructive: Vec<&Change> = [Action::Delete, Action::Replace]
         .iter()
-        .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+        .flat_map(|action| plan.changes.iter().filter(move |c| c.action == *action))
         .collect();
     if destructive.is_empty() {
         return;
     }
     let mut block = format!(
-        "> [!WARNING]\n> This plan **deletes {}** and **replaces {}** (a replaced key's old \
-         secret stops working once its new key is stored):\n",
+        "> [!WARNING]\n> This plan **deletes {}** and **replaces {}** (a replaced key gets a \
+         new secret; the old one stops working):\n",
         count(plan.summary.delete, "key"),
         count(plan.summary.replace, "key")
     );

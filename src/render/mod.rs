@@ -199,7 +199,7 @@ fn change_lines(change: &Change) -> Vec<Line> {
     let fate = match change.action {
         Action::Create => "will be created",
         Action::Update => "will be updated in place",
-        Action::Replace => "must be replaced (the new key is created before the old is deleted)",
+        Action::Replace => "must be replaced",
         Action::Delete => "will be deleted",
     };
     lines.push(Line {
