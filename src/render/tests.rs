@@ -50,6 +50,7 @@ fn options() -> PlanOptions {
 
 /// Every action, unmanaged keys, a note, an interrupted replace in both states, a duplicate
 /// settled by the store's record, rotation, and a guard refusal.
+#[expect(clippy::too_many_lines, reason = "one literal scenario")]
 fn rich() -> Plan {
     let mut ingest = key("ingest-worker", &[DataPlaneEditor, DataPlaneViewer]);
     ingest.previous_names = vec!["ingest".into()];
