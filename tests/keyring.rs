@@ -7,7 +7,10 @@
 #![cfg(target_os = "linux")]
 #![expect(clippy::unwrap_used, reason = "tests")]
 #![expect(clippy::print_stderr, reason = "tests report a missing Secret Service")]
-#![expect(clippy::print_stdout, reason = "a child process reports to its parent test")]
+#![expect(
+    clippy::print_stdout,
+    reason = "a child process reports to its parent test"
+)]
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -105,7 +108,10 @@ fn put_stores_the_raw_secret_where_other_tools_find_it() {
     };
     let prod = project("p-1", "prod");
     fx.store
-        .put(&record(&prod, "k-1", "ci"), &Secret::new("pcsk_first_secret"))
+        .put(
+            &record(&prod, "k-1", "ci"),
+            &Secret::new("pcsk_first_secret"),
+        )
         .unwrap();
 
     assert_eq!(fx.read("prod/ci").as_deref(), Some("pcsk_first_secret"));
@@ -133,7 +139,10 @@ fn put_stores_the_raw_secret_where_other_tools_find_it() {
         None
     );
     let direct = KeyringStore::new(fx.service.clone(), "{project}/{key}".into()).unwrap();
-    assert_eq!(direct.get(&prod, "ci").unwrap().unwrap().expose(), "pcsk_first_secret");
+    assert_eq!(
+        direct.get(&prod, "ci").unwrap().unwrap().expose(),
+        "pcsk_first_secret"
+    );
     let shown = format!("{direct:?} {}", fx.store.describe());
     assert!(!shown.contains("pcsk"), "{shown}");
     fx.clean(&["prod/ci"]);
@@ -183,7 +192,10 @@ fn rename_moves_the_secret_to_the_new_entry() {
     let prod = project("p-1", "prod");
     let id = KeyId("k-1".into());
     fx.store
-        .put(&record(&prod, "k-1", "old-name"), &Secret::new("pcsk_moving"))
+        .put(
+            &record(&prod, "k-1", "old-name"),
+            &Secret::new("pcsk_moving"),
+        )
         .unwrap();
     assert!(fx.store.rename(&prod, &id, "old-name", "new-name").unwrap());
 
@@ -193,7 +205,10 @@ fn rename_moves_the_secret_to_the_new_entry() {
     assert_eq!(attributes["keyplan_key_id"], "k-1");
     assert_eq!(attributes["keyplan_key_name"], "new-name");
     assert_eq!(attributes["keyplan_created_at"], "2026-11-27T01:02:03Z");
-    assert_eq!(fx.store.held_key_id(&prod, "new-name").unwrap(), Some(id.clone()));
+    assert_eq!(
+        fx.store.held_key_id(&prod, "new-name").unwrap(),
+        Some(id.clone())
+    );
     assert_eq!(fx.store.held_key_id(&prod, "old-name").unwrap(), None);
 
     // Re-running an applied rename finds the secret already moved.
@@ -331,10 +346,7 @@ fn probe_in_child(scenario: &str, command: &mut Command) -> String {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "child failed: {stdout}\n{stderr}"
-    );
+    assert!(output.status.success(), "child failed: {stdout}\n{stderr}");
     let start = stdout.find("PROBE[").unwrap();
     let end = stdout[start..].find("]PROBE").unwrap();
     stdout[start + 6..start + end].to_owned()
@@ -398,7 +410,10 @@ fn probe_of_a_keyring_without_an_unlocked_collection_says_unlock() {
     if !available {
         let ci = std::env::var_os("CI").is_some()
             || std::env::var_os("KEYPLAN_TEST_SECRET_SERVICE").is_some();
-        assert!(!ci, "dbus-run-session and gnome-keyring are needed under CI");
+        assert!(
+            !ci,
+            "dbus-run-session and gnome-keyring are needed under CI"
+        );
         eprintln!("\n*** SKIPPED: no dbus-run-session/gnome-keyring (run under .ci/run) ***\n");
         return;
     }

@@ -322,13 +322,15 @@ impl FileStore {
     }
 
     /// In dotenv, one variable per (project name, key name): refuse to let another key's record
-    /// take the variable (that would overwrite its secret).
+    /// take the variable (that would overwrite its secret). `replacing`: a put for a new key of
+    /// the same project and name, which takes over the old key's variable (a replace).
     fn check_dotenv_variable(
         &self,
         contents: &Contents,
         project: &Project,
         key_id: &KeyId,
         key_name: &str,
+        replacing: bool,
     ) -> Result<(), StoreError> {
         if self.format != FileFormat::Dotenv {
             return Ok(());
@@ -337,7 +339,7 @@ impl FileStore {
         let clash = contents.records().find(|r| {
             r.key_id != key_id.as_str()
                 && dotenv_name(&r.project_name, &r.key_name) == name
-                && !(r.project_id == project.id.as_str() && r.key_name == key_name)
+                && !(replacing && r.project_id == project.id.as_str() && r.key_name == key_name)
         });
         match clash {
             None => Ok(()),
@@ -397,6 +399,7 @@ impl SecretStore for FileStore {
                 &record.project,
                 &record.key_id,
                 &record.key_name,
+                true,
             )?;
             contents.remove_key(&record.project, &record.key_id);
             if self.format == FileFormat::Dotenv {
@@ -441,7 +444,7 @@ impl SecretStore for FileStore {
             {
                 return Ok((true, false));
             }
-            self.check_dotenv_variable(contents, project, key_id, to)?;
+            self.check_dotenv_variable(contents, project, key_id, to, false)?;
             for record in contents.records_mut().filter(|r| mine(r)) {
                 to.clone_into(&mut record.key_name);
                 project.name.clone_into(&mut record.project_name);
@@ -619,7 +622,7 @@ mod tests {
     #[test]
     fn dotenv_names_are_upper_case_with_underscores() {
         assert_eq!(dotenv_name("prod-eu", "ci.read"), "KEYPLAN_PROD_EU_CI_READ");
-        assert_eq!(dotenv_name("Ünï", "a b"), "KEYPLAN____A_B");
+        assert_eq!(dotenv_name("Ünï", "a b"), "KEYPLAN__N__A_B");
     }
 
     #[test]
