@@ -1,4 +1,5 @@
 //! The file and command stores, on real files and real child processes.
+#![cfg(unix)]
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::collections::BTreeSet;
