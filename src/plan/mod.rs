@@ -128,7 +128,7 @@ pub struct LiveState {
 }
 
 /// Options that change a plan but are not part of the manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlanOptions {
     /// Refuse a plan deleting more than this share of a project's live keys...
     pub max_delete_share: f64,
