@@ -48,6 +48,8 @@ pub enum Fault {
     FailDelete { name: String },
     /// Updating a key of this name fails (HTTP 500).
     FailUpdate { name: String },
+    /// Right after a create of this name commits, "another run" creates a key of the same name.
+    TwinCreate { name: String },
     /// Listing any project fails (HTTP 503), `times` times.
     FailList { times: usize },
 }
@@ -254,6 +256,15 @@ impl AdminApi for FakeApi {
                 let secret = format!("pcsk_fake{}_{}SECRETVALUE", state.next_id, "x".repeat(40));
                 state.issued.insert(live.id.clone(), secret.clone());
                 state.keys.push(live.clone());
+                let twin = state
+                    .faults
+                    .iter()
+                    .any(|f| matches!(f, Fault::TwinCreate { name } if name == &key.name));
+                if twin {
+                    let other = new_key(&mut state, project, &key.name, key.roles.clone());
+                    state.issued.insert(other.id.clone(), format!("pcsk_twin{}_SECRETVALUE", other.id));
+                    state.keys.push(other);
+                }
                 (live, secret)
             };
             self.log(format!("create {} -> {}", key.name, live.id));
@@ -354,6 +365,9 @@ pub struct FakeStore {
     /// Refuse this many puts from now on.
     pub refuse_puts: Arc<AtomicUsize>,
     pub tag: &'static str,
+    /// After a put of this name, the newest other key of that name in this organisation
+    /// writes its secret over it (a racing run's late write).
+    clobber: Option<(Arc<FakeOrg>, String)>,
 }
 
 impl FakeStore {
@@ -363,6 +377,15 @@ impl FakeStore {
             journal: Arc::clone(journal),
             refuse_puts: Arc::default(),
             tag: "",
+            clobber: None,
+        }
+    }
+
+    /// This store, with another run's write landing on the first put of `name`.
+    pub fn clobbering_with_twins_of(&self, org: &Arc<FakeOrg>, name: &str) -> Self {
+        FakeStore {
+            clobber: Some((Arc::clone(org), name.to_owned())),
+            ..self.clone()
         }
     }
 
@@ -427,6 +450,19 @@ impl SecretStore for FakeStore {
             },
         );
         self.log(format!("put {} {}", record.key_name, record.key_id));
+        if let Some((org, name)) = &self.clobber {
+            let twin = org
+                .keys_named(name)
+                .into_iter()
+                .filter(|k| k.id != record.key_id && record.key_name == *name)
+                .max_by_key(|k| k.created_at);
+            let already = self.entries.lock().unwrap().values().any(|e| twin.as_ref().is_some_and(|t| t.id == e.key_id));
+            if let Some(twin) = twin.filter(|_| !already) {
+                let secret = org.issued_secret(&twin.id).unwrap();
+                self.insert(&record.project, name, &twin.id, &secret);
+                self.log(format!("put {name} {} (the other run)", twin.id));
+            }
+        }
         Ok(())
     }
 

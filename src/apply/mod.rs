@@ -26,7 +26,7 @@ use tokio::sync::Semaphore;
 
 use crate::live::{AdminApi, ApiError};
 use crate::model::{CreatedKey, KeyId, KeyUpdate, LiveKey, NewKey, Project, ProjectId};
-use crate::plan::{Action, Change, Plan, retiring_name, retiring_stem};
+use crate::plan::{Action, Change, KeyBefore, Plan, retiring_name, retiring_stem};
 use crate::secrets::{SecretRecord, SecretStore, StoreError};
 
 mod report;
@@ -516,6 +516,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 roles: None,
             };
             if let Err(error) = self.api.update_key(&before.id, &update).await {
+                if error.is_not_found() {
+                    return (work, self.replaced_elsewhere(&change.project, before, &after.name).await);
+                }
                 let error = format!(
                     "failed to rename the old key {} to its retiring name before replacing it: {error}",
                     before.id
@@ -554,6 +557,23 @@ impl<'a, A: AdminApi> Run<'a, A> {
             return (work, Creation::Failed(error));
         }
         (work, creation)
+    }
+
+    /// The old key of a replace vanished before this run touched it. If a key of the new name
+    /// appeared since the plan, another keyplan run did this replace; otherwise the plan is
+    /// stale and nothing is guessed.
+    async fn replaced_elsewhere(&self, project: &Project, before: &KeyBefore, name: &str) -> Creation {
+        let stale = format!(
+            "the old key {} no longer exists: the keys changed since the plan; run `keyplan plan` again",
+            before.id
+        );
+        let Ok(keys) = self.api.list_keys(&project.id).await else {
+            return Creation::Failed(stale);
+        };
+        keys.iter()
+            .filter(|k| k.name == name && !self.is_known(&project.id, &k.id))
+            .min_by(|a, b| race_order(a).cmp(&race_order(b)))
+            .map_or(Creation::Failed(stale), |k| Creation::Lost { winner: k.id.clone() })
     }
 
     /// Steps 4 and 5 of a replace: delete the old key, remove its stored secret.

@@ -524,16 +524,16 @@ async fn a_failed_rename_of_the_stored_secret_is_a_failure_not_silence() {
 /// interleavings: exactly one key survives, and its own secret is the one stored.
 #[tokio::test]
 async fn two_racing_applies_keep_exactly_one_key_with_its_secret() {
-    for (yields_a, yields_b, delay_b) in [
-        (1, 1, 0),
-        (0, 3, 0),
-        (3, 0, 0),
-        (1, 1, 2),
-        (1, 1, 5),
-        (2, 1, 12),
-        (1, 2, 40),
-        (0, 0, 1),
-    ] {
+    let mut cases = Vec::new();
+    for yields_a in 0..3 {
+        for yields_b in 0..3 {
+            for delay_b in [0, 1, 2, 3, 5, 8, 13, 21, 40] {
+                cases.push((yields_a, yields_b, delay_b));
+            }
+        }
+    }
+    let mut loser_saw_stored_winner = 0;
+    for (yields_a, yields_b, delay_b) in cases {
         let journal = Arc::new(Journal::default());
         let org = FakeOrg::new(Arc::clone(&journal));
         let p = project(1);
@@ -565,7 +565,11 @@ async fn two_racing_applies_keep_exactly_one_key_with_its_secret() {
             .map(|r| r.outcomes[0].is_done() as usize)
             .sum::<usize>();
         assert!(done >= 1, "neither run reports the create done: {case}");
+        let lines = journal.lines();
+        loser_saw_stored_winner += usize::from(lines.iter().any(|l| l.contains(" describe ")));
     }
+    // The grid reaches the paths that matter, not only the easy one.
+    assert!(loser_saw_stored_winner > 0);
 }
 
 /// The same race on a multi-threaded runtime, where the store calls of both runs overlap.
@@ -701,4 +705,25 @@ async fn a_failed_listing_after_the_creates_is_a_warning_not_a_failure() {
     assert!(report.is_success(), "{report:#?}");
     assert!(report.warnings.iter().any(|w| w.contains("could not list project")), "{report:#?}");
     assert_converged_safely(&h.org, &h.store, &[p], &["ingest"]);
+}
+
+/// The narrow case two processes on threads can reach: another run creates a later key of the
+/// same name, writes its secret over ours right after our write, then stalls (or dies) before
+/// deleting its key. The winner removes the duplicate itself and writes its secret again.
+#[tokio::test]
+async fn the_winner_of_a_race_repairs_the_store_and_removes_a_stalled_duplicate() {
+    let h = Harness::new();
+    let p = project(1);
+    h.org.inject(Fault::TwinCreate { name: "ingest".into() });
+    let store = h.store.clobbering_with_twins_of(&h.org, "ingest");
+    let plan = plan_of(vec![create(&p, "ingest")]);
+    let (report, _) = run(&h.api, &store, &h.journal, &plan, &serial()).await;
+
+    assert!(report.is_success(), "{report:#?}");
+    let live = h.org.keys_named("ingest");
+    assert_eq!(live.len(), 1, "{:#?}", h.journal.lines());
+    assert_eq!(report.outcomes[0].new_key.as_ref(), Some(&live[0].id));
+    assert!(report.outcomes[0].notes.iter().any(|n| n.contains("another keyplan run created ingest at the same time")));
+    assert_eq!(h.journal.count("put ingest"), 3, "{:#?}", h.journal.lines());
+    assert_converged_safely(&h.org, &store, &[p], &["ingest"]);
 }
