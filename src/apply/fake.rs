@@ -32,7 +32,10 @@ impl Journal {
     }
 
     pub fn count(&self, prefix: &str) -> usize {
-        self.lines().iter().filter(|l| l.starts_with(prefix)).count()
+        self.lines()
+            .iter()
+            .filter(|l| l.starts_with(prefix))
+            .count()
     }
 }
 
@@ -111,7 +114,13 @@ impl FakeOrg {
     }
 
     pub fn all_issued_secrets(&self) -> Vec<String> {
-        self.state.lock().unwrap().issued.values().cloned().collect()
+        self.state
+            .lock()
+            .unwrap()
+            .issued
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn max_in_flight(&self) -> usize {
@@ -199,7 +208,7 @@ impl FakeApi {
         self.org.state.lock().unwrap().in_flight -= 1;
     }
 
-    fn log(&self, line: String) {
+    fn log(&self, line: &str) {
         self.org.journal.push(format!("{}{line}", self.tag));
     }
 }
@@ -218,9 +227,7 @@ impl AdminApi for FakeApi {
 
     async fn list_keys(&self, project: &ProjectId) -> Result<Vec<LiveKey>, ApiError> {
         self.enter(0).await;
-        let fault = self
-            .org
-            .take_fault(|f| matches!(f, Fault::FailList { .. }));
+        let fault = self.org.take_fault(|f| matches!(f, Fault::FailList { .. }));
         let result = if fault.is_some() {
             Err(api_error(503, "UNAVAILABLE", "service unavailable"))
         } else {
@@ -232,7 +239,7 @@ impl AdminApi for FakeApi {
                 .cloned()
                 .collect())
         };
-        self.log(format!("list {project}"));
+        self.log(&format!("list {project}"));
         self.leave().await;
         result
     }
@@ -243,12 +250,14 @@ impl AdminApi for FakeApi {
             .org
             .take_fault(|f| matches!(f, Fault::RefuseCreate { name, .. } if name == &key.name))
         {
-            self.log(format!("create {} refused", key.name));
+            self.log(&format!("create {} refused", key.name));
             Err(api_error(403, "QUOTA_EXCEEDED", &message))
         } else {
             let lose = self
                 .org
-                .take_fault(|f| matches!(f, Fault::LoseCreateAnswer { name, .. } if name == &key.name))
+                .take_fault(
+                    |f| matches!(f, Fault::LoseCreateAnswer { name, .. } if name == &key.name),
+                )
                 .is_some();
             let (live, secret) = {
                 let mut state = self.org.state.lock().unwrap();
@@ -262,14 +271,17 @@ impl AdminApi for FakeApi {
                     .any(|f| matches!(f, Fault::TwinCreate { name } if name == &key.name));
                 if twin {
                     let other = new_key(&mut state, project, &key.name, key.roles.clone());
-                    state.issued.insert(other.id.clone(), format!("pcsk_twin{}_SECRETVALUE", other.id));
+                    state.issued.insert(
+                        other.id.clone(),
+                        format!("pcsk_twin{}_SECRETVALUE", other.id),
+                    );
                     state.keys.push(other);
                 }
                 (live, secret)
             };
-            self.log(format!("create {} -> {}", key.name, live.id));
+            self.log(&format!("create {} -> {}", key.name, live.id));
             if lose {
-                self.log(format!("create {} answer lost", key.name));
+                self.log(&format!("create {} answer lost", key.name));
                 Err(ApiError::OutcomeUnknown {
                     detail: "connection reset after the request was sent".into(),
                 })
@@ -290,7 +302,7 @@ impl AdminApi for FakeApi {
             let state = self.org.state.lock().unwrap();
             state.keys.iter().find(|k| &k.id == id).cloned()
         };
-        self.log(format!("describe {id}"));
+        self.log(&format!("describe {id}"));
         self.leave().await;
         found.ok_or_else(|| api_error(404, "NOT_FOUND", "API key not found"))
     }
@@ -302,7 +314,11 @@ impl AdminApi for FakeApi {
             let faults = state.faults.clone();
             match state.keys.iter_mut().find(|k| &k.id == id) {
                 None => Err(api_error(404, "NOT_FOUND", "API key not found")),
-                Some(key) if faults.iter().any(|f| matches!(f, Fault::FailUpdate { name } if name == &key.name)) => {
+                Some(key)
+                    if faults
+                        .iter()
+                        .any(|f| matches!(f, Fault::FailUpdate { name } if name == &key.name)) =>
+                {
                     Err(api_error(500, "INTERNAL", "internal error while updating"))
                 }
                 Some(key) => {
@@ -318,7 +334,10 @@ impl AdminApi for FakeApi {
         };
         let name = update.name.as_deref().unwrap_or("-");
         let outcome = if result.is_ok() { "" } else { " failed" };
-        self.log(format!("update {id} name={name} roles={}{outcome}", update.roles.is_some()));
+        self.log(&format!(
+            "update {id} name={name} roles={}{outcome}",
+            update.roles.is_some()
+        ));
         self.leave().await;
         result
     }
@@ -330,7 +349,11 @@ impl AdminApi for FakeApi {
             let faults = state.faults.clone();
             match state.keys.iter().position(|k| &k.id == id) {
                 None => Ok(false),
-                Some(i) if faults.iter().any(|f| matches!(f, Fault::FailDelete { name } if name == &state.keys[i].name)) => {
+                Some(i)
+                    if faults.iter().any(
+                        |f| matches!(f, Fault::FailDelete { name } if name == &state.keys[i].name),
+                    ) =>
+                {
                     Err(api_error(500, "INTERNAL", "internal error while deleting"))
                 }
                 Some(i) => {
@@ -344,7 +367,7 @@ impl AdminApi for FakeApi {
             Ok(false) => " (gone)",
             Err(_) => " failed",
         };
-        self.log(format!("delete {id}{outcome}"));
+        self.log(&format!("delete {id}{outcome}"));
         self.leave().await;
         result
     }
@@ -419,7 +442,7 @@ impl FakeStore {
         self.entries.lock().unwrap().len()
     }
 
-    fn log(&self, line: String) {
+    fn log(&self, line: &str) {
         self.journal.push(format!("{}{line}", self.tag));
     }
 }
@@ -439,7 +462,10 @@ impl SecretStore for FakeStore {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
         if refused {
-            self.log(format!("put {} {} refused", record.key_name, record.key_id));
+            self.log(&format!(
+                "put {} {} refused",
+                record.key_name, record.key_id
+            ));
             return Err(StoreError::new("the keyring is locked").with_hint("unlock it and re-run"));
         }
         self.entries.lock().unwrap().insert(
@@ -449,24 +475,35 @@ impl SecretStore for FakeStore {
                 secret: secret.clone(),
             },
         );
-        self.log(format!("put {} {}", record.key_name, record.key_id));
+        self.log(&format!("put {} {}", record.key_name, record.key_id));
         if let Some((org, name)) = &self.clobber {
             let twin = org
                 .keys_named(name)
                 .into_iter()
                 .filter(|k| k.id != record.key_id && record.key_name == *name)
                 .max_by_key(|k| k.created_at);
-            let already = self.entries.lock().unwrap().values().any(|e| twin.as_ref().is_some_and(|t| t.id == e.key_id));
+            let already = self
+                .entries
+                .lock()
+                .unwrap()
+                .values()
+                .any(|e| twin.as_ref().is_some_and(|t| t.id == e.key_id));
             if let Some(twin) = twin.filter(|_| !already) {
                 let secret = org.issued_secret(&twin.id).unwrap();
                 self.insert(&record.project, name, &twin.id, &secret);
-                self.log(format!("put {name} {} (the other run)", twin.id));
+                self.log(&format!("put {name} {} (the other run)", twin.id));
             }
         }
         Ok(())
     }
 
-    fn rename(&self, project: &Project, key_id: &KeyId, from: &str, to: &str) -> Result<bool, StoreError> {
+    fn rename(
+        &self,
+        project: &Project,
+        key_id: &KeyId,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, StoreError> {
         let mut entries = self.entries.lock().unwrap();
         let from_key = (project.id.clone(), from.to_owned());
         let moved = match entries.get(&from_key) {
@@ -478,11 +515,16 @@ impl SecretStore for FakeStore {
             _ => false,
         };
         drop(entries);
-        self.log(format!("rename {key_id} {from} -> {to} moved={moved}"));
+        self.log(&format!("rename {key_id} {from} -> {to} moved={moved}"));
         Ok(moved)
     }
 
-    fn remove(&self, project: &Project, key_id: &KeyId, key_name: &str) -> Result<bool, StoreError> {
+    fn remove(
+        &self,
+        project: &Project,
+        key_id: &KeyId,
+        key_name: &str,
+    ) -> Result<bool, StoreError> {
         let mut entries = self.entries.lock().unwrap();
         let slot = (project.id.clone(), key_name.to_owned());
         let removed = match entries.get(&slot) {
@@ -493,7 +535,7 @@ impl SecretStore for FakeStore {
             _ => false,
         };
         drop(entries);
-        self.log(format!("remove {key_name} {key_id} removed={removed}"));
+        self.log(&format!("remove {key_name} {key_id} removed={removed}"));
         Ok(removed)
     }
 

@@ -16,6 +16,7 @@
 //! - a change whose prerequisite failed is skipped, never run.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -62,12 +63,26 @@ impl Default for ApplyOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// Work on change `index` of the plan began.
-    Started { index: usize, change: Box<Change> },
+    Started {
+        index: usize,
+        change: Box<Change>,
+    },
     /// A step of change `index` finished, e.g. "created key <id>".
-    Progress { index: usize, message: String },
-    Done { index: usize },
-    Failed { index: usize, error: String },
-    Skipped { index: usize, reason: String },
+    Progress {
+        index: usize,
+        message: String,
+    },
+    Done {
+        index: usize,
+    },
+    Failed {
+        index: usize,
+        error: String,
+    },
+    Skipped {
+        index: usize,
+        reason: String,
+    },
     /// Something a user must see that belongs to no single change, or must not be missed
     /// (an orphaned key).
     Warning(String),
@@ -328,7 +343,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
 
     async fn creates(&self, indices: &[usize]) -> Vec<Outcome> {
         let groups = self.by_project(indices);
-        join_all(groups.into_iter().map(|(_, idx)| self.create_project(idx)))
+        join_all(groups.into_values().map(|idx| self.create_project(idx)))
             .await
             .into_iter()
             .flatten()
@@ -345,7 +360,12 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 (Creation::Failed(error), _) => self.fail(work, error),
                 (Creation::Lost { winner }, _) => {
                     let name = self.new_name(work.outcome.index);
-                    self.skip(work, format!("another keyplan run created {name} at the same time; kept {winner}"))
+                    self.skip(
+                        work,
+                        format!(
+                            "another keyplan run created {name} at the same time; kept {winner}"
+                        ),
+                    )
                 }
                 (Creation::Stored(created), race) => match race {
                     Race::None => {
@@ -380,13 +400,18 @@ impl<'a, A: AdminApi> Run<'a, A> {
         let mut work = self.start(index);
         let change = &self.plan.changes[index];
         let Some(after) = &change.after else {
-            return (work, Creation::Failed("malformed plan: a create without a key to create".into()));
+            return (
+                work,
+                Creation::Failed("malformed plan: a create without a key to create".into()),
+            );
         };
         let new = NewKey {
             name: after.name.clone(),
             roles: after.roles.clone(),
         };
-        let creation = self.create_and_store(&mut work, &change.project, &new).await;
+        let creation = self
+            .create_and_store(&mut work, &change.project, &new)
+            .await;
         (work, creation)
     }
 
@@ -399,7 +424,10 @@ impl<'a, A: AdminApi> Run<'a, A> {
         let mut work = self.start(index);
         let change = &self.plan.changes[index];
         let (Some(before), Some(after)) = (&change.before, &change.after) else {
-            return self.fail(work, "malformed plan: an update needs the key before and after".into());
+            return self.fail(
+                work,
+                "malformed plan: an update needs the key before and after".into(),
+            );
         };
         let update = KeyUpdate {
             name: (before.name != after.name).then(|| after.name.clone()),
@@ -414,16 +442,21 @@ impl<'a, A: AdminApi> Run<'a, A> {
         }
         self.progress(index, format!("updated key {}", before.id));
         if update.name.is_some() {
-            let moved = self.store_call(|| {
+            let moved = store_call(|| {
                 self.store
                     .rename(&change.project, &before.id, &before.name, &after.name)
             });
             match moved {
                 Ok(true) => self.progress(
                     index,
-                    format!("moved its stored secret from {} to {}", before.name, after.name),
+                    format!(
+                        "moved its stored secret from {} to {}",
+                        before.name, after.name
+                    ),
                 ),
-                Ok(false) => work.note("no stored secret to move (keyplan did not create this key)"),
+                Ok(false) => {
+                    work.note("no stored secret to move (keyplan did not create this key)");
+                }
                 Err(error) => {
                     return self.fail(
                         work,
@@ -446,7 +479,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
 
     async fn replaces(&self, indices: &[usize]) -> Vec<Outcome> {
         let groups = self.by_project(indices);
-        join_all(groups.into_iter().map(|(_, idx)| self.replace_project(idx)))
+        join_all(groups.into_values().map(|idx| self.replace_project(idx)))
             .await
             .into_iter()
             .flatten()
@@ -502,7 +535,10 @@ impl<'a, A: AdminApi> Run<'a, A> {
         let mut work = self.start(index);
         let change = &self.plan.changes[index];
         let (Some(before), Some(after)) = (&change.before, &change.after) else {
-            return (work, Creation::Failed("malformed plan: a replace needs the key before and after".into()));
+            return (
+                work,
+                Creation::Failed("malformed plan: a replace needs the key before and after".into()),
+            );
         };
         let retired = if retiring_stem(&before.name).is_some() {
             work.note(format!(
@@ -517,7 +553,11 @@ impl<'a, A: AdminApi> Run<'a, A> {
             };
             if let Err(error) = self.api.update_key(&before.id, &update).await {
                 if error.is_not_found() {
-                    return (work, self.replaced_elsewhere(&change.project, before, &after.name).await);
+                    return (
+                        work,
+                        self.replaced_elsewhere(&change.project, before, &after.name)
+                            .await,
+                    );
                 }
                 let error = format!(
                     "failed to rename the old key {} to its retiring name before replacing it: {error}",
@@ -527,7 +567,11 @@ impl<'a, A: AdminApi> Run<'a, A> {
             }
             self.progress(
                 index,
-                format!("renamed old key {} to {:?}", before.id, retiring_name(&before.name)),
+                format!(
+                    "renamed old key {} to {:?}",
+                    before.id,
+                    retiring_name(&before.name)
+                ),
             );
             true
         };
@@ -535,7 +579,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
             name: after.name.clone(),
             roles: after.roles.clone(),
         };
-        let creation = self.create_and_store(&mut work, &change.project, &new).await;
+        let creation = self
+            .create_and_store(&mut work, &change.project, &new)
+            .await;
         if let Creation::Failed(error) = creation {
             let mut error = format!("{error}; the old key {} was kept", before.id);
             if retired {
@@ -544,13 +590,17 @@ impl<'a, A: AdminApi> Run<'a, A> {
                     roles: None,
                 };
                 match self.api.update_key(&before.id, &back).await {
-                    Ok(_) => self.progress(index, format!("renamed old key {} back to {:?}", before.id, before.name)),
+                    Ok(_) => self.progress(
+                        index,
+                        format!("renamed old key {} back to {:?}", before.id, before.name),
+                    ),
                     Err(back_error) => {
-                        error.push_str(&format!(
+                        let _ = write!(
+                            error,
                             " under the name {:?} (renaming it back failed: {back_error}); \
                              the next apply finishes the replace",
                             retiring_name(&before.name)
-                        ));
+                        );
                     }
                 }
             }
@@ -562,7 +612,12 @@ impl<'a, A: AdminApi> Run<'a, A> {
     /// The old key of a replace vanished before this run touched it. If a key of the new name
     /// appeared since the plan, another keyplan run did this replace; otherwise the plan is
     /// stale and nothing is guessed.
-    async fn replaced_elsewhere(&self, project: &Project, before: &KeyBefore, name: &str) -> Creation {
+    async fn replaced_elsewhere(
+        &self,
+        project: &Project,
+        before: &KeyBefore,
+        name: &str,
+    ) -> Creation {
         let stale = format!(
             "the old key {} no longer exists: the keys changed since the plan; run `keyplan plan` again",
             before.id
@@ -573,7 +628,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
         keys.iter()
             .filter(|k| k.name == name && !self.is_known(&project.id, &k.id))
             .min_by(|a, b| race_order(a).cmp(&race_order(b)))
-            .map_or(Creation::Failed(stale), |k| Creation::Lost { winner: k.id.clone() })
+            .map_or(Creation::Failed(stale), |k| Creation::Lost {
+                winner: k.id.clone(),
+            })
     }
 
     /// Steps 4 and 5 of a replace: delete the old key, remove its stored secret.
@@ -622,12 +679,17 @@ impl<'a, A: AdminApi> Run<'a, A> {
         let _permit = self.permits.acquire().await.ok();
         let mut work = self.start(index);
         let Some(before) = &change.before else {
-            return self.fail(work, "malformed plan: a delete without the key to delete".into());
+            return self.fail(
+                work,
+                "malformed plan: a delete without the key to delete".into(),
+            );
         };
         match self.api.delete_key(&before.id).await {
             Ok(true) => self.progress(index, format!("deleted key {}", before.id)),
             Ok(false) => work.note(format!("key {} was already gone", before.id)),
-            Err(error) => return self.fail(work, format!("failed to delete key {}: {error}", before.id)),
+            Err(error) => {
+                return self.fail(work, format!("failed to delete key {}: {error}", before.id));
+            }
         }
         self.remove_secret(&mut work, &change.project, &before.id, &old_names(change));
         self.done(work)
@@ -644,10 +706,14 @@ impl<'a, A: AdminApi> Run<'a, A> {
             Err(ApiError::OutcomeUnknown { detail }) => {
                 self.progress(
                     index,
-                    format!("the create's answer was lost ({detail}); listing the project to find out"),
+                    format!(
+                        "the create's answer was lost ({detail}); listing the project to find out"
+                    ),
                 );
             }
-            Err(error) => return Creation::Failed(format!("failed to create key {}: {error}", new.name)),
+            Err(error) => {
+                return Creation::Failed(format!("failed to create key {}: {error}", new.name));
+            }
         }
         if let Err(error) = self.clean_up_lost_create(work, project, &new.name).await {
             return Creation::Failed(error);
@@ -678,7 +744,12 @@ impl<'a, A: AdminApi> Run<'a, A> {
     /// After a create with an unknown outcome: deletes each key of that name that appeared
     /// since the plan, that this run did not create and whose secret the store does not hold.
     /// Such a key is the lost create's (or a key nobody can use): its secret is gone.
-    async fn clean_up_lost_create(&self, work: &mut Work, project: &Project, name: &str) -> Result<(), String> {
+    async fn clean_up_lost_create(
+        &self,
+        work: &mut Work,
+        project: &Project,
+        name: &str,
+    ) -> Result<(), String> {
         let keys = self.api.list_keys(&project.id).await.map_err(|error| {
             format!(
                 "failed to create key {name}: the answer was lost, and listing project {} to \
@@ -687,28 +758,36 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 project.name
             )
         })?;
-        let held = self
-            .store_call(|| self.store.held_key_id(project, name))
-            .map_err(|error| {
-                format!(
-                    "failed to create key {name}: the answer was lost, and the secret store could \
+        let held = store_call(|| self.store.held_key_id(project, name)).map_err(|error| {
+            format!(
+                "failed to create key {name}: the answer was lost, and the secret store could \
                      not say which key it holds: {}",
-                    store_error(&error)
-                )
-            })?;
+                store_error(&error)
+            )
+        })?;
         let lost: Vec<&LiveKey> = keys
             .iter()
-            .filter(|k| k.name == name && !self.is_known(&project.id, &k.id) && held.as_ref() != Some(&k.id))
+            .filter(|k| {
+                k.name == name && !self.is_known(&project.id, &k.id) && held.as_ref() != Some(&k.id)
+            })
             .collect();
         for key in lost {
             match self.api.delete_key(&key.id).await {
                 Ok(_) => {
-                    let message = format!("deleted key {} of the lost create: its secret was lost with the answer", key.id);
+                    let message = format!(
+                        "deleted key {} of the lost create: its secret was lost with the answer",
+                        key.id
+                    );
                     self.progress(work.outcome.index, message.clone());
                     work.note(message);
                 }
                 Err(error) => {
-                    self.orphan(work, project, &key.id, "its create's answer (and secret) was lost and deleting it failed");
+                    self.orphan(
+                        work,
+                        project,
+                        &key.id,
+                        "its create's answer (and secret) was lost and deleting it failed",
+                    );
                     return Err(format!(
                         "failed to create key {name}: the answer was lost, and deleting the key \
                          {} it left without a secret failed: {error}",
@@ -749,9 +828,12 @@ impl<'a, A: AdminApi> Run<'a, A> {
             key_name: key.name.clone(),
             created_at: key.created_at.unwrap_or_else(jiff::Timestamp::now),
         };
-        match self.store_call(|| self.store.put(&record, &created.secret)) {
+        match store_call(|| self.store.put(&record, &created.secret)) {
             Ok(()) => {
-                self.progress(index, format!("stored its secret in {}", self.store.describe()));
+                self.progress(
+                    index,
+                    format!("stored its secret in {}", self.store.describe()),
+                );
                 Creation::Stored(created)
             }
             Err(store_err) => {
@@ -766,7 +848,12 @@ impl<'a, A: AdminApi> Run<'a, A> {
                         "{refused}; deleted that key again, so no key exists whose secret nobody has"
                     )),
                     Err(error) => {
-                        self.orphan(work, project, &key.id, "the secret store refused its secret and deleting it failed");
+                        self.orphan(
+                            work,
+                            project,
+                            &key.id,
+                            "the secret store refused its secret and deleting it failed",
+                        );
                         Creation::Failed(format!(
                             "{refused}; deleting that key failed too ({error}): key {} is ORPHANED, \
                              delete it by hand",
@@ -781,8 +868,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
     /// The key id the store already holds under this name, when it is another run's key of the
     /// same name, created after the plan and earlier than `ours` (so it wins the race).
     async fn earlier_stored_racer(&self, project: &Project, ours: &LiveKey) -> Option<KeyId> {
-        let held = self
-            .store_call(|| self.store.held_key_id(project, &ours.name))
+        let held = store_call(|| self.store.held_key_id(project, &ours.name))
             .ok()
             .flatten()?;
         if held == ours.id || self.is_known(&project.id, &held) {
@@ -790,8 +876,10 @@ impl<'a, A: AdminApi> Run<'a, A> {
         }
         // A stale entry (its key deleted since) or a key under another name does not count.
         let theirs = self.api.describe_key(&held).await.ok()?;
-        (theirs.name == ours.name && theirs.project_id == project.id && race_order(&theirs) < race_order(ours))
-            .then_some(held)
+        (theirs.name == ours.name
+            && theirs.project_id == project.id
+            && race_order(&theirs) < race_order(ours))
+        .then_some(held)
     }
 
     /// After a project's creates: lists it once and, for each key this run created, settles a
@@ -897,7 +985,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
             }
         }
         // The losers may have written their secret over ours: make sure ours is what is stored.
-        match self.store_call(|| self.store.held_key_id(project, &mine.name)) {
+        match store_call(|| self.store.held_key_id(project, &mine.name)) {
             Ok(Some(held)) if held == mine.id => Race::Won { others },
             _ => {
                 let record = SecretRecord {
@@ -906,7 +994,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
                     key_name: mine.name.clone(),
                     created_at: mine.created_at.unwrap_or_else(jiff::Timestamp::now),
                 };
-                match self.store_call(|| self.store.put(&record, &ours.secret)) {
+                match store_call(|| self.store.put(&record, &ours.secret)) {
                     Ok(()) => Race::Won { others },
                     Err(store_err) => {
                         let error = format!(
@@ -917,10 +1005,19 @@ impl<'a, A: AdminApi> Run<'a, A> {
                             store_error(&store_err)
                         );
                         match self.api.delete_key(&mine.id).await {
-                            Ok(_) => Race::Failed(format!("{error}; deleted it again (re-run apply)")),
+                            Ok(_) => {
+                                Race::Failed(format!("{error}; deleted it again (re-run apply)"))
+                            }
                             Err(delete_error) => {
-                                self.orphan(work, project, &mine.id, "its secret could not be stored and deleting it failed");
-                                Race::Failed(format!("{error}; deleting it failed too: {delete_error}"))
+                                self.orphan(
+                                    work,
+                                    project,
+                                    &mine.id,
+                                    "its secret could not be stored and deleting it failed",
+                                );
+                                Race::Failed(format!(
+                                    "{error}; deleting it failed too: {delete_error}"
+                                ))
                             }
                         }
                     }
@@ -938,7 +1035,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
         }
         let mut removed = false;
         for name in names {
-            match self.store_call(|| self.store.remove(project, id, name)) {
+            match store_call(|| self.store.remove(project, id, name)) {
                 Ok(true) => removed = true,
                 Ok(false) => {}
                 Err(error) => {
@@ -952,14 +1049,19 @@ impl<'a, A: AdminApi> Run<'a, A> {
             }
         }
         if removed {
-            self.progress(work.outcome.index, format!("removed its stored secret from {}", self.store.describe()));
+            self.progress(
+                work.outcome.index,
+                format!("removed its stored secret from {}", self.store.describe()),
+            );
         } else {
-            work.note("no stored secret to remove (keyplan did not create this key, or it was replaced)");
+            work.note(
+                "no stored secret to remove (keyplan did not create this key, or it was replaced)",
+            );
         }
     }
 
     fn remove_quietly(&self, project: &Project, id: &KeyId, name: &str) {
-        if let Err(error) = self.store_call(|| self.store.remove(project, id, name)) {
+        if let Err(error) = store_call(|| self.store.remove(project, id, name)) {
             self.warn(format!(
                 "failed to remove the secret of deleted duplicate key {id} from {}: {}",
                 self.store.describe(),
@@ -987,15 +1089,15 @@ impl<'a, A: AdminApi> Run<'a, A> {
             .as_ref()
             .map_or_else(String::new, |a| a.name.clone())
     }
+}
 
-    /// Runs a (synchronous, possibly blocking) store call without starving other tasks.
-    fn store_call<T>(&self, call: impl FnOnce() -> T) -> T {
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(call)
-            }
-            _ => call(),
+/// Runs a (synchronous, possibly blocking) store call without starving other tasks.
+fn store_call<T>(call: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(call)
         }
+        _ => call(),
     }
 }
 
@@ -1041,7 +1143,9 @@ fn join_ids(ids: &[KeyId]) -> String {
 /// Locks a mutex, recovering the data if a panicking thread poisoned it (the data here is
 /// append-only bookkeeping that stays valid).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Polls every future to completion on the current task and returns their outputs in order.
@@ -1059,7 +1163,11 @@ async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Out
                 }
             }
         }
-        if all_ready { Poll::Ready(()) } else { Poll::Pending }
+        if all_ready {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     })
     .await;
     outputs.into_iter().flatten().collect()

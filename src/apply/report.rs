@@ -107,7 +107,7 @@ impl ApplyReport {
     pub fn render_human(&self, plan: &Plan, color: bool) -> String {
         let paint = Paint(color);
         let mut out = String::new();
-        let sections: [(&str, &str, fn(&Outcome) -> bool); 3] = [
+        let sections: [Section; 3] = [
             ("Done", GREEN, Outcome::is_done),
             ("Failed", RED, Outcome::is_failed),
             ("Skipped", YELLOW, |o| {
@@ -133,13 +133,26 @@ impl ApplyReport {
                             .as_ref()
                             .map(|id| format!(" (key {id})"))
                             .unwrap_or_default();
-                        let _ = writeln!(out, "  {} {label}: {}{new_key}", paint.fg(colour, "✓"), done_verb(outcome.action));
+                        let _ = writeln!(
+                            out,
+                            "  {} {label}: {}{new_key}",
+                            paint.fg(colour, "✓"),
+                            done_verb(outcome.action)
+                        );
                     }
                     OutcomeStatus::Failed(error) => {
-                        let _ = writeln!(out, "  {} {label}: {verb} failed: {error}", paint.fg(colour, "✗"));
+                        let _ = writeln!(
+                            out,
+                            "  {} {label}: {verb} failed: {error}",
+                            paint.fg(colour, "✗")
+                        );
                     }
                     OutcomeStatus::Skipped(reason) => {
-                        let _ = writeln!(out, "  {} {label}: {verb} skipped: {reason}", paint.fg(colour, "-"));
+                        let _ = writeln!(
+                            out,
+                            "  {} {label}: {verb} skipped: {reason}",
+                            paint.fg(colour, "-")
+                        );
                     }
                 }
                 for note in &outcome.notes {
@@ -176,7 +189,14 @@ impl ApplyReport {
                 let _ = writeln!(out, "  {warning}");
             }
         }
-        let _ = writeln!(out, "{}", paint.bold(if self.is_success() { GREEN } else { RED }, &self.summary_line()));
+        let _ = writeln!(
+            out,
+            "{}",
+            paint.bold(
+                if self.is_success() { GREEN } else { RED },
+                &self.summary_line()
+            )
+        );
         out
     }
 }
@@ -209,6 +229,9 @@ fn done_verb(action: Action) -> &'static str {
         Action::Delete => "deleted",
     }
 }
+
+/// A report section: its title, its colour, and which outcomes it lists.
+type Section = (&'static str, &'static str, fn(&Outcome) -> bool);
 
 const GREEN: &str = "32";
 const RED: &str = "31";

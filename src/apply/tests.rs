@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use super::fake::{Fault, FakeApi, FakeOrg, FakeStore, Journal};
+use super::fake::{FakeApi, FakeOrg, FakeStore, Fault, Journal};
 use super::*;
 use crate::model::{Role, RoleSet};
 use crate::plan::{KeyAfter, KeyBefore, Summary, UnmanagedKey};
@@ -170,9 +170,18 @@ fn failed_message(outcome: &Outcome) -> &str {
 
 /// The invariant of every test: each live key apply created has its own secret in the store,
 /// and no two live keys share a name within a project.
-fn assert_converged_safely(org: &FakeOrg, store: &FakeStore, projects: &[Project], created_names: &[&str]) {
+fn assert_converged_safely(
+    org: &FakeOrg,
+    store: &FakeStore,
+    projects: &[Project],
+    created_names: &[&str],
+) {
     for p in projects {
-        let keys: Vec<LiveKey> = org.keys().into_iter().filter(|k| k.project_id == p.id).collect();
+        let keys: Vec<LiveKey> = org
+            .keys()
+            .into_iter()
+            .filter(|k| k.project_id == p.id)
+            .collect();
         for name in created_names {
             let named: Vec<&LiveKey> = keys.iter().filter(|k| &k.name == name).collect();
             assert!(named.len() <= 1, "duplicate keys named {name}: {named:?}");
@@ -180,8 +189,15 @@ fn assert_converged_safely(org: &FakeOrg, store: &FakeStore, projects: &[Project
                 let (held, secret) = store
                     .held(p, name)
                     .unwrap_or_else(|| panic!("no stored secret for live key {name}"));
-                assert_eq!(held, key.id, "the store holds another key's secret for {name}");
-                assert_eq!(Some(secret), org.issued_secret(&key.id), "wrong secret stored for {name}");
+                assert_eq!(
+                    held, key.id,
+                    "the store holds another key's secret for {name}"
+                );
+                assert_eq!(
+                    Some(secret),
+                    org.issued_secret(&key.id),
+                    "wrong secret stored for {name}"
+                );
             }
         }
     }
@@ -200,7 +216,10 @@ async fn a_create_stores_its_secret_before_it_is_done() {
     assert!(pos(&h.journal, "create ingest") < pos(&h.journal, "put ingest"));
     assert!(pos(&h.journal, "put ingest") < pos(&h.journal, "event done 0"));
     assert_converged_safely(&h.org, &h.store, &[p], &["ingest"]);
-    assert!(matches!(events.first(), Some(Event::Started { index: 0, .. })));
+    assert!(matches!(
+        events.first(),
+        Some(Event::Started { index: 0, .. })
+    ));
     assert!(matches!(events.last(), Some(Event::Done { index: 0 })));
 }
 
@@ -222,11 +241,24 @@ async fn phases_run_in_order_creates_updates_replaces_deletes() {
 
     assert!(report.is_success(), "{report:#?}");
     let create_at = pos(&h.journal, "create fresh");
-    let update_at = pos(&h.journal, &format!("update {} name=- roles=true", to_update.id));
-    let replace_at = pos(&h.journal, &format!("update {} name=rotating (keyplan: retiring)", to_replace.id));
+    let update_at = pos(
+        &h.journal,
+        &format!("update {} name=- roles=true", to_update.id),
+    );
+    let replace_at = pos(
+        &h.journal,
+        &format!("update {} name=rotating (keyplan: retiring)", to_replace.id),
+    );
     let delete_at = pos(&h.journal, &format!("delete {}", to_delete.id));
-    assert!(create_at < update_at && update_at < replace_at && replace_at < delete_at, "{:#?}", h.journal.lines());
-    assert_eq!(report.summary_line(), "Apply complete: 1 created, 1 updated, 1 replaced, 1 deleted.");
+    assert!(
+        create_at < update_at && update_at < replace_at && replace_at < delete_at,
+        "{:#?}",
+        h.journal.lines()
+    );
+    assert_eq!(
+        report.summary_line(),
+        "Apply complete: 1 created, 1 updated, 1 replaced, 1 deleted."
+    );
     assert_converged_safely(&h.org, &h.store, &[p], &["fresh", "rotating"]);
 }
 
@@ -247,7 +279,11 @@ async fn concurrency_is_bounded_and_used() {
 
     assert!(report.is_success(), "{report:#?}");
     assert_eq!(h.org.keys().len(), 12);
-    assert!(h.org.max_in_flight() <= 3, "{} requests in flight", h.org.max_in_flight());
+    assert!(
+        h.org.max_in_flight() <= 3,
+        "{} requests in flight",
+        h.org.max_in_flight()
+    );
     assert!(h.org.max_in_flight() >= 2, "changes ran one at a time");
 }
 
@@ -262,9 +298,16 @@ async fn a_refused_secret_deletes_the_new_key() {
     assert!(!report.is_success());
     let message = failed_message(&report.outcomes[0]);
     assert!(message.contains("refused the secret"), "{message}");
-    assert!(message.contains("the keyring is locked (hint: unlock it and re-run)"), "{message}");
+    assert!(
+        message.contains("the keyring is locked (hint: unlock it and re-run)"),
+        "{message}"
+    );
     assert!(message.contains("deleted that key again"), "{message}");
-    assert!(h.org.keys().is_empty(), "a key without its secret was left: {:?}", h.org.keys());
+    assert!(
+        h.org.keys().is_empty(),
+        "a key without its secret was left: {:?}",
+        h.org.keys()
+    );
     assert!(report.outcomes[0].orphaned.is_empty());
     assert_eq!(h.store.len(), 0);
 }
@@ -274,15 +317,23 @@ async fn a_refused_secret_whose_key_cannot_be_deleted_is_reported_as_orphaned() 
     let h = Harness::new();
     let p = project(1);
     h.store.refuse_puts.store(1, Ordering::SeqCst);
-    h.org.inject(Fault::FailDelete { name: "ingest".into() });
+    h.org.inject(Fault::FailDelete {
+        name: "ingest".into(),
+    });
     let plan = plan_of(vec![create(&p, "ingest")]);
     let (report, events) = h.apply(&plan, &serial()).await;
 
     let orphan = h.org.keys_named("ingest")[0].id.clone();
     assert_eq!(report.outcomes[0].orphaned, vec![orphan.clone()]);
     let message = failed_message(&report.outcomes[0]);
-    assert!(message.contains(&format!("key {orphan} is ORPHANED")), "{message}");
-    assert!(message.contains("internal error while deleting"), "{message}");
+    assert!(
+        message.contains(&format!("key {orphan} is ORPHANED")),
+        "{message}"
+    );
+    assert!(
+        message.contains("internal error while deleting"),
+        "{message}"
+    );
     assert!(events.iter().any(|e| matches!(e, Event::Warning(w) if w.contains("ORPHANED KEY") && w.contains(orphan.as_str()))));
     let human = report.render_human(&plan, false);
     assert!(human.contains("ORPHANED KEYS"), "{human}");
@@ -297,7 +348,10 @@ async fn a_lost_create_answer_is_reconciled_by_listing_not_by_resending() {
     // A key the plan saw (unmanaged, kept) must survive the cleanup even with the same name
     // pattern around; only the key that appeared since is the lost create's.
     let bystander = h.org.seed(&p, "ingest-old", viewer());
-    h.org.inject(Fault::LoseCreateAnswer { name: "ingest".into(), times: 1 });
+    h.org.inject(Fault::LoseCreateAnswer {
+        name: "ingest".into(),
+        times: 1,
+    });
     let mut plan = plan_of(vec![create(&p, "ingest")]);
     plan.unmanaged.push(UnmanagedKey {
         project: p.clone(),
@@ -307,15 +361,34 @@ async fn a_lost_create_answer_is_reconciled_by_listing_not_by_resending() {
 
     assert!(report.is_success(), "{report:#?}");
     let lines = h.journal.lines();
-    let creates: Vec<&String> = lines.iter().filter(|l| l.starts_with("create ingest ->")).collect();
+    let creates: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("create ingest ->"))
+        .collect();
     assert_eq!(creates.len(), 2, "{lines:#?}");
     let lost_id = creates[0].rsplit(' ').next().unwrap();
     let listed = pos(&h.journal, "list ");
     let deleted = pos(&h.journal, &format!("delete {lost_id}"));
     assert!(pos(&h.journal, "create ingest answer lost") < listed);
-    assert!(listed < deleted && deleted < h.journal.lines().iter().rposition(|l| l.starts_with("create ingest ->")).unwrap());
-    assert_eq!(h.org.keys_named("ingest").len(), 1, "duplicate after a lost answer");
-    assert_eq!(h.org.keys_named("ingest-old").len(), 1, "a key live at plan time was deleted");
+    assert!(
+        listed < deleted
+            && deleted
+                < h.journal
+                    .lines()
+                    .iter()
+                    .rposition(|l| l.starts_with("create ingest ->"))
+                    .unwrap()
+    );
+    assert_eq!(
+        h.org.keys_named("ingest").len(),
+        1,
+        "duplicate after a lost answer"
+    );
+    assert_eq!(
+        h.org.keys_named("ingest-old").len(),
+        1,
+        "a key live at plan time was deleted"
+    );
     assert!(report.outcomes[0].notes.iter().any(|n| n.contains(lost_id)));
     assert_converged_safely(&h.org, &h.store, &[p], &["ingest"]);
 }
@@ -324,14 +397,20 @@ async fn a_lost_create_answer_is_reconciled_by_listing_not_by_resending() {
 async fn a_create_lost_twice_is_not_tried_a_third_time_and_leaves_no_secretless_key() {
     let h = Harness::new();
     let p = project(1);
-    h.org.inject(Fault::LoseCreateAnswer { name: "ingest".into(), times: 2 });
+    h.org.inject(Fault::LoseCreateAnswer {
+        name: "ingest".into(),
+        times: 2,
+    });
     let plan = plan_of(vec![create(&p, "ingest")]);
     let (report, _) = h.apply(&plan, &serial()).await;
 
     let message = failed_message(&report.outcomes[0]);
     assert!(message.contains("lost twice"), "{message}");
     assert_eq!(h.journal.count("create ingest ->"), 2);
-    assert!(h.org.keys_named("ingest").is_empty(), "a key without its secret remains");
+    assert!(
+        h.org.keys_named("ingest").is_empty(),
+        "a key without its secret remains"
+    );
     assert!(report.outcomes[0].orphaned.is_empty());
 }
 
@@ -342,13 +421,28 @@ async fn a_lost_create_keeps_a_key_whose_secret_the_store_holds() {
     let p = project(1);
     let plan = plan_of(vec![create(&p, "ingest")]);
     let other = h.org.seed(&p, "ingest", viewer());
-    h.store.insert(&p, "ingest", &other.id, "the-other-runs-secret");
-    h.org.inject(Fault::LoseCreateAnswer { name: "ingest".into(), times: 1 });
+    h.store
+        .insert(&p, "ingest", &other.id, "the-other-runs-secret");
+    h.org.inject(Fault::LoseCreateAnswer {
+        name: "ingest".into(),
+        times: 1,
+    });
     let (report, _) = h.apply(&plan, &serial()).await;
 
-    assert!(h.org.keys().iter().any(|k| k.id == other.id), "deleted a key whose secret is held");
-    assert_eq!(h.org.keys_named("ingest").len(), 1, "{:#?}", h.journal.lines());
-    assert!(matches!(&report.outcomes[0].status, OutcomeStatus::Skipped(r) if r.contains(&format!("kept {}", other.id))), "{report:#?}");
+    assert!(
+        h.org.keys().iter().any(|k| k.id == other.id),
+        "deleted a key whose secret is held"
+    );
+    assert_eq!(
+        h.org.keys_named("ingest").len(),
+        1,
+        "{:#?}",
+        h.journal.lines()
+    );
+    assert!(
+        matches!(&report.outcomes[0].status, OutcomeStatus::Skipped(r) if r.contains(&format!("kept {}", other.id))),
+        "{report:#?}"
+    );
     assert_eq!(h.store.held(&p, "ingest").map(|(id, _)| id), Some(other.id));
 }
 
@@ -362,12 +456,19 @@ async fn a_replace_retires_then_creates_stores_and_deletes() {
     let (report, _) = h.apply(&plan, &serial()).await;
 
     assert!(report.is_success(), "{report:#?}");
-    let retire = pos(&h.journal, &format!("update {} name=search (keyplan: retiring)", old.id));
+    let retire = pos(
+        &h.journal,
+        &format!("update {} name=search (keyplan: retiring)", old.id),
+    );
     let created = pos(&h.journal, "create search ->");
     let stored = pos(&h.journal, "put search");
     let deleted = pos(&h.journal, &format!("delete {}", old.id));
     let done = pos(&h.journal, "event done 0");
-    assert!(retire < created && created < stored && stored < deleted && deleted < done, "{:#?}", h.journal.lines());
+    assert!(
+        retire < created && created < stored && stored < deleted && deleted < done,
+        "{:#?}",
+        h.journal.lines()
+    );
     let live = h.org.keys();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].roles, roles(&[Role::ProjectEditor]));
@@ -388,13 +489,22 @@ async fn a_failed_create_in_a_replace_never_deletes_the_old_key() {
     let (report, _) = h.apply(&plan, &serial()).await;
 
     let message = failed_message(&report.outcomes[0]);
-    assert!(message.contains("the project's key quota is full"), "{message}");
-    assert!(message.contains(&format!("the old key {} was kept", old.id)), "{message}");
+    assert!(
+        message.contains("the project's key quota is full"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("the old key {} was kept", old.id)),
+        "{message}"
+    );
     assert_eq!(h.journal.count("delete "), 0, "{:#?}", h.journal.lines());
     let live = h.org.keys();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].id, old.id);
-    assert_eq!(live[0].name, "search", "the old key did not get its name back");
+    assert_eq!(
+        live[0].name, "search",
+        "the old key did not get its name back"
+    );
 }
 
 #[tokio::test]
@@ -416,7 +526,9 @@ async fn a_refused_secret_in_a_replace_keeps_the_old_key() {
 async fn an_interrupted_replace_is_finished_without_renaming_again() {
     let h = Harness::new();
     let p = project(1);
-    let old = h.org.seed(&p, &crate::plan::retiring_name("search"), viewer());
+    let old = h
+        .org
+        .seed(&p, &crate::plan::retiring_name("search"), viewer());
     h.store.insert(&p, "search", &old.id, "old-secret");
     let plan = plan_of(vec![replace(&p, &old, "search")]);
     let (report, _) = h.apply(&plan, &serial()).await;
@@ -441,12 +553,23 @@ async fn a_rename_moves_the_stored_secret() {
     let (report, _) = h.apply(&plan, &serial()).await;
 
     assert!(report.is_success(), "{report:#?}");
-    assert_eq!(h.store.held(&p, "ingest-worker"), Some((ours.id.clone(), "ingest-secret".into())));
+    assert_eq!(
+        h.store.held(&p, "ingest-worker"),
+        Some((ours.id.clone(), "ingest-secret".into()))
+    );
     assert_eq!(h.store.held(&p, "ingest"), None);
-    assert!(report.outcomes[1]
-        .notes
-        .contains(&"no stored secret to move (keyplan did not create this key)".to_owned()));
-    assert_eq!(h.journal.count(&format!("update {} name=ingest-worker roles=false", ours.id)), 1);
+    assert!(
+        report.outcomes[1]
+            .notes
+            .contains(&"no stored secret to move (keyplan did not create this key)".to_owned())
+    );
+    assert_eq!(
+        h.journal.count(&format!(
+            "update {} name=ingest-worker roles=false",
+            ours.id
+        )),
+        1
+    );
 }
 
 #[tokio::test]
@@ -469,8 +592,17 @@ async fn a_delete_removes_the_stored_secret_unless_kept() {
         assert!(report.is_success(), "{report:#?}");
         assert!(h.org.keys().is_empty());
         assert_eq!(h.store.held(&p, "old").is_some(), keep, "keep = {keep}");
-        assert!(report.outcomes[1].notes.iter().any(|n| n.contains("already gone")), "{report:#?}");
-        assert_eq!(report.summary_line(), "Apply complete: 0 created, 0 updated, 0 replaced, 2 deleted.");
+        assert!(
+            report.outcomes[1]
+                .notes
+                .iter()
+                .any(|n| n.contains("already gone")),
+            "{report:#?}"
+        );
+        assert_eq!(
+            report.summary_line(),
+            "Apply complete: 0 created, 0 updated, 0 replaced, 2 deleted."
+        );
     }
 }
 
@@ -496,16 +628,45 @@ async fn a_failure_mid_plan_skips_its_dependents_and_runs_the_rest() {
 
     assert!(!report.is_success());
     let message = failed_message(&report.outcomes[0]);
-    assert!(message.contains("the project's key quota is full (HTTP 403, QUOTA_EXCEEDED)"), "{message}");
-    assert!(report.outcomes[1].is_done() && report.outcomes[2].is_done() && report.outcomes[4].is_done());
-    assert!(matches!(&report.outcomes[3].status, OutcomeStatus::Skipped(r) if r.contains("an earlier change in project proj-1 failed")));
-    assert_eq!(h.journal.count(&format!("delete {}", p1_old.id)), 0, "a dependent delete ran");
-    assert!(!events.iter().any(|e| matches!(e, Event::Started { index: 3, .. })));
-    assert_eq!(report.summary_line(), "Apply complete: 1 created, 1 updated, 0 replaced, 1 deleted.");
+    assert!(
+        message.contains("the project's key quota is full (HTTP 403, QUOTA_EXCEEDED)"),
+        "{message}"
+    );
+    assert!(
+        report.outcomes[1].is_done()
+            && report.outcomes[2].is_done()
+            && report.outcomes[4].is_done()
+    );
+    assert!(
+        matches!(&report.outcomes[3].status, OutcomeStatus::Skipped(r) if r.contains("an earlier change in project proj-1 failed"))
+    );
+    assert_eq!(
+        h.journal.count(&format!("delete {}", p1_old.id)),
+        0,
+        "a dependent delete ran"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::Started { index: 3, .. }))
+    );
+    assert_eq!(
+        report.summary_line(),
+        "Apply complete: 1 created, 1 updated, 0 replaced, 1 deleted."
+    );
     let human = report.render_human(&plan, false);
-    assert!(human.contains("Failed:\n  ✗ proj-1/new-writer: create failed: "), "{human}");
-    assert!(human.contains("Skipped:\n  - proj-1/legacy: delete skipped: "), "{human}");
-    assert!(human.ends_with("Apply complete: 1 created, 1 updated, 0 replaced, 1 deleted.\n"), "{human}");
+    assert!(
+        human.contains("Failed:\n  ✗ proj-1/new-writer: create failed: "),
+        "{human}"
+    );
+    assert!(
+        human.contains("Skipped:\n  - proj-1/legacy: delete skipped: "),
+        "{human}"
+    );
+    assert!(
+        human.ends_with("Apply complete: 1 created, 1 updated, 0 replaced, 1 deleted.\n"),
+        "{human}"
+    );
 }
 
 #[tokio::test]
@@ -517,7 +678,10 @@ async fn a_failed_rename_of_the_stored_secret_is_a_failure_not_silence() {
     let plan = plan_of(vec![update(&p, &key, "b", viewer())]);
     let (report, _) = h.apply(&plan, &serial()).await;
     let message = failed_message(&report.outcomes[0]);
-    assert!(message.contains("internal error while updating (HTTP 500, INTERNAL)"), "{message}");
+    assert!(
+        message.contains("internal error while updating (HTTP 500, INTERNAL)"),
+        "{message}"
+    );
 }
 
 /// Two applies of the same plan at once, over one organisation and one keyring, under many
@@ -554,15 +718,30 @@ async fn two_racing_applies_keep_exactly_one_key_with_its_secret() {
             run(&api_a, &store_a, &journal, &plan, &options),
             run(&api_b, &store_b, &journal, &plan, &options),
         );
-        let case = format!("case ({yields_a}, {yields_b}, {delay_b}): {:#?}", journal.lines());
-        assert!(report_a.is_success() && report_b.is_success(), "{report_a:#?} {report_b:#?} {case}");
+        let case = format!(
+            "case ({yields_a}, {yields_b}, {delay_b}): {:#?}",
+            journal.lines()
+        );
+        assert!(
+            report_a.is_success() && report_b.is_success(),
+            "{report_a:#?} {report_b:#?} {case}"
+        );
         assert_eq!(org.keys_named("ingest").len(), 1, "{case}");
         assert_eq!(org.keys_named("rotating").len(), 1, "{case}");
-        assert_eq!(org.keys().len(), 2, "the old key or a duplicate survived: {case}");
-        assert_converged_safely(&org, &store_a, &[p.clone()], &["ingest", "rotating"]);
+        assert_eq!(
+            org.keys().len(),
+            2,
+            "the old key or a duplicate survived: {case}"
+        );
+        assert_converged_safely(
+            &org,
+            &store_a,
+            std::slice::from_ref(&p),
+            &["ingest", "rotating"],
+        );
         let done = [&report_a, &report_b]
             .iter()
-            .map(|r| r.outcomes[0].is_done() as usize)
+            .map(|r| usize::from(r.outcomes[0].is_done()))
             .sum::<usize>();
         assert!(done >= 1, "neither run reports the create done: {case}");
         let lines = journal.lines();
@@ -591,19 +770,25 @@ async fn two_racing_applies_on_threads_keep_exactly_one_key() {
         let (j_a, j_b) = (Arc::clone(&journal), Arc::clone(&journal));
         let (plan_a, plan_b) = (Arc::clone(&plan), Arc::clone(&plan));
         let a = tokio::spawn(async move {
-            run(&api_a, &store_a, &j_a, &plan_a, &ApplyOptions::default()).await.0
+            run(&api_a, &store_a, &j_a, &plan_a, &ApplyOptions::default())
+                .await
+                .0
         });
         let b = tokio::spawn(async move {
-            run(&api_b, &store_b, &j_b, &plan_b, &ApplyOptions::default()).await.0
+            run(&api_b, &store_b, &j_b, &plan_b, &ApplyOptions::default())
+                .await
+                .0
         });
         let (report_a, report_b) = (a.await.unwrap(), b.await.unwrap());
         let case = format!("round {round}: {:#?}", journal.lines());
         assert!(report_a.is_success() && report_b.is_success(), "{case}");
         assert_eq!(org.keys_named("ingest").len(), 1, "{case}");
-        assert_converged_safely(&org, &check, &[p.clone()], &["ingest"]);
+        assert_converged_safely(&org, &check, std::slice::from_ref(&p), &["ingest"]);
         let live = &org.keys_named("ingest")[0];
         assert!(
-            [&report_a, &report_b].iter().any(|r| r.outcomes[0].new_key.as_ref() == Some(&live.id)),
+            [&report_a, &report_b]
+                .iter()
+                .any(|r| r.outcomes[0].new_key.as_ref() == Some(&live.id)),
             "no run claims the surviving key: {case}"
         );
     }
@@ -615,8 +800,13 @@ async fn nothing_apply_emits_or_reports_carries_a_secret() {
     let (p1, p2) = (project(1), project(2));
     let old = h.org.seed(&p1, "rotating", viewer());
     let doomed = h.org.seed(&p2, "doomed", viewer());
-    h.org.inject(Fault::LoseCreateAnswer { name: "lost".into(), times: 1 });
-    h.org.inject(Fault::FailDelete { name: "orphan".into() });
+    h.org.inject(Fault::LoseCreateAnswer {
+        name: "lost".into(),
+        times: 1,
+    });
+    h.org.inject(Fault::FailDelete {
+        name: "orphan".into(),
+    });
     let plan = plan_of(vec![
         create(&p1, "ingest"),
         create(&p1, "lost"),
@@ -627,7 +817,9 @@ async fn nothing_apply_emits_or_reports_carries_a_secret() {
     // The third put (for "orphan", in project 2's group) is refused.
     let (report, events) = h.apply(&plan, &serial()).await;
     h.store.refuse_puts.store(1, Ordering::SeqCst);
-    let (second, more_events) = h.apply(&plan_of(vec![create(&p2, "orphan")]), &serial()).await;
+    let (second, more_events) = h
+        .apply(&plan_of(vec![create(&p2, "orphan")]), &serial())
+        .await;
     assert!(!second.outcomes[0].orphaned.is_empty(), "{second:#?}");
 
     let secrets = h.org.all_issued_secrets();
@@ -646,9 +838,15 @@ async fn nothing_apply_emits_or_reports_carries_a_secret() {
     }
     for text in &printed {
         for secret in &secrets {
-            assert!(!text.contains(secret.as_str()), "a secret leaked into: {text}");
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret leaked into: {text}"
+            );
         }
-        assert!(!text.contains("SECRETVALUE"), "a secret leaked into: {text}");
+        assert!(
+            !text.contains("SECRETVALUE"),
+            "a secret leaked into: {text}"
+        );
     }
     assert!(printed.iter().any(|t| t.contains("ORPHANED")));
 }
@@ -669,12 +867,19 @@ fn the_summary_line_counts_done_changes_only() {
             outcome(1, Action::Create, OutcomeStatus::Done),
             outcome(2, Action::Create, OutcomeStatus::Failed("quota".into())),
             outcome(3, Action::Update, OutcomeStatus::Done),
-            outcome(4, Action::Replace, OutcomeStatus::Skipped("prerequisite failed".into())),
+            outcome(
+                4,
+                Action::Replace,
+                OutcomeStatus::Skipped("prerequisite failed".into()),
+            ),
             outcome(5, Action::Delete, OutcomeStatus::Done),
         ],
         warnings: Vec::new(),
     };
-    assert_eq!(report.summary_line(), "Apply complete: 2 created, 1 updated, 0 replaced, 1 deleted.");
+    assert_eq!(
+        report.summary_line(),
+        "Apply complete: 2 created, 1 updated, 0 replaced, 1 deleted."
+    );
     assert!(!report.is_success());
     assert!(ApplyReport::default().is_success());
 }
@@ -683,15 +888,25 @@ fn the_summary_line_counts_done_changes_only() {
 async fn a_lost_answer_with_a_failed_listing_is_not_retried_blindly() {
     let h = Harness::new();
     let p = project(1);
-    h.org.inject(Fault::LoseCreateAnswer { name: "ingest".into(), times: 1 });
+    h.org.inject(Fault::LoseCreateAnswer {
+        name: "ingest".into(),
+        times: 1,
+    });
     h.org.inject(Fault::FailList { times: 1 });
     let plan = plan_of(vec![create(&p, "ingest")]);
     let (report, _) = h.apply(&plan, &serial()).await;
 
     let message = failed_message(&report.outcomes[0]);
-    assert!(message.contains("service unavailable (HTTP 503, UNAVAILABLE)"), "{message}");
+    assert!(
+        message.contains("service unavailable (HTTP 503, UNAVAILABLE)"),
+        "{message}"
+    );
     assert!(message.contains("run `keyplan plan`"), "{message}");
-    assert_eq!(h.journal.count("create ingest ->"), 1, "resent a create blindly");
+    assert_eq!(
+        h.journal.count("create ingest ->"),
+        1,
+        "resent a create blindly"
+    );
 }
 
 #[tokio::test]
@@ -703,7 +918,13 @@ async fn a_failed_listing_after_the_creates_is_a_warning_not_a_failure() {
     let (report, _) = h.apply(&plan, &serial()).await;
 
     assert!(report.is_success(), "{report:#?}");
-    assert!(report.warnings.iter().any(|w| w.contains("could not list project")), "{report:#?}");
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("could not list project")),
+        "{report:#?}"
+    );
     assert_converged_safely(&h.org, &h.store, &[p], &["ingest"]);
 }
 
@@ -714,7 +935,9 @@ async fn a_failed_listing_after_the_creates_is_a_warning_not_a_failure() {
 async fn the_winner_of_a_race_repairs_the_store_and_removes_a_stalled_duplicate() {
     let h = Harness::new();
     let p = project(1);
-    h.org.inject(Fault::TwinCreate { name: "ingest".into() });
+    h.org.inject(Fault::TwinCreate {
+        name: "ingest".into(),
+    });
     let store = h.store.clobbering_with_twins_of(&h.org, "ingest");
     let plan = plan_of(vec![create(&p, "ingest")]);
     let (report, _) = run(&h.api, &store, &h.journal, &plan, &serial()).await;
@@ -723,7 +946,12 @@ async fn the_winner_of_a_race_repairs_the_store_and_removes_a_stalled_duplicate(
     let live = h.org.keys_named("ingest");
     assert_eq!(live.len(), 1, "{:#?}", h.journal.lines());
     assert_eq!(report.outcomes[0].new_key.as_ref(), Some(&live[0].id));
-    assert!(report.outcomes[0].notes.iter().any(|n| n.contains("another keyplan run created ingest at the same time")));
+    assert!(
+        report.outcomes[0]
+            .notes
+            .iter()
+            .any(|n| n.contains("another keyplan run created ingest at the same time"))
+    );
     assert_eq!(h.journal.count("put ingest"), 3, "{:#?}", h.journal.lines());
     assert_converged_safely(&h.org, &store, &[p], &["ingest"]);
 }
