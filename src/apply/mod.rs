@@ -1,1 +1,1174 @@
-//! Executes a plan through the AdminApi trait, storing each new secret before moving on.
+//! Executes a [`Plan`] through the [`AdminApi`] trait, storing each new secret before moving on,
+//! and reports progress as [`Event`]s and the result as an [`ApplyReport`].
+//!
+//! Phases run in order: creates, updates, replaces, deletes. Within a phase the changes run
+//! concurrently, bounded by [`ApplyOptions::concurrency`]. The rules that keep secrets safe
+//! (docs/design.md, "The apply algorithm", gives the reasons):
+//! - a new key's secret is in the store before its change is reported done; if the store
+//!   refuses it, the key is deleted again (no key exists whose secret nobody has);
+//! - a create whose answer was lost is never resent blindly: the project is listed, a key of that
+//!   name that appeared since the plan and whose secret the store does not hold is deleted, and
+//!   the create is tried once more;
+//! - two runs that created the same key at once both keep the earliest-created one and the
+//!   later run deletes its own (the same decision in both processes);
+//! - a replace renames the old key to [`crate::plan::retiring_name`] first, so a run killed
+//!   half-way leaves a state the next plan finishes without guessing;
+//! - a change whose prerequisite failed is skipped, never run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use crate::live::{AdminApi, ApiError};
+use crate::model::{CreatedKey, KeyId, KeyUpdate, LiveKey, NewKey, Project, ProjectId};
+use crate::plan::{Action, Change, KeyBefore, Plan, retiring_name, retiring_stem};
+use crate::secrets::{SecretRecord, SecretStore, StoreError};
+
+mod report;
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "test fakes")]
+mod fake;
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests;
+
+pub use report::{ApplyReport, Outcome, OutcomeStatus, change_label};
+
+/// How an apply runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyOptions {
+    /// At most this many changes in flight at once (0 counts as 1).
+    pub concurrency: usize,
+    /// Keep a deleted key's stored secret instead of removing it from the store.
+    pub keep_deleted_secrets: bool,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            concurrency: 4,
+            keep_deleted_secrets: false,
+        }
+    }
+}
+
+/// Progress while applying, for a bar on a terminal or plain lines in CI. Never carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Work on change `index` of the plan began.
+    Started {
+        index: usize,
+        change: Box<Change>,
+    },
+    /// A step of change `index` finished, e.g. "created key <id>".
+    Progress {
+        index: usize,
+        message: String,
+    },
+    Done {
+        index: usize,
+    },
+    Failed {
+        index: usize,
+        error: String,
+    },
+    Skipped {
+        index: usize,
+        reason: String,
+    },
+    /// Something a user must see that belongs to no single change, or must not be missed
+    /// (an orphaned key).
+    Warning(String),
+}
+
+impl Event {
+    /// One plain line for this event, naming the change by `project/key`.
+    pub fn line(&self, plan: &Plan) -> String {
+        let label = |index: &usize| {
+            plan.changes
+                .get(*index)
+                .map_or_else(|| format!("change #{index}"), change_label)
+        };
+        match self {
+            Event::Started { index, change } => {
+                let verb = match change.action {
+                    Action::Create => "creating",
+                    Action::Update => "updating",
+                    Action::Replace => "replacing",
+                    Action::Delete => "deleting",
+                };
+                format!("{}: {verb}", label(index))
+            }
+            Event::Progress { index, message } => format!("{}: {message}", label(index)),
+            Event::Done { index } => format!("{}: done", label(index)),
+            Event::Failed { index, error } => format!("{}: failed: {error}", label(index)),
+            Event::Skipped { index, reason } => format!("{}: skipped: {reason}", label(index)),
+            Event::Warning(message) => format!("warning: {message}"),
+        }
+    }
+}
+
+/// How long the winner of a race between two runs waits for the loser to delete its duplicate
+/// before deleting it itself: the pauses between re-listings.
+const RACE_WAITS_MS: [u64; 5] = [50, 100, 200, 400, 800];
+
+/// Applies `plan`: creates, then updates, then replaces, then deletes.
+///
+/// Returns one outcome per plan change, in plan order. Never panics on API or store failures;
+/// they become failed outcomes, and the changes that depend on them are skipped.
+pub async fn apply<A: AdminApi>(
+    api: &A,
+    store: &dyn SecretStore,
+    plan: &Plan,
+    options: &ApplyOptions,
+    on_event: &(dyn Fn(Event) + Send + Sync),
+) -> ApplyReport {
+    let run = Run::new(api, store, plan, options, on_event);
+    let of = |action: Action| -> Vec<usize> {
+        plan.changes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.action == action)
+            .map(|(i, _)| i)
+            .collect()
+    };
+
+    let mut outcomes: Vec<Option<Outcome>> = (0..plan.changes.len()).map(|_| None).collect();
+    let mut record = |done: Vec<Outcome>| {
+        for outcome in done {
+            if let Some(slot) = outcomes.get_mut(outcome.index) {
+                *slot = Some(outcome);
+            }
+        }
+    };
+
+    record(run.creates(&of(Action::Create)).await);
+    record(run.updates(&of(Action::Update)).await);
+    record(run.replaces(&of(Action::Replace)).await);
+    record(run.deletes(&of(Action::Delete)).await);
+
+    let outcomes = outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(index, outcome)| {
+            outcome.unwrap_or_else(|| {
+                let action = plan.changes.get(index).map_or(Action::Create, |c| c.action);
+                let mut missing = Outcome::new(index, action);
+                missing.status = OutcomeStatus::Failed("internal error: change was not run".into());
+                missing
+            })
+        })
+        .collect();
+    ApplyReport {
+        outcomes,
+        warnings: run.take_warnings(),
+    }
+}
+
+/// One apply in progress: the borrowed parts and the little shared state the phases need.
+struct Run<'a, A> {
+    api: &'a A,
+    store: &'a dyn SecretStore,
+    plan: &'a Plan,
+    options: &'a ApplyOptions,
+    on_event: &'a (dyn Fn(Event) + Send + Sync),
+    permits: Semaphore,
+    /// Per project, every key id that was live when the plan was made, as far as the plan
+    /// tells: the keys its changes touch and its unmanaged keys. A key of a planned name that
+    /// is not among them appeared since (a lost create, a concurrent run).
+    known: BTreeMap<ProjectId, BTreeSet<KeyId>>,
+    /// Every key id this run created, kept or not.
+    created: Mutex<BTreeSet<KeyId>>,
+    /// Projects where a change failed: their deletes are skipped.
+    failed_projects: Mutex<BTreeSet<ProjectId>>,
+    warnings: Mutex<Vec<String>>,
+}
+
+/// The state of one change while it runs.
+struct Work {
+    outcome: Outcome,
+}
+
+impl Work {
+    fn note(&mut self, note: impl Into<String>) {
+        self.outcome.notes.push(note.into());
+    }
+}
+
+/// How getting a new key made and its secret stored ended.
+enum Creation {
+    /// The key exists and its secret is in the store. The secret stays in memory until races
+    /// with other runs are settled, in case the store must be written again.
+    Stored(CreatedKey),
+    /// Another keyplan run created the same key first; this run's key was deleted.
+    Lost { winner: KeyId },
+    /// Nothing usable was made; orphans, if any, are already recorded in the outcome.
+    Failed(String),
+}
+
+/// How a race with another run, seen in the listing after the creates, was settled.
+enum Race {
+    /// No other run created this key.
+    None,
+    /// Ours is the earliest and was kept; the others' keys are gone.
+    Won { others: Vec<KeyId> },
+    /// Another run's key is earlier; ours was deleted.
+    Lost { winner: KeyId },
+    /// Something failed while settling; the message says what.
+    Failed(String),
+}
+
+impl<'a, A: AdminApi> Run<'a, A> {
+    fn new(
+        api: &'a A,
+        store: &'a dyn SecretStore,
+        plan: &'a Plan,
+        options: &'a ApplyOptions,
+        on_event: &'a (dyn Fn(Event) + Send + Sync),
+    ) -> Self {
+        let mut known: BTreeMap<ProjectId, BTreeSet<KeyId>> = BTreeMap::new();
+        for change in &plan.changes {
+            if let Some(before) = &change.before {
+                known
+                    .entry(change.project.id.clone())
+                    .or_default()
+                    .insert(before.id.clone());
+            }
+        }
+        for unmanaged in &plan.unmanaged {
+            known
+                .entry(unmanaged.project.id.clone())
+                .or_default()
+                .insert(unmanaged.key.id.clone());
+        }
+        Run {
+            api,
+            store,
+            plan,
+            options,
+            on_event,
+            permits: Semaphore::new(options.concurrency.max(1)),
+            known,
+            created: Mutex::new(BTreeSet::new()),
+            failed_projects: Mutex::new(BTreeSet::new()),
+            warnings: Mutex::new(Vec::new()),
+        }
+    }
+
+    // ----- events and bookkeeping -----
+
+    fn emit(&self, event: Event) {
+        (self.on_event)(event);
+    }
+
+    fn progress(&self, index: usize, message: impl Into<String>) {
+        self.emit(Event::Progress {
+            index,
+            message: message.into(),
+        });
+    }
+
+    fn warn(&self, message: String) {
+        self.emit(Event::Warning(message.clone()));
+        lock(&self.warnings).push(message);
+    }
+
+    fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *lock(&self.warnings))
+    }
+
+    fn start(&self, index: usize) -> Work {
+        let change = &self.plan.changes[index];
+        self.emit(Event::Started {
+            index,
+            change: Box::new(change.clone()),
+        });
+        Work {
+            outcome: Outcome::new(index, change.action),
+        }
+    }
+
+    fn done(&self, mut work: Work) -> Outcome {
+        work.outcome.status = OutcomeStatus::Done;
+        self.emit(Event::Done {
+            index: work.outcome.index,
+        });
+        work.outcome
+    }
+
+    fn fail(&self, mut work: Work, error: String) -> Outcome {
+        if let Some(change) = self.plan.changes.get(work.outcome.index) {
+            lock(&self.failed_projects).insert(change.project.id.clone());
+        }
+        self.emit(Event::Failed {
+            index: work.outcome.index,
+            error: error.clone(),
+        });
+        work.outcome.status = OutcomeStatus::Failed(error);
+        work.outcome
+    }
+
+    fn skip(&self, mut work: Work, reason: String) -> Outcome {
+        self.emit(Event::Skipped {
+            index: work.outcome.index,
+            reason: reason.clone(),
+        });
+        work.outcome.status = OutcomeStatus::Skipped(reason);
+        work.outcome
+    }
+
+    /// Records a key that exists with no stored secret and could not be deleted, loudly.
+    fn orphan(&self, work: &mut Work, project: &Project, id: &KeyId, why: &str) {
+        work.outcome.orphaned.push(id.clone());
+        self.warn(format!(
+            "ORPHANED KEY {id} in project {} ({}): {why}; no secret store holds its secret, so \
+             nobody can use it: delete it in the Pinecone console or with `pc api-key delete`",
+            project.name, project.id
+        ));
+    }
+
+    fn is_known(&self, project: &ProjectId, id: &KeyId) -> bool {
+        self.known.get(project).is_some_and(|ids| ids.contains(id))
+            || lock(&self.created).contains(id)
+    }
+
+    // ----- phases -----
+
+    async fn creates(&self, indices: &[usize]) -> Vec<Outcome> {
+        let groups = self.by_project(indices);
+        join_all(groups.into_values().map(|idx| self.create_project(idx)))
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// A project's creates, then one listing to settle races with other runs.
+    async fn create_project(&self, indices: Vec<usize>) -> Vec<Outcome> {
+        let made = join_all(indices.iter().map(|&index| self.create_change(index))).await;
+        let settled = self.settle_races(made).await;
+        settled
+            .into_iter()
+            .map(|(mut work, creation, race)| match (creation, race) {
+                (Creation::Failed(error), _) => self.fail(work, error),
+                (Creation::Lost { winner }, _) => {
+                    let name = self.new_name(work.outcome.index);
+                    self.skip(
+                        work,
+                        format!(
+                            "another keyplan run created {name} at the same time; kept {winner}"
+                        ),
+                    )
+                }
+                (Creation::Stored(created), race) => match race {
+                    Race::None => {
+                        work.outcome.new_key = Some(created.key.id.clone());
+                        self.done(work)
+                    }
+                    Race::Won { others } => {
+                        work.note(format!(
+                            "another keyplan run created {} at the same time; kept {} (removed {})",
+                            created.key.name,
+                            created.key.id,
+                            join_ids(&others)
+                        ));
+                        work.outcome.new_key = Some(created.key.id.clone());
+                        self.done(work)
+                    }
+                    Race::Lost { winner } => self.skip(
+                        work,
+                        format!(
+                            "another keyplan run created {} at the same time; kept {winner}",
+                            created.key.name
+                        ),
+                    ),
+                    Race::Failed(error) => self.fail(work, error),
+                },
+            })
+            .collect()
+    }
+
+    async fn create_change(&self, index: usize) -> (Work, Creation) {
+        let _permit = self.permits.acquire().await.ok();
+        let mut work = self.start(index);
+        let change = &self.plan.changes[index];
+        let Some(after) = &change.after else {
+            return (
+                work,
+                Creation::Failed("malformed plan: a create without a key to create".into()),
+            );
+        };
+        let new = NewKey {
+            name: after.name.clone(),
+            roles: after.roles.clone(),
+        };
+        let creation = self
+            .create_and_store(&mut work, &change.project, &new)
+            .await;
+        (work, creation)
+    }
+
+    async fn updates(&self, indices: &[usize]) -> Vec<Outcome> {
+        join_all(indices.iter().map(|&index| self.update_change(index))).await
+    }
+
+    async fn update_change(&self, index: usize) -> Outcome {
+        let _permit = self.permits.acquire().await.ok();
+        let mut work = self.start(index);
+        let change = &self.plan.changes[index];
+        let (Some(before), Some(after)) = (&change.before, &change.after) else {
+            return self.fail(
+                work,
+                "malformed plan: an update needs the key before and after".into(),
+            );
+        };
+        let update = KeyUpdate {
+            name: (before.name != after.name).then(|| after.name.clone()),
+            roles: (before.roles != after.roles).then(|| after.roles.clone()),
+        };
+        if update.name.is_none() && update.roles.is_none() {
+            work.note("nothing to change: the key already matches");
+            return self.done(work);
+        }
+        if let Err(error) = self.api.update_key(&before.id, &update).await {
+            return self.fail(work, format!("failed to update key {}: {error}", before.id));
+        }
+        self.progress(index, format!("updated key {}", before.id));
+        if update.name.is_some() {
+            let moved = store_call(|| {
+                self.store
+                    .rename(&change.project, &before.id, &before.name, &after.name)
+            });
+            match moved {
+                Ok(true) => self.progress(
+                    index,
+                    format!(
+                        "moved its stored secret from {} to {}",
+                        before.name, after.name
+                    ),
+                ),
+                Ok(false) => {
+                    work.note("no stored secret to move (keyplan did not create this key)");
+                }
+                Err(error) => {
+                    return self.fail(
+                        work,
+                        format!(
+                            "renamed key {} from {} to {}, but failed to move its stored secret \
+                             in {}: {}; the secret is still stored under {}",
+                            before.id,
+                            before.name,
+                            after.name,
+                            self.store.describe(),
+                            store_error(&error),
+                            before.name
+                        ),
+                    );
+                }
+            }
+        }
+        self.done(work)
+    }
+
+    async fn replaces(&self, indices: &[usize]) -> Vec<Outcome> {
+        let groups = self.by_project(indices);
+        join_all(groups.into_values().map(|idx| self.replace_project(idx)))
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// A project's replaces: retire and create (with its secret stored) for each, one listing
+    /// to settle races, then delete each old key.
+    async fn replace_project(&self, indices: Vec<usize>) -> Vec<Outcome> {
+        let made = join_all(indices.iter().map(|&index| self.replace_start(index))).await;
+        let settled = self.settle_races(made).await;
+        let finishing = settled.into_iter().map(|(work, creation, race)| async move {
+            let index = work.outcome.index;
+            let change = &self.plan.changes[index];
+            match (creation, race) {
+                (Creation::Failed(error), _) => self.fail(work, error),
+                (Creation::Lost { winner }, _) | (Creation::Stored(_), Race::Lost { winner }) => {
+                    let name = self.new_name(index);
+                    self.skip(
+                        work,
+                        format!(
+                            "another keyplan run replaced {name} at the same time; kept {winner}, \
+                             and that run deletes the old key"
+                        ),
+                    )
+                }
+                (Creation::Stored(_), Race::Failed(error)) => {
+                    self.fail(work, format!("{error}; the old key was not deleted"))
+                }
+                (Creation::Stored(created), race) => {
+                    let mut work = work;
+                    if let Race::Won { others } = race {
+                        work.note(format!(
+                            "another keyplan run replaced {} at the same time; kept {} (removed {})",
+                            created.key.name,
+                            created.key.id,
+                            join_ids(&others)
+                        ));
+                    }
+                    work.outcome.new_key = Some(created.key.id.clone());
+                    let _permit = self.permits.acquire().await.ok();
+                    self.retire_old(work, change).await
+                }
+            }
+        });
+        join_all(finishing).await
+    }
+
+    /// Steps 1 to 3 of a replace: rename the old key to its retiring name, create the new key,
+    /// store its secret. On a failure the old key gets its name back and stays.
+    async fn replace_start(&self, index: usize) -> (Work, Creation) {
+        let _permit = self.permits.acquire().await.ok();
+        let mut work = self.start(index);
+        let change = &self.plan.changes[index];
+        let (Some(before), Some(after)) = (&change.before, &change.after) else {
+            return (
+                work,
+                Creation::Failed("malformed plan: a replace needs the key before and after".into()),
+            );
+        };
+        let retired = if retiring_stem(&before.name).is_some() {
+            work.note(format!(
+                "finishing an interrupted replace: the old key is already named {:?}",
+                before.name
+            ));
+            false
+        } else {
+            let update = KeyUpdate {
+                name: Some(retiring_name(&before.name)),
+                roles: None,
+            };
+            if let Err(error) = self.api.update_key(&before.id, &update).await {
+                if error.is_not_found() {
+                    return (
+                        work,
+                        self.replaced_elsewhere(&change.project, before, &after.name)
+                            .await,
+                    );
+                }
+                let error = format!(
+                    "failed to rename the old key {} to its retiring name before replacing it: {error}",
+                    before.id
+                );
+                return (work, Creation::Failed(error));
+            }
+            self.progress(
+                index,
+                format!(
+                    "renamed old key {} to {:?}",
+                    before.id,
+                    retiring_name(&before.name)
+                ),
+            );
+            true
+        };
+        let new = NewKey {
+            name: after.name.clone(),
+            roles: after.roles.clone(),
+        };
+        let creation = self
+            .create_and_store(&mut work, &change.project, &new)
+            .await;
+        if let Creation::Failed(error) = creation {
+            let mut error = format!("{error}; the old key {} was kept", before.id);
+            if retired {
+                let back = KeyUpdate {
+                    name: Some(before.name.clone()),
+                    roles: None,
+                };
+                match self.api.update_key(&before.id, &back).await {
+                    Ok(_) => self.progress(
+                        index,
+                        format!("renamed old key {} back to {:?}", before.id, before.name),
+                    ),
+                    Err(back_error) => {
+                        let _ = write!(
+                            error,
+                            " under the name {:?} (renaming it back failed: {back_error}); \
+                             the next apply finishes the replace",
+                            retiring_name(&before.name)
+                        );
+                    }
+                }
+            }
+            return (work, Creation::Failed(error));
+        }
+        (work, creation)
+    }
+
+    /// The old key of a replace vanished before this run touched it. If a key of the new name
+    /// appeared since the plan, another keyplan run did this replace; otherwise the plan is
+    /// stale and nothing is guessed.
+    async fn replaced_elsewhere(
+        &self,
+        project: &Project,
+        before: &KeyBefore,
+        name: &str,
+    ) -> Creation {
+        let stale = format!(
+            "the old key {} no longer exists: the keys changed since the plan; run `keyplan plan` again",
+            before.id
+        );
+        let Ok(keys) = self.api.list_keys(&project.id).await else {
+            return Creation::Failed(stale);
+        };
+        keys.iter()
+            .filter(|k| k.name == name && !self.is_known(&project.id, &k.id))
+            .min_by(|a, b| race_order(a).cmp(&race_order(b)))
+            .map_or(Creation::Failed(stale), |k| Creation::Lost {
+                winner: k.id.clone(),
+            })
+    }
+
+    /// Steps 4 and 5 of a replace: delete the old key, remove its stored secret.
+    async fn retire_old(&self, mut work: Work, change: &Change) -> Outcome {
+        let Some(before) = &change.before else {
+            return self.fail(work, "malformed plan: a replace without the old key".into());
+        };
+        let index = work.outcome.index;
+        match self.api.delete_key(&before.id).await {
+            Ok(true) => self.progress(index, format!("deleted old key {}", before.id)),
+            Ok(false) => work.note(format!("the old key {} was already gone", before.id)),
+            Err(error) => {
+                return self.fail(
+                    work,
+                    format!(
+                        "the new key is in place and its secret stored, but deleting the old key {} \
+                         failed: {error}; the next apply deletes it",
+                        before.id
+                    ),
+                );
+            }
+        }
+        self.remove_secret(&mut work, &change.project, &before.id, &old_names(change));
+        self.done(work)
+    }
+
+    async fn deletes(&self, indices: &[usize]) -> Vec<Outcome> {
+        join_all(indices.iter().map(|&index| self.delete_change(index))).await
+    }
+
+    async fn delete_change(&self, index: usize) -> Outcome {
+        let change = &self.plan.changes[index];
+        if lock(&self.failed_projects).contains(&change.project.id) {
+            let work = Work {
+                outcome: Outcome::new(index, Action::Delete),
+            };
+            return self.skip(
+                work,
+                format!(
+                    "an earlier change in project {} failed; keys are deleted only once the keys \
+                     that take their place exist (re-run apply)",
+                    change.project.name
+                ),
+            );
+        }
+        let _permit = self.permits.acquire().await.ok();
+        let mut work = self.start(index);
+        let Some(before) = &change.before else {
+            return self.fail(
+                work,
+                "malformed plan: a delete without the key to delete".into(),
+            );
+        };
+        match self.api.delete_key(&before.id).await {
+            Ok(true) => self.progress(index, format!("deleted key {}", before.id)),
+            Ok(false) => work.note(format!("key {} was already gone", before.id)),
+            Err(error) => {
+                return self.fail(work, format!("failed to delete key {}: {error}", before.id));
+            }
+        }
+        self.remove_secret(&mut work, &change.project, &before.id, &old_names(change));
+        self.done(work)
+    }
+
+    // ----- creating keys -----
+
+    /// Creates a key and stores its secret, reconciling a lost answer by listing (never by
+    /// resending blindly) and checking for a concurrent run's key before writing the store.
+    async fn create_and_store(&self, work: &mut Work, project: &Project, new: &NewKey) -> Creation {
+        let index = work.outcome.index;
+        match self.api.create_key(&project.id, new).await {
+            Ok(created) => return self.store_new(work, project, created).await,
+            Err(ApiError::OutcomeUnknown { detail }) => {
+                self.progress(
+                    index,
+                    format!(
+                        "the create's answer was lost ({detail}); listing the project to find out"
+                    ),
+                );
+            }
+            Err(error) => {
+                return Creation::Failed(format!("failed to create key {}: {error}", new.name));
+            }
+        }
+        if let Err(error) = self.clean_up_lost_create(work, project, &new.name).await {
+            return Creation::Failed(error);
+        }
+        self.progress(index, "trying the create once more");
+        match self.api.create_key(&project.id, new).await {
+            Ok(created) => self.store_new(work, project, created).await,
+            Err(ApiError::OutcomeUnknown { detail }) => {
+                let cleanup = self
+                    .clean_up_lost_create(work, project, &new.name)
+                    .await
+                    .err()
+                    .map(|e| format!("; {e}"))
+                    .unwrap_or_default();
+                Creation::Failed(format!(
+                    "failed to create key {}: the answer was lost twice ({detail}); not trying \
+                     again{cleanup}",
+                    new.name
+                ))
+            }
+            Err(error) => Creation::Failed(format!(
+                "failed to create key {} on the second try: {error}",
+                new.name
+            )),
+        }
+    }
+
+    /// After a create with an unknown outcome: deletes each key of that name that appeared
+    /// since the plan, that this run did not create and whose secret the store does not hold.
+    /// Such a key is the lost create's (or a key nobody can use): its secret is gone.
+    async fn clean_up_lost_create(
+        &self,
+        work: &mut Work,
+        project: &Project,
+        name: &str,
+    ) -> Result<(), String> {
+        let keys = self.api.list_keys(&project.id).await.map_err(|error| {
+            format!(
+                "failed to create key {name}: the answer was lost, and listing project {} to \
+                 check failed: {error}; run `keyplan plan` to see whether a key {name} exists \
+                 without a stored secret",
+                project.name
+            )
+        })?;
+        let held = store_call(|| self.store.held_key_id(project, name)).map_err(|error| {
+            format!(
+                "failed to create key {name}: the answer was lost, and the secret store could \
+                     not say which key it holds: {}",
+                store_error(&error)
+            )
+        })?;
+        let lost: Vec<&LiveKey> = keys
+            .iter()
+            .filter(|k| {
+                k.name == name && !self.is_known(&project.id, &k.id) && held.as_ref() != Some(&k.id)
+            })
+            .collect();
+        for key in lost {
+            match self.api.delete_key(&key.id).await {
+                Ok(_) => {
+                    let message = format!(
+                        "deleted key {} of the lost create: its secret was lost with the answer",
+                        key.id
+                    );
+                    self.progress(work.outcome.index, message.clone());
+                    work.note(message);
+                }
+                Err(error) => {
+                    self.orphan(
+                        work,
+                        project,
+                        &key.id,
+                        "its create's answer (and secret) was lost and deleting it failed",
+                    );
+                    return Err(format!(
+                        "failed to create key {name}: the answer was lost, and deleting the key \
+                         {} it left without a secret failed: {error}",
+                        key.id
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a just-created key's secret. If an earlier-created key of the same name from
+    /// another run already holds the store's entry, this run lost a race: its key is deleted
+    /// instead of overwriting the winner's secret. If the store refuses, the key is deleted.
+    async fn store_new(&self, work: &mut Work, project: &Project, created: CreatedKey) -> Creation {
+        let index = work.outcome.index;
+        let key = &created.key;
+        lock(&self.created).insert(key.id.clone());
+        self.progress(index, format!("created key {}", key.id));
+
+        if let Some(winner) = self.earlier_stored_racer(project, key).await {
+            return match self.api.delete_key(&key.id).await {
+                Ok(_) => Creation::Lost { winner },
+                Err(error) => {
+                    self.orphan(work, project, &key.id, "another run's key of the same name was kept and deleting this duplicate failed");
+                    Creation::Failed(format!(
+                        "another keyplan run created {} at the same time and its key {winner} was \
+                         kept, but deleting this run's duplicate {} failed: {error}",
+                        key.name, key.id
+                    ))
+                }
+            };
+        }
+
+        let record = SecretRecord {
+            project: project.clone(),
+            key_id: key.id.clone(),
+            key_name: key.name.clone(),
+            created_at: key.created_at.unwrap_or_else(jiff::Timestamp::now),
+        };
+        match store_call(|| self.store.put(&record, &created.secret)) {
+            Ok(()) => {
+                self.progress(
+                    index,
+                    format!("stored its secret in {}", self.store.describe()),
+                );
+                Creation::Stored(created)
+            }
+            Err(store_err) => {
+                let refused = format!(
+                    "the secret store ({}) refused the secret of the new key {}: {}",
+                    self.store.describe(),
+                    key.id,
+                    store_error(&store_err)
+                );
+                match self.api.delete_key(&key.id).await {
+                    Ok(_) => Creation::Failed(format!(
+                        "{refused}; deleted that key again, so no key exists whose secret nobody has"
+                    )),
+                    Err(error) => {
+                        self.orphan(
+                            work,
+                            project,
+                            &key.id,
+                            "the secret store refused its secret and deleting it failed",
+                        );
+                        Creation::Failed(format!(
+                            "{refused}; deleting that key failed too ({error}): key {} is ORPHANED, \
+                             delete it by hand",
+                            key.id
+                        ))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The key id the store already holds under this name, when it is another run's key of the
+    /// same name, created after the plan and earlier than `ours` (so it wins the race).
+    async fn earlier_stored_racer(&self, project: &Project, ours: &LiveKey) -> Option<KeyId> {
+        let held = store_call(|| self.store.held_key_id(project, &ours.name))
+            .ok()
+            .flatten()?;
+        if held == ours.id || self.is_known(&project.id, &held) {
+            return None;
+        }
+        // A stale entry (its key deleted since) or a key under another name does not count.
+        let theirs = self.api.describe_key(&held).await.ok()?;
+        (theirs.name == ours.name
+            && theirs.project_id == project.id
+            && race_order(&theirs) < race_order(ours))
+        .then_some(held)
+    }
+
+    /// After a project's creates: lists it once and, for each key this run created, settles a
+    /// race with other runs that created a key of the same name since the plan. Every run
+    /// decides the same way: the earliest key (by `created_at`, then id) stays.
+    async fn settle_races(&self, made: Vec<(Work, Creation)>) -> Vec<(Work, Creation, Race)> {
+        let stored: Vec<&CreatedKey> = made
+            .iter()
+            .filter_map(|(_, c)| match c {
+                Creation::Stored(created) => Some(created),
+                _ => None,
+            })
+            .collect();
+        let Some(first) = stored.first() else {
+            return made.into_iter().map(|(w, c)| (w, c, Race::None)).collect();
+        };
+        let project_id = first.key.project_id.clone();
+        let listing = {
+            let _permit = self.permits.acquire().await.ok();
+            self.api.list_keys(&project_id).await
+        };
+        let keys = match listing {
+            Ok(keys) => keys,
+            Err(error) => {
+                self.warn(format!(
+                    "could not list project {project_id} after creating keys, so a concurrent keyplan \
+                     run creating the same keys would go unnoticed: {error}; run `keyplan plan` to check"
+                ));
+                return made.into_iter().map(|(w, c)| (w, c, Race::None)).collect();
+            }
+        };
+        let mut settled = Vec::with_capacity(made.len());
+        for (mut work, creation) in made {
+            let race = match &creation {
+                Creation::Stored(created) => self.settle_race(&mut work, created, &keys).await,
+                _ => Race::None,
+            };
+            settled.push((work, creation, race));
+        }
+        settled
+    }
+
+    async fn settle_race(&self, work: &mut Work, ours: &CreatedKey, keys: &[LiveKey]) -> Race {
+        let project = &self.plan.changes[work.outcome.index].project;
+        let mine = keys
+            .iter()
+            .find(|k| k.id == ours.key.id)
+            .unwrap_or(&ours.key);
+        let racers: Vec<&LiveKey> = keys
+            .iter()
+            .filter(|k| k.name == ours.key.name && !self.is_known(&project.id, &k.id))
+            .collect();
+        if racers.is_empty() {
+            return Race::None;
+        }
+        let winner = racers
+            .iter()
+            .copied()
+            .chain(std::iter::once(mine))
+            .min_by(|a, b| race_order(a).cmp(&race_order(b)))
+            .map_or_else(|| mine.id.clone(), |k| k.id.clone());
+        let _permit = self.permits.acquire().await.ok();
+        if winner != mine.id {
+            // Ours is later: delete it, and its store entry if the store still names it.
+            return match self.api.delete_key(&mine.id).await {
+                Ok(_) => {
+                    self.remove_quietly(project, &mine.id, &mine.name);
+                    Race::Lost { winner }
+                }
+                Err(error) => {
+                    self.orphan(work, project, &mine.id, "another run's key of the same name was kept and deleting this duplicate failed");
+                    Race::Failed(format!(
+                        "another keyplan run created {} at the same time and kept {winner}, but \
+                         deleting this run's duplicate {} failed: {error}",
+                        mine.name, mine.id
+                    ))
+                }
+            };
+        }
+        // Ours is the earliest. The other runs delete theirs once they list; wait for that, so
+        // that no late write of theirs to the store follows our check below.
+        let mut others: Vec<KeyId> = racers.iter().map(|k| k.id.clone()).collect();
+        let mut remaining = others.clone();
+        for pause in RACE_WAITS_MS {
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            match self.api.list_keys(&project.id).await {
+                Ok(now) => remaining.retain(|id| now.iter().any(|k| &k.id == id)),
+                Err(_) => continue,
+            }
+            if remaining.is_empty() {
+                break;
+            }
+        }
+        // A run that crashed or stalled leaves its duplicate: both runs agree it goes.
+        for id in &remaining {
+            if let Err(error) = self.api.delete_key(id).await {
+                self.warn(format!(
+                    "another keyplan run left a duplicate key {id} named {} in project {}, and \
+                     deleting it failed: {error}; the next plan shows it",
+                    mine.name, project.name
+                ));
+                others.retain(|o| o != id);
+            }
+        }
+        // The losers may have written their secret over ours: make sure ours is what is stored.
+        match store_call(|| self.store.held_key_id(project, &mine.name)) {
+            Ok(Some(held)) if held == mine.id => Race::Won { others },
+            _ => {
+                let record = SecretRecord {
+                    project: project.clone(),
+                    key_id: mine.id.clone(),
+                    key_name: mine.name.clone(),
+                    created_at: mine.created_at.unwrap_or_else(jiff::Timestamp::now),
+                };
+                match store_call(|| self.store.put(&record, &ours.secret)) {
+                    Ok(()) => Race::Won { others },
+                    Err(store_err) => {
+                        let error = format!(
+                            "another keyplan run created {} at the same time; this run's key {} \
+                             was kept but writing its secret again failed: {}",
+                            mine.name,
+                            mine.id,
+                            store_error(&store_err)
+                        );
+                        match self.api.delete_key(&mine.id).await {
+                            Ok(_) => {
+                                Race::Failed(format!("{error}; deleted it again (re-run apply)"))
+                            }
+                            Err(delete_error) => {
+                                self.orphan(
+                                    work,
+                                    project,
+                                    &mine.id,
+                                    "its secret could not be stored and deleting it failed",
+                                );
+                                Race::Failed(format!(
+                                    "{error}; deleting it failed too: {delete_error}"
+                                ))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // ----- secrets of deleted keys -----
+
+    fn remove_secret(&self, work: &mut Work, project: &Project, id: &KeyId, names: &[String]) {
+        if self.options.keep_deleted_secrets {
+            work.note("kept its stored secret (--keep-deleted-secrets)");
+            return;
+        }
+        let mut removed = false;
+        for name in names {
+            match store_call(|| self.store.remove(project, id, name)) {
+                Ok(true) => removed = true,
+                Ok(false) => {}
+                Err(error) => {
+                    work.note(format!(
+                        "failed to remove its stored secret under {name} from {}: {}; remove it by hand",
+                        self.store.describe(),
+                        store_error(&error)
+                    ));
+                    return;
+                }
+            }
+        }
+        if removed {
+            self.progress(
+                work.outcome.index,
+                format!("removed its stored secret from {}", self.store.describe()),
+            );
+        } else {
+            work.note(
+                "no stored secret to remove (keyplan did not create this key, or it was replaced)",
+            );
+        }
+    }
+
+    fn remove_quietly(&self, project: &Project, id: &KeyId, name: &str) {
+        if let Err(error) = store_call(|| self.store.remove(project, id, name)) {
+            self.warn(format!(
+                "failed to remove the secret of deleted duplicate key {id} from {}: {}",
+                self.store.describe(),
+                store_error(&error)
+            ));
+        }
+    }
+
+    // ----- helpers -----
+
+    fn by_project(&self, indices: &[usize]) -> BTreeMap<ProjectId, Vec<usize>> {
+        let mut groups: BTreeMap<ProjectId, Vec<usize>> = BTreeMap::new();
+        for &index in indices {
+            groups
+                .entry(self.plan.changes[index].project.id.clone())
+                .or_default()
+                .push(index);
+        }
+        groups
+    }
+
+    fn new_name(&self, index: usize) -> String {
+        self.plan.changes[index]
+            .after
+            .as_ref()
+            .map_or_else(String::new, |a| a.name.clone())
+    }
+}
+
+/// Runs a (synchronous, possibly blocking) store call without starving other tasks.
+fn store_call<T>(call: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(call)
+        }
+        _ => call(),
+    }
+}
+
+/// The order that settles a race: earliest `created_at`, then smallest id. Both racing runs
+/// see the same values in their listings, so both reach the same decision.
+fn race_order(key: &LiveKey) -> (Option<jiff::Timestamp>, &KeyId) {
+    (key.created_at, &key.id)
+}
+
+/// The names a deleted key's secret may be stored under: its live name, and for a retiring
+/// key the name it had before (and the name the plan gives its replacement).
+fn old_names(change: &Change) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Some(before) = &change.before {
+        names.push(before.name.clone());
+        if let Some(stem) = retiring_stem(&before.name) {
+            names.push(stem.to_owned());
+        }
+    }
+    if let Some(after) = &change.after {
+        names.push(after.name.clone());
+    }
+    names.dedup();
+    let mut seen = BTreeSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    names
+}
+
+fn store_error(error: &StoreError) -> String {
+    match &error.hint {
+        Some(hint) => format!("{error} (hint: {hint})"),
+        None => error.to_string(),
+    }
+}
+
+fn join_ids(ids: &[KeyId]) -> String {
+    if ids.is_empty() {
+        return "nothing".to_owned();
+    }
+    ids.iter().map(KeyId::as_str).collect::<Vec<_>>().join(", ")
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it (the data here is
+/// append-only bookkeeping that stays valid).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Polls every future to completion on the current task and returns their outputs in order.
+/// The futures borrow the apply's state, so they cannot be spawned as `'static` tasks.
+async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all_ready = true;
+        for (future, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => all_ready = false,
+                }
+            }
+        }
+        if all_ready {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}

@@ -1,0 +1,549 @@
+//! In-memory fakes of the Admin API and of a secret store, for the failure paths of apply.
+//!
+//! Both write to one shared [`Journal`], so a test can assert the order of API calls, store
+//! writes and events across all of them. Faults are injected per key name.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::live::{AdminApi, ApiError};
+use crate::model::{
+    CreatedKey, KeyId, KeyUpdate, LiveKey, NewKey, Project, ProjectId, RoleSet, Secret,
+};
+use crate::secrets::{SecretRecord, SecretStore, StoreError};
+
+/// One ordered log of everything that happened, shared by the fakes and the event handler.
+#[derive(Debug, Default)]
+pub struct Journal(Mutex<Vec<String>>);
+
+impl Journal {
+    pub fn push(&self, line: impl Into<String>) {
+        self.0.lock().unwrap().push(line.into());
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// The position of the first line starting with `prefix`.
+    pub fn position(&self, prefix: &str) -> Option<usize> {
+        self.lines().iter().position(|l| l.starts_with(prefix))
+    }
+
+    pub fn count(&self, prefix: &str) -> usize {
+        self.lines()
+            .iter()
+            .filter(|l| l.starts_with(prefix))
+            .count()
+    }
+}
+
+/// A fault to inject, matched by key name (creates, updates) or key name at the time of the
+/// call (deletes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The create is refused with this message (HTTP 403).
+    RefuseCreate { name: String, message: String },
+    /// The create commits, but its answer is lost (`OutcomeUnknown`), `times` times.
+    LoseCreateAnswer { name: String, times: usize },
+    /// Deleting a key of this name fails (HTTP 500).
+    FailDelete { name: String },
+    /// Updating a key of this name fails (HTTP 500).
+    FailUpdate { name: String },
+    /// Right after a create of this name commits, "another run" creates a key of the same name.
+    TwinCreate { name: String },
+    /// Listing any project fails (HTTP 503), `times` times.
+    FailList { times: usize },
+}
+
+#[derive(Debug, Default)]
+struct State {
+    keys: Vec<LiveKey>,
+    /// Every secret the fake ever issued, by key id.
+    issued: BTreeMap<KeyId, String>,
+    clock: i64,
+    next_id: u64,
+    faults: Vec<Fault>,
+    in_flight: usize,
+    max_in_flight: usize,
+}
+
+/// A fake organisation: the live keys, shared by every [`FakeApi`] handle on it.
+#[derive(Debug)]
+pub struct FakeOrg {
+    state: Mutex<State>,
+    pub journal: Arc<Journal>,
+}
+
+impl FakeOrg {
+    pub fn new(journal: Arc<Journal>) -> Arc<Self> {
+        Arc::new(FakeOrg {
+            state: Mutex::new(State::default()),
+            journal,
+        })
+    }
+
+    /// Adds a live key as if created outside this apply; returns it.
+    pub fn seed(&self, project: &Project, name: &str, roles: RoleSet) -> LiveKey {
+        let mut state = self.state.lock().unwrap();
+        let key = new_key(&mut state, &project.id, name, roles);
+        state.keys.push(key.clone());
+        key
+    }
+
+    /// Deletes a key behind apply's back.
+    pub fn forget(&self, id: &KeyId) {
+        self.state.lock().unwrap().keys.retain(|k| &k.id != id);
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.state.lock().unwrap().faults.push(fault);
+    }
+
+    pub fn keys(&self) -> Vec<LiveKey> {
+        self.state.lock().unwrap().keys.clone()
+    }
+
+    pub fn keys_named(&self, name: &str) -> Vec<LiveKey> {
+        self.keys().into_iter().filter(|k| k.name == name).collect()
+    }
+
+    pub fn issued_secret(&self, id: &KeyId) -> Option<String> {
+        self.state.lock().unwrap().issued.get(id).cloned()
+    }
+
+    pub fn all_issued_secrets(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .issued
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
+    }
+
+    /// The fault matching `pred`, consuming one use of a counted fault.
+    fn take_fault(&self, pred: impl Fn(&Fault) -> bool) -> Option<Fault> {
+        let mut state = self.state.lock().unwrap();
+        let position = state.faults.iter().position(pred)?;
+        let fault = state.faults[position].clone();
+        match &mut state.faults[position] {
+            Fault::LoseCreateAnswer { times, .. } | Fault::FailList { times } => {
+                *times -= 1;
+                if *times == 0 {
+                    state.faults.remove(position);
+                }
+            }
+            _ => {}
+        }
+        Some(fault)
+    }
+}
+
+fn new_key(state: &mut State, project: &ProjectId, name: &str, roles: RoleSet) -> LiveKey {
+    state.next_id += 1;
+    state.clock += 1;
+    let id = KeyId(format!("00000000-0000-4000-8000-{:012}", state.next_id));
+    let created_at =
+        jiff::Timestamp::from_second(1_750_000_000 + state.clock).expect("valid timestamp");
+    LiveKey {
+        id,
+        name: name.to_owned(),
+        project_id: project.clone(),
+        roles,
+        created_at: Some(created_at),
+    }
+}
+
+fn api_error(status: u16, code: &str, message: &str) -> ApiError {
+    ApiError::Api {
+        status,
+        code: Some(code.to_owned()),
+        message: message.to_owned(),
+        request_id: None,
+    }
+}
+
+/// One client's view of a [`FakeOrg`]. `yields` sets how often each call gives way to other
+/// tasks (before and after it takes effect), which lets tests vary interleavings.
+#[derive(Debug, Clone)]
+pub struct FakeApi {
+    pub org: Arc<FakeOrg>,
+    pub yields: usize,
+    /// Extra yields before a create takes effect (to start one racing run later).
+    pub create_delay: usize,
+    pub tag: &'static str,
+}
+
+impl FakeApi {
+    pub fn new(org: &Arc<FakeOrg>) -> Self {
+        FakeApi {
+            org: Arc::clone(org),
+            yields: 1,
+            create_delay: 0,
+            tag: "",
+        }
+    }
+
+    async fn enter(&self, extra: usize) {
+        {
+            let mut state = self.org.state.lock().unwrap();
+            state.in_flight += 1;
+            state.max_in_flight = state.max_in_flight.max(state.in_flight);
+        }
+        for _ in 0..self.yields + extra {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    async fn leave(&self) {
+        for _ in 0..self.yields {
+            tokio::task::yield_now().await;
+        }
+        self.org.state.lock().unwrap().in_flight -= 1;
+    }
+
+    fn log(&self, line: &str) {
+        self.org.journal.push(format!("{}{line}", self.tag));
+    }
+}
+
+impl AdminApi for FakeApi {
+    async fn list_projects(&self) -> Result<Vec<Project>, ApiError> {
+        Ok(Vec::new())
+    }
+
+    async fn describe_project(&self, id: &ProjectId) -> Result<Project, ApiError> {
+        Ok(Project {
+            id: id.clone(),
+            name: id.0.clone(),
+        })
+    }
+
+    async fn list_keys(&self, project: &ProjectId) -> Result<Vec<LiveKey>, ApiError> {
+        self.enter(0).await;
+        let fault = self.org.take_fault(|f| matches!(f, Fault::FailList { .. }));
+        let result = if fault.is_some() {
+            Err(api_error(503, "UNAVAILABLE", "service unavailable"))
+        } else {
+            let state = self.org.state.lock().unwrap();
+            Ok(state
+                .keys
+                .iter()
+                .filter(|k| &k.project_id == project)
+                .cloned()
+                .collect())
+        };
+        self.log(&format!("list {project}"));
+        self.leave().await;
+        result
+    }
+
+    async fn create_key(&self, project: &ProjectId, key: &NewKey) -> Result<CreatedKey, ApiError> {
+        self.enter(self.create_delay).await;
+        let result = if let Some(Fault::RefuseCreate { message, .. }) = self
+            .org
+            .take_fault(|f| matches!(f, Fault::RefuseCreate { name, .. } if name == &key.name))
+        {
+            self.log(&format!("create {} refused", key.name));
+            Err(api_error(403, "QUOTA_EXCEEDED", &message))
+        } else {
+            let lose = self
+                .org
+                .take_fault(
+                    |f| matches!(f, Fault::LoseCreateAnswer { name, .. } if name == &key.name),
+                )
+                .is_some();
+            let (live, secret) = {
+                let mut state = self.org.state.lock().unwrap();
+                let live = new_key(&mut state, project, &key.name, key.roles.clone());
+                let secret = format!("pcsk_fake{}_{}SECRETVALUE", state.next_id, "x".repeat(40));
+                state.issued.insert(live.id.clone(), secret.clone());
+                state.keys.push(live.clone());
+                let twin = state
+                    .faults
+                    .iter()
+                    .any(|f| matches!(f, Fault::TwinCreate { name } if name == &key.name));
+                if twin {
+                    let other = new_key(&mut state, project, &key.name, key.roles.clone());
+                    state.issued.insert(
+                        other.id.clone(),
+                        format!("pcsk_twin{}_SECRETVALUE", other.id),
+                    );
+                    state.keys.push(other);
+                }
+                (live, secret)
+            };
+            self.log(&format!("create {} -> {}", key.name, live.id));
+            if lose {
+                self.log(&format!("create {} answer lost", key.name));
+                Err(ApiError::OutcomeUnknown {
+                    detail: "connection reset after the request was sent".into(),
+                })
+            } else {
+                Ok(CreatedKey {
+                    key: live,
+                    secret: Secret::new(secret),
+                })
+            }
+        };
+        self.leave().await;
+        result
+    }
+
+    async fn describe_key(&self, id: &KeyId) -> Result<LiveKey, ApiError> {
+        self.enter(0).await;
+        let found = {
+            let state = self.org.state.lock().unwrap();
+            state.keys.iter().find(|k| &k.id == id).cloned()
+        };
+        self.log(&format!("describe {id}"));
+        self.leave().await;
+        found.ok_or_else(|| api_error(404, "NOT_FOUND", "API key not found"))
+    }
+
+    async fn update_key(&self, id: &KeyId, update: &KeyUpdate) -> Result<LiveKey, ApiError> {
+        self.enter(0).await;
+        let result = {
+            let mut state = self.org.state.lock().unwrap();
+            let faults = state.faults.clone();
+            match state.keys.iter_mut().find(|k| &k.id == id) {
+                None => Err(api_error(404, "NOT_FOUND", "API key not found")),
+                Some(key)
+                    if faults
+                        .iter()
+                        .any(|f| matches!(f, Fault::FailUpdate { name } if name == &key.name)) =>
+                {
+                    Err(api_error(500, "INTERNAL", "internal error while updating"))
+                }
+                Some(key) => {
+                    if let Some(name) = &update.name {
+                        key.name.clone_from(name);
+                    }
+                    if let Some(roles) = &update.roles {
+                        key.roles.clone_from(roles);
+                    }
+                    Ok(key.clone())
+                }
+            }
+        };
+        let name = update.name.as_deref().unwrap_or("-");
+        let outcome = if result.is_ok() { "" } else { " failed" };
+        self.log(&format!(
+            "update {id} name={name} roles={}{outcome}",
+            update.roles.is_some()
+        ));
+        self.leave().await;
+        result
+    }
+
+    async fn delete_key(&self, id: &KeyId) -> Result<bool, ApiError> {
+        self.enter(0).await;
+        let result = {
+            let mut state = self.org.state.lock().unwrap();
+            let faults = state.faults.clone();
+            match state.keys.iter().position(|k| &k.id == id) {
+                None => Ok(false),
+                Some(i)
+                    if faults.iter().any(
+                        |f| matches!(f, Fault::FailDelete { name } if name == &state.keys[i].name),
+                    ) =>
+                {
+                    Err(api_error(500, "INTERNAL", "internal error while deleting"))
+                }
+                Some(i) => {
+                    state.keys.remove(i);
+                    Ok(true)
+                }
+            }
+        };
+        let outcome = match &result {
+            Ok(true) => "",
+            Ok(false) => " (gone)",
+            Err(_) => " failed",
+        };
+        self.log(&format!("delete {id}{outcome}"));
+        self.leave().await;
+        result
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    key_id: KeyId,
+    secret: Secret,
+}
+
+/// A secret store over a map that several stores may share (as two keyplan processes share
+/// one keyring). Entries are keyed by (project id, key name), like keyring entries.
+#[derive(Debug, Clone)]
+pub struct FakeStore {
+    entries: Arc<Mutex<BTreeMap<(ProjectId, String), Entry>>>,
+    journal: Arc<Journal>,
+    /// Refuse this many puts from now on.
+    pub refuse_puts: Arc<AtomicUsize>,
+    pub tag: &'static str,
+    /// After a put of this name, the newest other key of that name in this organisation
+    /// writes its secret over it (a racing run's late write).
+    clobber: Option<(Arc<FakeOrg>, String)>,
+}
+
+impl FakeStore {
+    pub fn new(journal: &Arc<Journal>) -> Self {
+        FakeStore {
+            entries: Arc::default(),
+            journal: Arc::clone(journal),
+            refuse_puts: Arc::default(),
+            tag: "",
+            clobber: None,
+        }
+    }
+
+    /// This store, with another run's write landing on the first put of `name`.
+    pub fn clobbering_with_twins_of(&self, org: &Arc<FakeOrg>, name: &str) -> Self {
+        FakeStore {
+            clobber: Some((Arc::clone(org), name.to_owned())),
+            ..self.clone()
+        }
+    }
+
+    /// Another store over the same entries (another process on the same keyring).
+    pub fn sharing(&self, tag: &'static str) -> Self {
+        FakeStore {
+            tag,
+            ..self.clone()
+        }
+    }
+
+    pub fn insert(&self, project: &Project, name: &str, key_id: &KeyId, secret: &str) {
+        self.entries.lock().unwrap().insert(
+            (project.id.clone(), name.to_owned()),
+            Entry {
+                key_id: key_id.clone(),
+                secret: Secret::new(secret),
+            },
+        );
+    }
+
+    pub fn held(&self, project: &Project, name: &str) -> Option<(KeyId, String)> {
+        self.entries
+            .lock()
+            .unwrap()
+            .get(&(project.id.clone(), name.to_owned()))
+            .map(|e| (e.key_id.clone(), e.secret.expose().to_owned()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap().len()
+    }
+
+    fn log(&self, line: &str) {
+        self.journal.push(format!("{}{line}", self.tag));
+    }
+}
+
+impl SecretStore for FakeStore {
+    fn describe(&self) -> String {
+        "fake store".to_owned()
+    }
+
+    fn probe(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn put(&self, record: &SecretRecord, secret: &Secret) -> Result<(), StoreError> {
+        let refused = self
+            .refuse_puts
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if refused {
+            self.log(&format!(
+                "put {} {} refused",
+                record.key_name, record.key_id
+            ));
+            return Err(StoreError::new("the keyring is locked").with_hint("unlock it and re-run"));
+        }
+        self.entries.lock().unwrap().insert(
+            (record.project.id.clone(), record.key_name.clone()),
+            Entry {
+                key_id: record.key_id.clone(),
+                secret: secret.clone(),
+            },
+        );
+        self.log(&format!("put {} {}", record.key_name, record.key_id));
+        if let Some((org, name)) = &self.clobber {
+            let twin = org
+                .keys_named(name)
+                .into_iter()
+                .filter(|k| k.id != record.key_id && record.key_name == *name)
+                .max_by_key(|k| k.created_at);
+            let already = self
+                .entries
+                .lock()
+                .unwrap()
+                .values()
+                .any(|e| twin.as_ref().is_some_and(|t| t.id == e.key_id));
+            if let Some(twin) = twin.filter(|_| !already) {
+                let secret = org.issued_secret(&twin.id).unwrap();
+                self.insert(&record.project, name, &twin.id, &secret);
+                self.log(&format!("put {name} {} (the other run)", twin.id));
+            }
+        }
+        Ok(())
+    }
+
+    fn rename(
+        &self,
+        project: &Project,
+        key_id: &KeyId,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, StoreError> {
+        let mut entries = self.entries.lock().unwrap();
+        let from_key = (project.id.clone(), from.to_owned());
+        let moved = match entries.get(&from_key) {
+            Some(entry) if &entry.key_id == key_id => {
+                let entry = entries.remove(&from_key).unwrap();
+                entries.insert((project.id.clone(), to.to_owned()), entry);
+                true
+            }
+            _ => false,
+        };
+        drop(entries);
+        self.log(&format!("rename {key_id} {from} -> {to} moved={moved}"));
+        Ok(moved)
+    }
+
+    fn remove(
+        &self,
+        project: &Project,
+        key_id: &KeyId,
+        key_name: &str,
+    ) -> Result<bool, StoreError> {
+        let mut entries = self.entries.lock().unwrap();
+        let slot = (project.id.clone(), key_name.to_owned());
+        let removed = match entries.get(&slot) {
+            Some(entry) if &entry.key_id == key_id => {
+                entries.remove(&slot);
+                true
+            }
+            _ => false,
+        };
+        drop(entries);
+        self.log(&format!("remove {key_name} {key_id} removed={removed}"));
+        Ok(removed)
+    }
+
+    fn held_key_id(&self, project: &Project, key_name: &str) -> Result<Option<KeyId>, StoreError> {
+        Ok(self.held(project, key_name).map(|(id, _)| id))
+    }
+
+    fn get(&self, project: &Project, key_name: &str) -> Result<Option<Secret>, StoreError> {
+        Ok(self.held(project, key_name).map(|(_, s)| Secret::new(s)))
+    }
+}
