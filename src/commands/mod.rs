@@ -22,9 +22,9 @@ fn temp_emulator(args: Vec<std::ffi::OsString>) -> ExitCode {
         #[command(flatten)]
         args: crate::emulator::EmulatorArgs,
     }
-    let argv = std::iter::once(std::ffi::OsString::from("keyplan emulator"))
+    let command_line = std::iter::once(std::ffi::OsString::from("keyplan emulator"))
         .chain(args.into_iter().skip(2));
-    let cli = match Cli::try_parse_from(argv) {
+    let cli = match Cli::try_parse_from(command_line) {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
