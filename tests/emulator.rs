@@ -39,8 +39,12 @@ struct Answer {
 
 impl Answer {
     fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|err| panic!("not JSON ({err}): {:?}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|err| {
+            panic!(
+                "not JSON ({err}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     /// Asserts the Admin API's error shape with this status and code; returns the message.
@@ -112,12 +116,18 @@ impl Api {
     }
 
     async fn create(&self, project: &ProjectId, body: Value) -> Answer {
-        self.call(Method::POST, &format!("/admin/projects/{project}/api-keys"), Some(body))
-            .await
+        self.call(
+            Method::POST,
+            &format!("/admin/projects/{project}/api-keys"),
+            Some(body),
+        )
+        .await
     }
 
     async fn list_keys(&self, project: &ProjectId) -> Vec<Value> {
-        let answer = self.get(&format!("/admin/projects/{project}/api-keys")).await;
+        let answer = self
+            .get(&format!("/admin/projects/{project}/api-keys"))
+            .await;
         assert_eq!(answer.status, StatusCode::OK);
         answer.json()["data"].as_array().unwrap().clone()
     }
@@ -129,7 +139,9 @@ fn is_secret_shaped(value: &str) -> bool {
         && parts[0] == "pcsk"
         && parts[1].len() == 6
         && parts[2].len() >= 60
-        && parts[1..].iter().all(|p| p.chars().all(|c| c.is_ascii_alphanumeric()))
+        && parts[1..]
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 fn is_micro_timestamp(value: &Value) -> bool {
@@ -187,7 +199,12 @@ async fn the_token_endpoint_takes_json_and_form_and_refuses_bad_requests() {
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert_eq!(refused.json()["error"], "unsupported_grant_type");
 
-    let garbage = http.post(emu.oauth_url()).body("{not json").send().await.unwrap();
+    let garbage = http
+        .post(emu.oauth_url())
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     let garbage = read(garbage).await;
     assert_eq!(garbage.status, StatusCode::BAD_REQUEST);
     assert_eq!(garbage.json()["error"], "invalid_request");
@@ -220,10 +237,16 @@ async fn admin_routes_need_a_valid_unexpired_bearer_token() {
         base: api.base.clone(),
         token: "emu_forged".into(),
     };
-    forged.get("/admin/projects").await.admin_error(401, "UNAUTHENTICATED");
+    forged
+        .get("/admin/projects")
+        .await
+        .admin_error(401, "UNAUTHENTICATED");
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let message = api.get("/admin/projects").await.admin_error(401, "UNAUTHENTICATED");
+    let message = api
+        .get("/admin/projects")
+        .await
+        .admin_error(401, "UNAUTHENTICATED");
     assert!(message.contains("expired"), "{message}");
     // A token minted in-process works as PINECONE_ACCESS_TOKEN would.
     let minted = Api {
@@ -235,6 +258,7 @@ async fn admin_routes_need_a_valid_unexpired_bearer_token() {
 }
 
 #[tokio::test]
+#[expect(clippy::too_many_lines, reason = "one key's whole life, read as one story")]
 async fn every_route_behaves_like_the_admin_api() {
     let emu = emulator(EmulatorConfig::default()).await;
     let project = emu.add_project("demo");
@@ -246,8 +270,18 @@ async fn every_route_behaves_like_the_admin_api() {
     assert_eq!(projects.status, StatusCode::OK);
     let listed = projects.json()["data"].as_array().unwrap().clone();
     assert_eq!(listed.len(), 2);
-    for field in ["id", "name", "max_pods", "force_encryption_with_cmek", "organization_id"] {
-        assert!(listed[0].get(field).is_some(), "{field} missing: {}", listed[0]);
+    for field in [
+        "id",
+        "name",
+        "max_pods",
+        "force_encryption_with_cmek",
+        "organization_id",
+    ] {
+        assert!(
+            listed[0].get(field).is_some(),
+            "{field} missing: {}",
+            listed[0]
+        );
     }
     assert!(keyplan::model::is_uuid(listed[0]["id"].as_str().unwrap()));
     assert!(is_micro_timestamp(&listed[0]["created_at"]));
@@ -258,7 +292,10 @@ async fn every_route_behaves_like_the_admin_api() {
 
     // Create: 200, the key and its one-time secret.
     let created = api
-        .create(&project.id, json!({"name": "ci", "roles": ["DataPlaneViewer", "DataPlaneEditor"]}))
+        .create(
+            &project.id,
+            json!({"name": "ci", "roles": ["DataPlaneViewer", "DataPlaneEditor"]}),
+        )
         .await;
     assert_eq!(created.status, StatusCode::OK);
     let doc = created.json();
@@ -277,7 +314,9 @@ async fn every_route_behaves_like_the_admin_api() {
     let second = api.create(&project.id, json!({"name": "ci"})).await;
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(second.json()["key"]["roles"], json!(["ProjectEditor"]));
-    let list = api.get(&format!("/admin/projects/{}/api-keys", project.id)).await;
+    let list = api
+        .get(&format!("/admin/projects/{}/api-keys", project.id))
+        .await;
     assert!(!String::from_utf8_lossy(&list.body).contains("pcsk_"));
     let keys = list.json()["data"].as_array().unwrap().clone();
     assert_eq!(keys.len(), 2);
@@ -291,20 +330,33 @@ async fn every_route_behaves_like_the_admin_api() {
     assert_eq!(described.json(), key);
 
     // PATCH: omitted fields stay, roles replace the whole set.
-    let renamed = api.call(Method::PATCH, &path, Some(json!({"name": "ci-2"}))).await;
+    let renamed = api
+        .call(Method::PATCH, &path, Some(json!({"name": "ci-2"})))
+        .await;
     assert_eq!(renamed.status, StatusCode::OK);
     assert_eq!(renamed.json()["name"], "ci-2");
     assert_eq!(renamed.json()["roles"], key["roles"]);
     let reroled = api
-        .call(Method::PATCH, &path, Some(json!({"roles": ["ProjectViewer"]})))
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"roles": ["ProjectViewer"]})),
+        )
         .await;
     assert_eq!(reroled.json()["name"], "ci-2");
     assert_eq!(reroled.json()["roles"], json!(["ProjectViewer"]));
     let both = api
-        .call(Method::PATCH, &path, Some(json!({"name": "ci-3", "roles": ["ControlPlaneViewer", "ProjectEditor"]})))
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"name": "ci-3", "roles": ["ControlPlaneViewer", "ProjectEditor"]})),
+        )
         .await;
     assert_eq!(both.json()["name"], "ci-3");
-    assert_eq!(both.json()["roles"], json!(["ProjectEditor", "ControlPlaneViewer"]));
+    assert_eq!(
+        both.json()["roles"],
+        json!(["ProjectEditor", "ControlPlaneViewer"])
+    );
     assert_eq!(both.json()["created_at"], key["created_at"]);
     let live = emu.keys(&project.id);
     assert_eq!(live[0].name, "ci-3");
@@ -317,7 +369,9 @@ async fn every_route_behaves_like_the_admin_api() {
     assert!(message.contains("not found"), "{message}");
     let again = api.call(Method::DELETE, &path, None).await;
     assert!(again.admin_error(404, "NOT_FOUND").contains("not found"));
-    let patch_gone = api.call(Method::PATCH, &path, Some(json!({"name": "x"}))).await;
+    let patch_gone = api
+        .call(Method::PATCH, &path, Some(json!({"name": "x"})))
+        .await;
     patch_gone.admin_error(404, "NOT_FOUND");
     assert_eq!(api.list_keys(&project.id).await.len(), 1);
     assert_eq!(emu.keys(&project.id).len(), 1);
@@ -356,13 +410,18 @@ async fn invalid_names_roles_ids_and_bodies_answer_400() {
         let answer = api.create(&project.id, body.clone()).await;
         answer.admin_error(400, "INVALID_ARGUMENT");
     }
-    let eighty = api.create(&project.id, json!({"name": "é".repeat(80)})).await;
+    let eighty = api
+        .create(&project.id, json!({"name": "é".repeat(80)}))
+        .await;
     assert_eq!(eighty.status, StatusCode::OK, "80 characters are allowed");
     assert_eq!(emu.keys(&project.id).len(), 1);
 
     let raw = api
         .http
-        .post(format!("{}/admin/projects/{}/api-keys", api.base, project.id))
+        .post(format!(
+            "{}/admin/projects/{}/api-keys",
+            api.base, project.id
+        ))
         .bearer_auth(&api.token)
         .header("content-type", "application/json")
         .body("{\"name\": ")
@@ -373,7 +432,11 @@ async fn invalid_names_roles_ids_and_bodies_answer_400() {
 
     let key = emu.add_key(&project.id, "k", &[Role::ProjectEditor]);
     let path = format!("/admin/api-keys/{}", key.id);
-    for body in [json!({"name": ""}), json!({"roles": []}), json!({"roles": ["Nope"]})] {
+    for body in [
+        json!({"name": ""}),
+        json!({"roles": []}),
+        json!({"roles": ["Nope"]}),
+    ] {
         api.call(Method::PATCH, &path, Some(body))
             .await
             .admin_error(400, "INVALID_ARGUMENT");
@@ -399,7 +462,10 @@ async fn a_full_quota_answers_403_quota_exceeded() {
     let project = emu.add_project("demo");
     let api = Api::new(&emu).await;
     for name in ["a", "b"] {
-        assert_eq!(api.create(&project.id, json!({"name": name})).await.status, StatusCode::OK);
+        assert_eq!(
+            api.create(&project.id, json!({"name": name})).await.status,
+            StatusCode::OK
+        );
     }
     let full = api.create(&project.id, json!({"name": "c"})).await;
     full.admin_error(403, "QUOTA_EXCEEDED");
@@ -408,9 +474,15 @@ async fn a_full_quota_answers_403_quota_exceeded() {
         .call(Method::DELETE, &format!("/admin/api-keys/{first}"), None)
         .await;
     assert_eq!(deleted.status, StatusCode::ACCEPTED);
-    assert_eq!(api.create(&project.id, json!({"name": "c"})).await.status, StatusCode::OK);
+    assert_eq!(
+        api.create(&project.id, json!({"name": "c"})).await.status,
+        StatusCode::OK
+    );
     emu.set_key_quota(None);
-    assert_eq!(api.create(&project.id, json!({"name": "d"})).await.status, StatusCode::OK);
+    assert_eq!(
+        api.create(&project.id, json!({"name": "d"})).await.status,
+        StatusCode::OK
+    );
     emu.shutdown().await;
 }
 
@@ -424,31 +496,64 @@ async fn the_starter_plan_allows_only_project_editor_and_no_role_changes() {
     let project = emu.add_project("demo");
     let api = Api::new(&emu).await;
     let refused = api
-        .create(&project.id, json!({"name": "ro", "roles": ["ProjectViewer"]}))
+        .create(
+            &project.id,
+            json!({"name": "ro", "roles": ["ProjectViewer"]}),
+        )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert!(refused.json()["error"]["message"].as_str().unwrap().contains("Starter"));
+    assert!(
+        refused.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Starter")
+    );
     let mixed = api
-        .create(&project.id, json!({"name": "ro", "roles": ["ProjectEditor", "ProjectViewer"]}))
+        .create(
+            &project.id,
+            json!({"name": "ro", "roles": ["ProjectEditor", "ProjectViewer"]}),
+        )
         .await;
     assert_eq!(mixed.status, StatusCode::FORBIDDEN);
     let created = api
-        .create(&project.id, json!({"name": "all", "roles": ["ProjectEditor"]}))
+        .create(
+            &project.id,
+            json!({"name": "all", "roles": ["ProjectEditor"]}),
+        )
         .await;
     assert_eq!(created.status, StatusCode::OK);
-    let path = format!("/admin/api-keys/{}", created.json()["key"]["id"].as_str().unwrap());
+    let path = format!(
+        "/admin/api-keys/{}",
+        created.json()["key"]["id"].as_str().unwrap()
+    );
     let change = api
-        .call(Method::PATCH, &path, Some(json!({"roles": ["DataPlaneViewer"]})))
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"roles": ["DataPlaneViewer"]})),
+        )
         .await;
     assert_eq!(change.status, StatusCode::FORBIDDEN);
     let rename = api
-        .call(Method::PATCH, &path, Some(json!({"name": "all-2", "roles": ["ProjectEditor"]})))
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"name": "all-2", "roles": ["ProjectEditor"]})),
+        )
         .await;
-    assert_eq!(rename.status, StatusCode::OK, "a rename with unchanged roles is allowed");
+    assert_eq!(
+        rename.status,
+        StatusCode::OK,
+        "a rename with unchanged roles is allowed"
+    );
     assert_eq!(rename.json()["name"], "all-2");
     emu.set_starter_plan(false);
     let change = api
-        .call(Method::PATCH, &path, Some(json!({"roles": ["DataPlaneViewer"]})))
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"roles": ["DataPlaneViewer"]})),
+        )
         .await;
     assert_eq!(change.status, StatusCode::OK);
     emu.shutdown().await;
@@ -463,7 +568,9 @@ async fn status_throttle_and_html_faults_answer_without_performing() {
         Route::CreateKey,
         [
             Fault::Status(503),
-            Fault::Throttle { retry_after_secs: 7 },
+            Fault::Throttle {
+                retry_after_secs: 7,
+            },
             Fault::Html(502),
         ],
     );
@@ -476,9 +583,17 @@ async fn status_throttle_and_html_faults_answer_without_performing() {
     assert_eq!(throttled.headers["retry-after"], "7");
     let html = api.create(&project.id, body.clone()).await;
     assert_eq!(html.status, StatusCode::BAD_GATEWAY);
-    assert!(html.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        html.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert!(String::from_utf8_lossy(&html.body).starts_with("<html>"));
-    assert!(emu.keys(&project.id).is_empty(), "refused before the operation");
+    assert!(
+        emu.keys(&project.id).is_empty(),
+        "refused before the operation"
+    );
     // The queue is empty again.
     assert_eq!(api.create(&project.id, body).await.status, StatusCode::OK);
     assert_eq!(emu.keys(&project.id).len(), 1);
@@ -505,7 +620,10 @@ async fn drop_breaks_the_connection_and_lose_response_commits_first() {
         .await;
     let err = dropped.expect_err("a dropped connection gives no response");
     assert!(err.status().is_none(), "{err:?}");
-    assert!(emu.keys(&project.id).is_empty(), "Drop does not perform the create");
+    assert!(
+        emu.keys(&project.id).is_empty(),
+        "Drop does not perform the create"
+    );
 
     emu.push_faults(Route::CreateKey, [Fault::LoseResponse]);
     let lost = api
@@ -582,7 +700,10 @@ async fn trickle_sends_headers_then_stalls_the_body() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(started.elapsed() < Duration::from_secs(2), "headers come at once");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "headers come at once"
+    );
     let body = response.bytes().await;
     let err = body.expect_err("the body cannot arrive within the timeout");
     assert!(err.is_timeout(), "{err:?}");
@@ -596,7 +717,10 @@ async fn trickle_sends_headers_then_stalls_the_body() {
 async fn delay_and_latency_slow_answers_down() {
     let emu = emulator(EmulatorConfig::default()).await;
     let api = Api::new(&emu).await;
-    emu.push_faults(Route::ListProjects, [Fault::Delay(Duration::from_millis(300))]);
+    emu.push_faults(
+        Route::ListProjects,
+        [Fault::Delay(Duration::from_millis(300))],
+    );
     let started = Instant::now();
     assert_eq!(api.get("/admin/projects").await.status, StatusCode::OK);
     assert!(started.elapsed() >= Duration::from_millis(300));
@@ -616,7 +740,11 @@ async fn scripted_faults_match_their_route_in_order_and_any_matches_all() {
     let project = emu.add_project("demo");
     let api = Api::new(&emu).await;
     emu.push_faults(Route::ListKeys, [Fault::Status(500), Fault::Status(504)]);
-    assert_eq!(api.get("/admin/projects").await.status, StatusCode::OK, "other routes untouched");
+    assert_eq!(
+        api.get("/admin/projects").await.status,
+        StatusCode::OK,
+        "other routes untouched"
+    );
     let path = format!("/admin/projects/{}/api-keys", project.id);
     assert_eq!(api.get(&path).await.status.as_u16(), 500);
     assert_eq!(api.get(&path).await.status.as_u16(), 504);
@@ -631,7 +759,10 @@ async fn statuses(emu: &RunningEmulator, requests: usize) -> Vec<Option<u16>> {
     let api = Api::new(emu).await;
     let mut seen = Vec::new();
     for _ in 0..requests {
-        let outcome = api.request(Method::GET, "/admin/projects", None).send().await;
+        let outcome = api
+            .request(Method::GET, "/admin/projects", None)
+            .send()
+            .await;
         seen.push(outcome.ok().map(|r| r.status().as_u16()));
     }
     seen
@@ -659,7 +790,10 @@ async fn random_faults_follow_their_rates_and_repeat_per_seed() {
     assert!(a.contains(&Some(429)));
     assert!(a.contains(&None), "some connections dropped");
     assert!(a.iter().any(|s| matches!(s, Some(500..=504))));
-    assert_eq!(first.counters().dropped, a.iter().filter(|s| s.is_none()).count() as u64);
+    assert_eq!(
+        first.counters().dropped,
+        a.iter().filter(|s| s.is_none()).count() as u64
+    );
 
     // Every admin request fails at error_rate 1, the token route never does.
     first.set_faults(Faults {
@@ -695,7 +829,11 @@ async fn lost_create_responses_commit_the_key() {
             .await;
         assert!(sent.is_err());
     }
-    assert_eq!(api.list_keys(&project.id).await.len(), 2, "only creates are lost");
+    assert_eq!(
+        api.list_keys(&project.id).await.len(),
+        2,
+        "only creates are lost"
+    );
     emu.shutdown().await;
 }
 
@@ -720,10 +858,18 @@ async fn the_rate_limit_is_a_token_bucket_answering_429() {
     let codes: Vec<u16> = answers.iter().map(|a| a.status.as_u16()).collect();
     assert_eq!(codes, [200, 200, 200, 429]);
     answers[3].admin_error(429, "RESOURCE_EXHAUSTED");
-    let wait: u64 = answers[3].headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let wait: u64 = answers[3].headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(wait >= 1);
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(api.get("/admin/projects").await.status, StatusCode::OK, "refilled");
+    assert_eq!(
+        api.get("/admin/projects").await.status,
+        StatusCode::OK,
+        "refilled"
+    );
     emu.shutdown().await;
 }
 
@@ -772,7 +918,10 @@ async fn sequential_requests_do_not_wait_for_delayed_acks() {
         assert_eq!(api.get(&path).await.status, StatusCode::OK);
     }
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(3), "200 requests took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "200 requests took {elapsed:?}"
+    );
     emu.shutdown().await;
 }
 
@@ -780,7 +929,8 @@ async fn sequential_requests_do_not_wait_for_delayed_acks() {
 async fn the_state_file_survives_a_restart_and_holds_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("sandbox.json");
-    let seed = Seed::from_json(r#"{"projects":[{"name":"demo","keys":[{"name":"old"}]}]}"#).unwrap();
+    let seed =
+        Seed::from_json(r#"{"projects":[{"name":"demo","keys":[{"name":"old"}]}]}"#).unwrap();
     let config = |seed: Seed| EmulatorConfig {
         state_file: Some(state.clone()),
         seed: Some(seed),
@@ -790,7 +940,12 @@ async fn the_state_file_survives_a_restart_and_holds_no_secret() {
     assert!(state.exists(), "the seeded state is saved at once");
     let project = first.projects()[0].clone();
     let api = Api::new(&first).await;
-    let created = api.create(&project.id, json!({"name": "new", "roles": ["DataPlaneEditor"]})).await;
+    let created = api
+        .create(
+            &project.id,
+            json!({"name": "new", "roles": ["DataPlaneEditor"]}),
+        )
+        .await;
     let secret = created.json()["value"].as_str().unwrap().to_owned();
     let renamed_id = first.keys(&project.id)[0].id.clone();
     api.call(
@@ -823,7 +978,10 @@ async fn the_state_file_survives_a_restart_and_holds_no_secret() {
     assert_eq!(listed[0]["name"], "old-2");
     assert_eq!(listed[1]["roles"], json!(["DataPlaneEditor"]));
     // A new key still sorts after the restored ones.
-    let newer = api.create(&project.id, json!({"name": "newer"})).await.json();
+    let newer = api
+        .create(&project.id, json!({"name": "newer"}))
+        .await
+        .json();
     assert!(newer["key"]["created_at"].as_str() > listed[1]["created_at"].as_str());
     second.shutdown().await;
 
@@ -866,15 +1024,25 @@ name = "demo"
     .await;
     let projects = emu.projects();
     assert_eq!(projects.len(), 2);
-    assert_eq!(projects[0].id.as_str(), "6f1c1d4e-2b1a-4c55-9d6e-1f2a3b4c5d6e");
+    assert_eq!(
+        projects[0].id.as_str(),
+        "6f1c1d4e-2b1a-4c55-9d6e-1f2a3b4c5d6e"
+    );
     let api = Api::new(&emu).await;
     let keys = api.list_keys(&projects[0].id).await;
     assert_eq!(keys.len(), 2);
     assert_eq!(keys[0]["id"], "0b9e2f3c-6a3e-4a8e-9d57-3f6f1f2f9c01");
     assert_eq!(keys[0]["created_at"], "2025-10-20T23:40:27.069075Z");
-    assert_eq!(keys[0]["roles"], json!(["ControlPlaneViewer", "DataPlaneViewer"]));
+    assert_eq!(
+        keys[0]["roles"],
+        json!(["ControlPlaneViewer", "DataPlaneViewer"])
+    );
     assert_eq!(keys[1]["roles"], json!(["ProjectEditor"]));
-    assert_eq!(emu.issued_secrets().len(), 2, "pre-existing keys have secrets nobody saw");
+    assert_eq!(
+        emu.issued_secrets().len(),
+        2,
+        "pre-existing keys have secrets nobody saw"
+    );
 
     std::fs::write(&seed_path, "[[projects]]\nname = \"x\"\nid = \"p1\"\n").unwrap();
     let err = Seed::load(&seed_path).unwrap_err();
@@ -889,7 +1057,11 @@ async fn debug_output_never_shows_secrets_or_tokens() {
     let api = Api::new(&emu).await;
     api.create(&project.id, json!({"name": "k"})).await;
     let debug = format!("{emu:?}");
-    for secret in emu.issued_secrets().iter().chain(emu.issued_tokens().iter()) {
+    for secret in emu
+        .issued_secrets()
+        .iter()
+        .chain(emu.issued_tokens().iter())
+    {
         assert!(!debug.contains(secret.as_str()), "{debug}");
     }
     assert!(!debug.contains("emulator-secret"));
