@@ -258,7 +258,10 @@ async fn admin_routes_need_a_valid_unexpired_bearer_token() {
 }
 
 #[tokio::test]
-#[expect(clippy::too_many_lines, reason = "one key's whole life, read as one story")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one key's whole life, read as one story"
+)]
 async fn every_route_behaves_like_the_admin_api() {
     let emu = emulator(EmulatorConfig::default()).await;
     let project = emu.add_project("demo");
