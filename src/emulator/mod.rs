@@ -109,6 +109,14 @@ impl RunningEmulator {
         project
     }
 
+    /// Adds a project with a given id (the sandbox uses it for projects a manifest names by id).
+    pub fn add_project_with_id(&self, id: &ProjectId, name: &str) -> Project {
+        let mut store = lock(&self.shared.store);
+        let project = store.insert_project(name, Some(id.to_string())).to_model();
+        let _ = store.save();
+        project
+    }
+
     /// Adds a pre-existing key, bypassing quota and plan rules. Its secret is never shown.
     pub fn add_key(&self, project: &ProjectId, name: &str, roles: &[Role]) -> LiveKey {
         let roles: RoleSet = if roles.is_empty() {
