@@ -34,6 +34,7 @@ fn create(p: &Project, name: &str) -> Change {
             roles: viewer(),
         }),
         reason: String::new(),
+        causes: Vec::new(),
     }
 }
 
@@ -47,6 +48,7 @@ fn update(p: &Project, key: &LiveKey, name: &str, new_roles: RoleSet) -> Change 
             roles: new_roles,
         }),
         reason: String::new(),
+        causes: Vec::new(),
     }
 }
 
@@ -60,6 +62,7 @@ fn replace(p: &Project, key: &LiveKey, name: &str) -> Change {
             roles: roles(&[Role::ProjectEditor]),
         }),
         reason: "role_change = \"replace\"".into(),
+        causes: Vec::new(),
     }
 }
 
@@ -70,6 +73,7 @@ fn delete(p: &Project, key: &LiveKey) -> Change {
         before: Some(KeyBefore::from(key)),
         after: None,
         reason: "not in the manifest".into(),
+        causes: Vec::new(),
     }
 }
 
@@ -93,6 +97,7 @@ fn plan_of(changes: Vec<Change>) -> Plan {
         summary,
         projects,
         guard: None,
+        notes: Vec::new(),
     }
 }
 

@@ -90,7 +90,7 @@ impl Connection {
                     emulator.add_project(name);
                 }
                 ProjectSelector::Id(id) if !emulator.projects().iter().any(|p| &p.id == id) => {
-                    emulator.add_project_with_id(id, &format!("sandbox-{}", &id.as_str()[..8]));
+                    emulator.add_project_with_id(id, &format!("sandbox-{}", id.as_str().get(..8).unwrap_or_default()));
                 }
                 _ => {}
             }

@@ -293,6 +293,7 @@ mod tests {
             summary: crate::plan::Summary::default(),
             projects: vec![],
             guard: None,
+            notes: Vec::new(),
         }
     }
 
