@@ -1,5 +1,7 @@
 //! The command-line grammar. Doc comments here are the `--help` text.
 
+#![expect(clippy::doc_markdown, reason = "doc comments here are --help text, shown as written")]
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -43,6 +45,10 @@ pub struct GlobalArgs {
     /// manifest) instead of Pinecone: no account needed.
     #[arg(long, global = true)]
     pub sandbox: bool,
+    /// With --sandbox: on first use, fill the sandbox with these projects and pre-existing keys
+    /// (an emulator seed file, TOML or JSON; see docs/emulator.md).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub sandbox_seed: Option<PathBuf>,
     /// No colour, even on a terminal (NO_COLOR is respected too).
     #[arg(long, global = true)]
     pub no_color: bool,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::desired::{Desired, DesiredProject, ProjectSelector, SecretsConfig};
-use crate::emulator::{EmulatorConfig, RunningEmulator};
+use crate::emulator::{EmulatorConfig, RunningEmulator, Seed};
 use crate::live::client::{ClientConfig, Credentials, HttpAdminApi, list_keys_of_projects};
 use crate::live::AdminApi;
 use crate::manifest::{Manifest, ManifestError};
@@ -68,8 +68,16 @@ impl Connection {
 
     async fn sandbox(global: &GlobalArgs, desired: Option<&Desired>) -> Result<Self, Failure> {
         let state_file = sandbox_state_path(&global.file);
+        let seed = match &global.sandbox_seed {
+            Some(path) => Some(Seed::load(path).map_err(|e| {
+                Failure::wrap("read the sandbox seed", &e)
+                    .hint("see docs/emulator.md for the seed file's format")
+            })?),
+            None => None,
+        };
         let emulator_config = EmulatorConfig {
             state_file: Some(state_file.clone()),
+            seed,
             ..EmulatorConfig::default()
         };
         let credentials = Credentials::ClientCredentials {
@@ -194,19 +202,17 @@ fn select_projects(
     ))
 }
 
-/// Opens the secret store: `--secrets-file` if given, else the manifest's `[secrets]`, else the
-/// OS keyring. Relative file paths are relative to the manifest's directory.
+/// Opens the secret store: `--secrets-file` if given, else the manifest's `[secrets]` (whose
+/// relative paths the manifest already resolved against its own directory), else the OS keyring.
 pub fn open_store(
     manifest: &Manifest,
     overrides: &StoreArgs,
 ) -> Result<Box<dyn SecretStore>, Failure> {
-    let config = store_config(manifest, overrides);
-    Ok(crate::secrets::open(&config)?)
+    Ok(crate::secrets::open(&store_config(manifest, overrides))?)
 }
 
-/// The store configuration in force, paths resolved against the manifest's directory.
+/// The store configuration in force.
 pub fn store_config(manifest: &Manifest, overrides: &StoreArgs) -> SecretsConfig {
-    let base = manifest.path.parent().unwrap_or_else(|| Path::new(""));
     match (&overrides.secrets_file, &manifest.desired.secrets) {
         (Some(path), existing) => SecretsConfig::File {
             path: path.clone(),
@@ -215,11 +221,7 @@ pub fn store_config(manifest: &Manifest, overrides: &StoreArgs) -> SecretsConfig
                 _ => crate::desired::FileFormat::Json,
             },
         },
-        (None, Some(SecretsConfig::File { path, format })) => SecretsConfig::File {
-            path: if path.is_absolute() { path.clone() } else { base.join(path) },
-            format: *format,
-        },
-        (None, Some(other)) => other.clone(),
+        (None, Some(config)) => config.clone(),
         (None, None) => SecretsConfig::default_keyring(),
     }
 }

@@ -3,9 +3,12 @@
 //! Only this type writes to the process's streams, and only [`Ui::confirm`] reads stdin.
 
 #![expect(
-    clippy::print_stdout,
     clippy::print_stderr,
     reason = "the user interface is the one place that prints"
+)]
+#![expect(
+    clippy::unused_self,
+    reason = "output goes through a Ui value, so that callers never reach for the streams themselves"
 )]
 
 use std::io::{BufRead, IsTerminal, Write};
