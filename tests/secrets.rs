@@ -571,7 +571,9 @@ fn the_command_gets_the_secret_on_stdin_only() {
     assert!(env.contains("PATH="), "the environment is inherited: {env}");
     assert!(!store.describe().contains(secret));
 
-    // Write-only: nothing to read back, rename or remove.
+    // Write-only: nothing to read back, rename or remove, and it says so.
+    assert!(!store.can_read_back());
+    assert!(file_store(&dir.path().join("s.json"), FileFormat::Json).can_read_back());
     let prod = project("p-1", "prod");
     let id = KeyId("k-1".into());
     assert_eq!(store.held_key_id(&prod, "ci").unwrap(), None);
