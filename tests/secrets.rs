@@ -648,3 +648,19 @@ fn a_missing_command_fails_the_probe_without_running_anything() {
     fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).unwrap();
     assert!(store.probe().is_err());
 }
+
+#[test]
+fn a_command_that_hangs_is_killed() {
+    let store = keyplan::secrets::CommandStore::new(vec!["sleep".into(), "30".into()])
+        .unwrap()
+        .with_timeout(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let error = store
+        .put(
+            &record(&project("p", "prod"), "k", "ci"),
+            &Secret::new("pcsk_waiting"),
+        )
+        .unwrap_err();
+    assert!(error.message.contains("did not finish"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
