@@ -397,16 +397,13 @@ fn probe_without_a_session_bus_says_how_to_get_one() {
     );
 }
 
-#[test]
-fn probe_of_a_keyring_without_an_unlocked_collection_says_unlock() {
-    // A private bus of its own: D-Bus activation starts gnome-keyring there without a password,
-    // so there is no unlocked login collection, as on a machine where nobody logged in.
-    let runtime = tempfile::tempdir().unwrap();
+/// Whether `dbus-run-session` (and, for `gnome`, gnome-keyring) can be used; under CI they must.
+fn private_bus_available(gnome: bool) -> bool {
     let available = Command::new("dbus-run-session")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success())
-        && std::path::Path::new("/usr/bin/gnome-keyring-daemon").exists();
+        && (!gnome || std::path::Path::new("/usr/bin/gnome-keyring-daemon").exists());
     if !available {
         let ci = std::env::var_os("CI").is_some()
             || std::env::var_os("KEYPLAN_TEST_SECRET_SERVICE").is_some();
@@ -415,8 +412,59 @@ fn probe_of_a_keyring_without_an_unlocked_collection_says_unlock() {
             "dbus-run-session and gnome-keyring are needed under CI"
         );
         eprintln!("\n*** SKIPPED: no dbus-run-session/gnome-keyring (run under .ci/run) ***\n");
+    }
+    available
+}
+
+#[test]
+fn probe_on_a_bus_without_a_secret_service_says_how_to_get_one() {
+    // A private bus with no service directories: nothing provides org.freedesktop.secrets.
+    if !private_bus_available(false) {
         return;
     }
+    let runtime = tempfile::tempdir().unwrap();
+    let config = runtime.path().join("bus.conf");
+    let bus_config = format!(
+        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#,
+        runtime.path().display()
+    );
+    std::fs::write(&config, bus_config).unwrap();
+    let mut command = Command::new("dbus-run-session");
+    command
+        .arg(format!("--config-file={}", config.display()))
+        .arg("--")
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "probe_child", "--nocapture", "--test-threads=1"])
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .env("XDG_DATA_HOME", runtime.path());
+    let said = probe_in_child("no-provider", &mut command);
+    assert!(said.contains("ServiceUnknown"), "{said}");
+    assert!(
+        said.contains("start a Secret Service (gnome-keyring) or use store = \"file\""),
+        "{said}"
+    );
+}
+
+#[test]
+fn probe_of_a_keyring_without_an_unlocked_collection_says_unlock() {
+    // A private bus of its own: D-Bus activation starts gnome-keyring there without a password,
+    // so there is no unlocked login collection, as on a machine where nobody logged in.
+    if !private_bus_available(true) {
+        return;
+    }
+    let runtime = tempfile::tempdir().unwrap();
     let mut command = Command::new("dbus-run-session");
     command
         .arg("--")

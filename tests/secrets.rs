@@ -571,7 +571,9 @@ fn the_command_gets_the_secret_on_stdin_only() {
     assert!(env.contains("PATH="), "the environment is inherited: {env}");
     assert!(!store.describe().contains(secret));
 
-    // Write-only: nothing to read back, rename or remove.
+    // Write-only: nothing to read back, rename or remove, and it says so.
+    assert!(!store.can_read_back());
+    assert!(file_store(&dir.path().join("s.json"), FileFormat::Json).can_read_back());
     let prod = project("p-1", "prod");
     let id = KeyId("k-1".into());
     assert_eq!(store.held_key_id(&prod, "ci").unwrap(), None);
@@ -645,4 +647,20 @@ fn a_missing_command_fails_the_probe_without_running_anything() {
     // Not executable: refused.
     fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).unwrap();
     assert!(store.probe().is_err());
+}
+
+#[test]
+fn a_command_that_hangs_is_killed() {
+    let store = keyplan::secrets::CommandStore::new(vec!["sleep".into(), "30".into()])
+        .unwrap()
+        .with_timeout(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let error = store
+        .put(
+            &record(&project("p", "prod"), "k", "ci"),
+            &Secret::new("pcsk_waiting"),
+        )
+        .unwrap_err();
+    assert!(error.message.contains("did not finish"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }

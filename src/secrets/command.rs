@@ -195,6 +195,10 @@ impl SecretStore for CommandStore {
     fn get(&self, _: &Project, _: &str) -> Result<Option<Secret>, StoreError> {
         Ok(None)
     }
+
+    fn can_read_back(&self) -> bool {
+        false
+    }
 }
 
 fn wait_with_timeout(

@@ -84,6 +84,14 @@ pub trait SecretStore: Send + Sync {
 
     /// Reads a secret back (`keyplan secret get`). `None` when not stored or not readable.
     fn get(&self, project: &Project, key_name: &str) -> Result<Option<Secret>, StoreError>;
+
+    /// Whether the store can answer `held_key_id`/`get` and carry out `rename`/`remove`.
+    /// `false` for a write-only store (a command): there, `Ok(false)`/`None` means "cannot
+    /// know", not "holds nothing", and apply tells the user to rename or remove the secret on
+    /// their side.
+    fn can_read_back(&self) -> bool {
+        true
+    }
 }
 
 /// Opens the store a `[secrets]` table describes.
