@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::config::{EmulatorConfig, Faults, RateLimit, Seed};
+use super::config::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_LISTEN, EmulatorConfig, Faults, RateLimit,
+    Seed,
+};
 use crate::exit::ExitCode;
 
 /// Run a local server that speaks Pinecone's Admin API, for tests and trying keyplan out.
@@ -17,13 +20,13 @@ use crate::exit::ExitCode;
 #[derive(Debug, Clone, clap::Args)]
 pub struct EmulatorArgs {
     /// Address to listen on; port 0 picks a free port (the address is printed on stdout).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// Client id the token endpoint accepts.
-    #[arg(long, value_name = "ID", default_value = "keyplan-emulator")]
+    #[arg(long, value_name = "ID", default_value = DEFAULT_CLIENT_ID)]
     pub client_id: String,
     /// Client secret the token endpoint accepts.
-    #[arg(long, value_name = "SECRET", default_value = "emulator-secret")]
+    #[arg(long, value_name = "SECRET", default_value = DEFAULT_CLIENT_SECRET)]
     pub client_secret: String,
     /// Lifetime of an access token, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 1800)]

@@ -24,7 +24,8 @@ use tokio::task::JoinHandle;
 
 pub use cli::{EmulatorArgs, run_cli};
 pub use config::{
-    Counters, EmulatorConfig, Fault, Faults, RateLimit, Route, Seed, SeedKey, SeedProject,
+    Counters, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_LISTEN, EmulatorConfig, Fault,
+    Faults, RateLimit, Route, Seed, SeedKey, SeedProject,
 };
 
 use crate::model::{LiveKey, Project, ProjectId, Role, RoleSet};
