@@ -1070,3 +1070,91 @@ async fn debug_output_never_shows_secrets_or_tokens() {
     assert!(!debug.contains("emulator-secret"));
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_command_announces_its_address_and_stops_on_sigterm() {
+    use tokio::io::AsyncBufReadExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.json");
+    std::fs::write(&seed, r#"{"projects":[{"name":"demo"}]}"#).unwrap();
+    let state = dir.path().join("state.json");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyplan"))
+        .args([
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--starter-plan",
+            "--seed",
+        ])
+        .arg(&seed)
+        .arg("--state")
+        .arg(&state)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let base = line
+        .strip_prefix("keyplan emulator listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    assert!(
+        base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
+        "{base}"
+    );
+
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{base}/oauth/token"))
+        .json(&credentials())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    let projects: Value = http
+        .get(format!("{base}/admin/projects"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let project = projects["data"][0]["id"].as_str().unwrap();
+    assert_eq!(projects["data"][0]["name"], "demo");
+    let refused = http
+        .post(format!("{base}/admin/projects/{project}/api-keys"))
+        .bearer_auth(token)
+        .json(&json!({"name": "ro", "roles": ["ProjectViewer"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        StatusCode::FORBIDDEN,
+        "--starter-plan took effect"
+    );
+    assert!(state.exists(), "--state took effect");
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
