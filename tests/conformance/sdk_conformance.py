@@ -68,9 +68,11 @@ def find_spec_dir() -> Path:
     override = os.environ.get("KEYPLAN_OPENAPI_DIR")
     here = Path(__file__).resolve().parent
     repo = here.parent.parent
-    candidates = [Path(override)] if override else []
-    candidates.append(repo.parent / "shared" / "reference" / "openapi")
-    candidates += [d / "shared" / "reference" / "openapi" for d in here.parents]
+    if override:
+        candidates = [Path(override)]
+    else:
+        candidates = [repo.parent / "shared" / "reference" / "openapi"]
+        candidates += [d / "shared" / "reference" / "openapi" for d in here.parents]
     for candidate in candidates:
         if (candidate / "admin_2025-10.oas.yaml").is_file():
             return candidate
