@@ -1158,3 +1158,29 @@ async fn the_command_announces_its_address_and_stops_on_sigterm() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn a_background_emulator_serves_synchronous_tests() {
+    use std::io::{Read as _, Write as _};
+
+    let emu =
+        keyplan::emulator::start_in_background(EmulatorConfig::default(), any_port()).unwrap();
+    emu.add_project("demo");
+    let mut stream = std::net::TcpStream::connect(emu.addr()).unwrap();
+    stream
+        .write_all(b"GET /admin/projects HTTP/1.1\r\nHost: emulator\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("UNAUTHENTICATED"), "{answer}");
+    assert_eq!(emu.projects().len(), 1);
+    assert_eq!(emu.counters().route_status(Route::ListProjects, 401), 1);
+    let addr = emu.addr();
+    drop(emu);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "stopped on drop"
+    );
+}
