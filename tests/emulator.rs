@@ -845,7 +845,7 @@ async fn the_rate_limit_is_a_token_bucket_answering_429() {
     let emu = emulator(EmulatorConfig {
         faults: Faults {
             rate_limit: Some(RateLimit {
-                per_second: 2.0,
+                per_second: 1.0,
                 burst: 3,
             }),
             ..Faults::default()
@@ -867,7 +867,7 @@ async fn the_rate_limit_is_a_token_bucket_answering_429() {
         .parse()
         .unwrap();
     assert!(wait >= 1);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
         api.get("/admin/projects").await.status,
         StatusCode::OK,
