@@ -208,6 +208,12 @@ impl RunningEmulator {
         self.shared.issue_token()
     }
 
+    /// Forgets every access token issued so far: the next admin request with one gets 401,
+    /// as after a server-side revocation (tests of "retry a 401 once with a fresh token").
+    pub fn revoke_tokens(&self) {
+        lock(&self.shared.tokens).clear();
+    }
+
     /// Replaces the random faults (re-seeded from `faults.seed`); scripted ones stay queued.
     pub fn set_faults(&self, faults: Faults) {
         lock(&self.shared.faults).set(faults);
