@@ -254,6 +254,14 @@ async fn admin_routes_need_a_valid_unexpired_bearer_token() {
         ..forged
     };
     assert_eq!(minted.get("/admin/projects").await.status, StatusCode::OK);
+    // A server-side revocation: every token issued so far is refused, new ones work.
+    emu.revoke_tokens();
+    minted
+        .get("/admin/projects")
+        .await
+        .admin_error(401, "UNAUTHENTICATED");
+    let fresh = Api::new(&emu).await;
+    assert_eq!(fresh.get("/admin/projects").await.status, StatusCode::OK);
     emu.shutdown().await;
 }
 
