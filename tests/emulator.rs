@@ -1192,3 +1192,35 @@ fn a_background_emulator_serves_synchronous_tests() {
         "stopped on drop"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_all_land_with_distinct_ids_and_ordered_times() {
+    let emu = emulator(EmulatorConfig::default()).await;
+    let project = emu.add_project("demo");
+    let api = std::sync::Arc::new(Api::new(&emu).await);
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let api = std::sync::Arc::clone(&api);
+        let project = project.id.clone();
+        tasks.push(tokio::spawn(async move {
+            api.create(&project, json!({"name": "same-name"}))
+                .await
+                .status
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::OK);
+    }
+    let keys = api.list_keys(&project.id).await;
+    assert_eq!(keys.len(), 40);
+    let ids: std::collections::BTreeSet<_> =
+        keys.iter().map(|k| k["id"].clone().to_string()).collect();
+    assert_eq!(ids.len(), 40);
+    let times: Vec<&str> = keys
+        .iter()
+        .map(|k| k["created_at"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+    assert_eq!(emu.issued_secrets().len(), 40);
+    emu.shutdown().await;
+}
