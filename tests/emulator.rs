@@ -254,6 +254,14 @@ async fn admin_routes_need_a_valid_unexpired_bearer_token() {
         ..forged
     };
     assert_eq!(minted.get("/admin/projects").await.status, StatusCode::OK);
+    // A server-side revocation: every token issued so far is refused, new ones work.
+    emu.revoke_tokens();
+    minted
+        .get("/admin/projects")
+        .await
+        .admin_error(401, "UNAUTHENTICATED");
+    let fresh = Api::new(&emu).await;
+    assert_eq!(fresh.get("/admin/projects").await.status, StatusCode::OK);
     emu.shutdown().await;
 }
 
@@ -845,7 +853,7 @@ async fn the_rate_limit_is_a_token_bucket_answering_429() {
     let emu = emulator(EmulatorConfig {
         faults: Faults {
             rate_limit: Some(RateLimit {
-                per_second: 2.0,
+                per_second: 1.0,
                 burst: 3,
             }),
             ..Faults::default()
@@ -867,7 +875,7 @@ async fn the_rate_limit_is_a_token_bucket_answering_429() {
         .parse()
         .unwrap();
     assert!(wait >= 1);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
         api.get("/admin/projects").await.status,
         StatusCode::OK,
@@ -1068,5 +1076,151 @@ async fn debug_output_never_shows_secrets_or_tokens() {
         assert!(!debug.contains(secret.as_str()), "{debug}");
     }
     assert!(!debug.contains("emulator-secret"));
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_command_announces_its_address_and_stops_on_sigterm() {
+    use tokio::io::AsyncBufReadExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.json");
+    std::fs::write(&seed, r#"{"projects":[{"name":"demo"}]}"#).unwrap();
+    let state = dir.path().join("state.json");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyplan"))
+        .args([
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--starter-plan",
+            "--seed",
+        ])
+        .arg(&seed)
+        .arg("--state")
+        .arg(&state)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let base = line
+        .strip_prefix("keyplan emulator listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    assert!(
+        base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
+        "{base}"
+    );
+
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{base}/oauth/token"))
+        .json(&credentials())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    let projects: Value = http
+        .get(format!("{base}/admin/projects"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let project = projects["data"][0]["id"].as_str().unwrap();
+    assert_eq!(projects["data"][0]["name"], "demo");
+    let refused = http
+        .post(format!("{base}/admin/projects/{project}/api-keys"))
+        .bearer_auth(token)
+        .json(&json!({"name": "ro", "roles": ["ProjectViewer"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        StatusCode::FORBIDDEN,
+        "--starter-plan took effect"
+    );
+    assert!(state.exists(), "--state took effect");
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_background_emulator_serves_synchronous_tests() {
+    use std::io::{Read as _, Write as _};
+
+    let emu =
+        keyplan::emulator::start_in_background(EmulatorConfig::default(), any_port()).unwrap();
+    emu.add_project("demo");
+    let mut stream = std::net::TcpStream::connect(emu.addr()).unwrap();
+    stream
+        .write_all(b"GET /admin/projects HTTP/1.1\r\nHost: emulator\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("UNAUTHENTICATED"), "{answer}");
+    assert_eq!(emu.projects().len(), 1);
+    assert_eq!(emu.counters().route_status(Route::ListProjects, 401), 1);
+    let addr = emu.addr();
+    drop(emu);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "stopped on drop"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_all_land_with_distinct_ids_and_ordered_times() {
+    let emu = emulator(EmulatorConfig::default()).await;
+    let project = emu.add_project("demo");
+    let api = std::sync::Arc::new(Api::new(&emu).await);
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let api = std::sync::Arc::clone(&api);
+        let project = project.id.clone();
+        tasks.push(tokio::spawn(async move {
+            api.create(&project, json!({"name": "same-name"}))
+                .await
+                .status
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::OK);
+    }
+    let keys = api.list_keys(&project.id).await;
+    assert_eq!(keys.len(), 40);
+    let ids: std::collections::BTreeSet<_> =
+        keys.iter().map(|k| k["id"].clone().to_string()).collect();
+    assert_eq!(ids.len(), 40);
+    let times: Vec<&str> = keys
+        .iter()
+        .map(|k| k["created_at"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+    assert_eq!(emu.issued_secrets().len(), 40);
     emu.shutdown().await;
 }

@@ -12,8 +12,9 @@ the address it prints, then:
      the OpenAPI spec (admin_2025-10.oas.yaml, oauth_2025-10.oas.yaml) gives for that path,
      method and status ($ref resolved, OpenAPI 3.0 `nullable` honoured, `x-enum` enforced).
 
-The spec directory is looked up as <repo>/../shared/reference/openapi, then in every ancestor
-directory of this script (a worktree may sit deeper), or taken from $KEYPLAN_OPENAPI_DIR.
+The spec directory is $KEYPLAN_OPENAPI_DIR when set; otherwise <repo>/../shared/reference/openapi,
+then shared/reference/openapi under every ancestor directory of this script (a worktree may sit
+deeper than the repository).
 Exits non-zero on any failure; the last line is "N passed, M failed".
 """
 
@@ -68,9 +69,11 @@ def find_spec_dir() -> Path:
     override = os.environ.get("KEYPLAN_OPENAPI_DIR")
     here = Path(__file__).resolve().parent
     repo = here.parent.parent
-    candidates = [Path(override)] if override else []
-    candidates.append(repo.parent / "shared" / "reference" / "openapi")
-    candidates += [d / "shared" / "reference" / "openapi" for d in here.parents]
+    if override:
+        candidates = [Path(override)]
+    else:
+        candidates = [repo.parent / "shared" / "reference" / "openapi"]
+        candidates += [d / "shared" / "reference" / "openapi" for d in here.parents]
     for candidate in candidates:
         if (candidate / "admin_2025-10.oas.yaml").is_file():
             return candidate
