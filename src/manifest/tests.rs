@@ -465,3 +465,11 @@ proptest! {
         prop_assert_eq!(declared, expected);
     }
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let source = format!("x = {}", "[".repeat(100_000));
+    assert!(!errors(&source).is_empty());
+    let source = format!("x = {}", "{a = ".repeat(100_000));
+    assert!(!errors(&source).is_empty());
+}
