@@ -187,6 +187,20 @@ fn a_command_store_keeps_its_arguments() {
             .to_vec()
         })
     );
+    // Shell variables and braces around anything but a bare word pass through.
+    let shell = ok(
+        "[secrets]\nstore = \"command\"\ncommand = [\"sh\", \"-c\", \"read -r s; vault kv put kv/{project}/{key} v=\\\"${s}\\\" {a: 1} {\"]\n[[project]]\nname = \"p\"\n",
+    );
+    assert!(matches!(shell.secrets, Some(SecretsConfig::Command { .. })));
+    assert_eq!(
+        messages(
+            "[secrets]\nstore = \"command\"\ncommand = [\"x\", \"{keys}\", \"{Project}\"]\n[[project]]\nname = \"p\"\n"
+        ),
+        [
+            "unknown placeholder {keys}",
+            "unknown placeholder {Project}"
+        ]
+    );
     assert_eq!(
         messages("[secrets]\nstore = \"command\"\ncommand = []\n[[project]]\nname = \"p\"\n"),
         ["`command` is empty"]

@@ -495,35 +495,34 @@ impl Checker<'_> {
         Some(text)
     }
 
-    /// Checks every `{...}` in `text` names a known placeholder.
+    /// Checks that every `{word}` in `text` is a known placeholder. A misspelt one would
+    /// otherwise reach the keyring or the command literally. Braces around anything but a
+    /// bare word, and shell-style `${VAR}`, are left alone: commands may well need them.
     fn placeholders(&mut self, text: &str, span: Range<usize>) -> bool {
         let mut ok = true;
-        let mut rest = text;
-        while let Some(open) = rest.find('{') {
-            let after = &rest[open + 1..];
+        let mut offset = 0;
+        while let Some(open) = text[offset..].find('{').map(|i| offset + i) {
+            let after = &text[open + 1..];
             let Some(close) = after.find('}') else {
-                let diagnostic = self
-                    .at(
-                        span.clone(),
-                        format!("unclosed placeholder in {}", quote(text)),
-                    )
-                    .with_hint("placeholders are {project}, {project_id} and {key}");
-                self.report(diagnostic);
-                return false;
+                break;
             };
+            offset = open + 1 + close + 1;
             let name = &after[..close];
-            if !PLACEHOLDERS.contains(&name) {
-                let hint = match did_you_mean(name, PLACEHOLDERS.iter().copied()) {
-                    Some(suggestion) => format!("did you mean {{{suggestion}}}?"),
-                    None => "placeholders are {project}, {project_id} and {key}".to_owned(),
-                };
-                let diagnostic = self
-                    .at(span.clone(), format!("unknown placeholder {{{name}}}"))
-                    .with_hint(hint);
-                self.report(diagnostic);
-                ok = false;
+            let is_word = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let shell = text[..open].ends_with('$');
+            if !is_word || shell || PLACEHOLDERS.contains(&name) {
+                continue;
             }
-            rest = &after[close + 1..];
+            let hint = match did_you_mean(name, PLACEHOLDERS.iter().copied()) {
+                Some(suggestion) => format!("did you mean {{{suggestion}}}?"),
+                None => "placeholders are {project}, {project_id} and {key}".to_owned(),
+            };
+            let diagnostic = self
+                .at(span.clone(), format!("unknown placeholder {{{name}}}"))
+                .with_hint(hint);
+            self.report(diagnostic);
+            ok = false;
         }
         ok
     }
