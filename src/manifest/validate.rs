@@ -822,22 +822,7 @@ impl Checker<'_> {
             None => Vec::new(),
         };
 
-        let id = fields.get("id").and_then(|v| self.uuid("id", "key id", v));
-        if let Some(id) = &id {
-            let line = self.line_of(id.span().start);
-            if let Some(first) = self.key_ids.get(id.get_ref()).copied() {
-                let diagnostic = self
-                    .at(
-                        id.span(),
-                        format!("duplicate key id {}", quote(id.get_ref())),
-                    )
-                    .with_note(format!("first declared at line {first}"))
-                    .with_hint("a live key can be bound by one declaration only");
-                self.report(diagnostic);
-            } else {
-                self.key_ids.insert(id.get_ref().clone(), line);
-            }
-        }
+        let id = fields.get("id").and_then(|v| self.key_id(v));
 
         let protected = fields
             .get("protected")
@@ -885,6 +870,25 @@ impl Checker<'_> {
             _ => None,
         };
         (key, seen)
+    }
+
+    /// A key's id: a UUID, declared once in the whole manifest.
+    fn key_id(&mut self, value: &Value<'_>) -> Option<Spanned<String>> {
+        let id = self.uuid("id", "key id", value)?;
+        let line = self.line_of(id.span().start);
+        if let Some(first) = self.key_ids.get(id.get_ref()).copied() {
+            let diagnostic = self
+                .at(
+                    id.span(),
+                    format!("duplicate key id {}", quote(id.get_ref())),
+                )
+                .with_note(format!("first declared at line {first}"))
+                .with_hint("a live key can be bound by one declaration only");
+            self.report(diagnostic);
+        } else {
+            self.key_ids.insert(id.get_ref().clone(), line);
+        }
+        Some(id)
     }
 
     /// A key's previous names: valid, not its own name, each once.
