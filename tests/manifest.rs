@@ -129,10 +129,8 @@ fn the_example_manifest_parses() {
     assert!(prod.keys[1].protected);
     assert_eq!(prod.keys[2].role_change, RoleChange::Replace);
     assert_eq!(desired.projects[1].unmanaged, UnmanagedPolicy::Keep);
-    assert_eq!(
-        desired.projects[2].keys[0].id,
-        Some(KeyId("b6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b".into()))
-    );
+    assert_eq!(desired.projects[2].keys[0].name, "reporting");
+    assert_eq!(desired.projects[2].ignore[0].as_str(), "tmp-*");
 }
 
 #[test]
