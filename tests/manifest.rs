@@ -307,3 +307,34 @@ fn an_imported_manifest_parses_back_to_the_live_keys() {
     let again = manifest::render_manifest(&[(staging, staging_keys), (prod, prod_keys)]);
     assert_eq!(again, text);
 }
+
+#[test]
+fn an_imported_manifest_reads_well() {
+    let project = Project {
+        id: ProjectId("3f2b9c4e-8d1a-4b6f-9e2c-7a5d1c0b8e94".into()),
+        name: "search-prod".into(),
+    };
+    let id = project.id.as_str();
+    let keys = vec![
+        live(
+            id,
+            "b6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b",
+            "reporting",
+            &[Role::DataPlaneViewer],
+        ),
+        live(
+            id,
+            "0f9e8d7c-6b5a-4938-8271-605f4e3d2c1b",
+            "reporting",
+            &[Role::DataPlaneViewer],
+        ),
+        live(
+            id,
+            "d6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b",
+            "ingest-worker",
+            &[Role::DataPlaneViewer, Role::DataPlaneEditor],
+        ),
+        live(id, "e6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b", "legacy", &[]),
+    ];
+    insta::assert_snapshot!("import", manifest::render_manifest(&[(project, keys)]));
+}
