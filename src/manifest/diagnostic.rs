@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::PathBuf;
 
-/// One error in a manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One error in a manifest. Serialisable, for a machine-readable `validate`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {
     /// The manifest's display name.
     pub path: PathBuf,
@@ -138,7 +138,7 @@ impl Diagnostic {
 }
 
 /// Every error in a manifest, in file order.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Diagnostics {
     pub items: Vec<Diagnostic>,
 }
