@@ -129,10 +129,8 @@ fn the_example_manifest_parses() {
     assert!(prod.keys[1].protected);
     assert_eq!(prod.keys[2].role_change, RoleChange::Replace);
     assert_eq!(desired.projects[1].unmanaged, UnmanagedPolicy::Keep);
-    assert_eq!(
-        desired.projects[2].keys[0].id,
-        Some(KeyId("b6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b".into()))
-    );
+    assert_eq!(desired.projects[2].keys[0].name, "reporting");
+    assert_eq!(desired.projects[2].ignore[0].as_str(), "tmp-*");
 }
 
 #[test]
@@ -308,4 +306,35 @@ fn an_imported_manifest_parses_back_to_the_live_keys() {
     // Rendering is deterministic whatever order the projects come in.
     let again = manifest::render_manifest(&[(staging, staging_keys), (prod, prod_keys)]);
     assert_eq!(again, text);
+}
+
+#[test]
+fn an_imported_manifest_reads_well() {
+    let project = Project {
+        id: ProjectId("3f2b9c4e-8d1a-4b6f-9e2c-7a5d1c0b8e94".into()),
+        name: "search-prod".into(),
+    };
+    let id = project.id.as_str();
+    let keys = vec![
+        live(
+            id,
+            "b6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b",
+            "reporting",
+            &[Role::DataPlaneViewer],
+        ),
+        live(
+            id,
+            "0f9e8d7c-6b5a-4938-8271-605f4e3d2c1b",
+            "reporting",
+            &[Role::DataPlaneViewer],
+        ),
+        live(
+            id,
+            "d6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b",
+            "ingest-worker",
+            &[Role::DataPlaneViewer, Role::DataPlaneEditor],
+        ),
+        live(id, "e6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b", "legacy", &[]),
+    ];
+    insta::assert_snapshot!("import", manifest::render_manifest(&[(project, keys)]));
 }

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::PathBuf;
 
-/// One error in a manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One error in a manifest. Serialisable, for a machine-readable `validate`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {
     /// The manifest's display name.
     pub path: PathBuf,
@@ -138,7 +138,7 @@ impl Diagnostic {
 }
 
 /// Every error in a manifest, in file order.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Diagnostics {
     pub items: Vec<Diagnostic>,
 }
@@ -225,7 +225,7 @@ fn expand_tabs(line: &str, column: usize, width: usize) -> (String, usize, usize
     let mut offset = 0;
     let mut caret_width = 0;
     for (index, ch) in line.chars().enumerate() {
-        let cells = if ch == '\t' { 4 } else { 1 };
+        let cells = if ch == '\t' { 4 } else { cells(ch) };
         if index + 1 < column {
             offset += cells;
         } else if index + 1 < column + width {
@@ -246,6 +246,30 @@ fn expand_tabs(line: &str, column: usize, width: usize) -> (String, usize, usize
         offset += column - 1 - chars.min(column - 1);
     }
     (shown, offset, caret_width.max(1))
+}
+
+/// Terminal cells a character takes: 2 for East Asian wide characters and most emoji, 0 for
+/// combining marks, else 1. An approximation of Unicode's East Asian Width, enough to keep
+/// carets under the right text.
+fn cells(ch: char) -> usize {
+    match u32::from(ch) {
+        0x0300..=0x036F | 0x200B..=0x200F | 0xFE00..=0xFE0F => 0,
+        0x1100..=0x115F
+        | 0x2E80..=0x303E
+        | 0x3041..=0x33FF
+        | 0x3400..=0x4DBF
+        | 0x4E00..=0x9FFF
+        | 0xA000..=0xA4CF
+        | 0xAC00..=0xD7A3
+        | 0xF900..=0xFAFF
+        | 0xFE30..=0xFE4F
+        | 0xFF00..=0xFF60
+        | 0xFFE0..=0xFFE6
+        | 0x1F300..=0x1F64F
+        | 0x1F900..=0x1F9FF
+        | 0x20000..=0x3FFFD => 2,
+        _ => 1,
+    }
 }
 
 fn floor_char_boundary(s: &str, index: usize) -> usize {
@@ -294,6 +318,18 @@ mod tests {
         let past = Diagnostic::new(source, "m.toml", 500..900, "m");
         assert_eq!((past.line, past.column, past.width), (2, 1, 1));
         assert!(past.render(true).contains("\x1b[1;31merror"));
+    }
+
+    #[test]
+    fn wide_characters_keep_carets_aligned() {
+        let source = "name = \"検索\" x";
+        let start = source.find('x').unwrap_or_default();
+        let diagnostic = Diagnostic::new(source, "m.toml", start..start + 1, "m");
+        assert_eq!(diagnostic.column, 13);
+        // Twelve characters before the x, two of them two cells wide.
+        let rendered = diagnostic.render(false);
+        let expected = format!("  | {}^\n", " ".repeat(14));
+        assert!(rendered.contains(&expected), "{rendered}");
     }
 
     #[test]

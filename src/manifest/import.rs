@@ -44,7 +44,9 @@ pub fn render_manifest(projects: &[(Project, Vec<LiveKey>)]) -> String {
             );
             continue;
         }
-        out.push_str("unmanaged = \"keep\"\n");
+        out.push_str(
+            "unmanaged = \"keep\"   # \"delete\" would delete live keys not declared here\n",
+        );
 
         let mut keys: Vec<&LiveKey> = keys.iter().collect();
         keys.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));

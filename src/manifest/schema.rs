@@ -25,7 +25,6 @@ pub fn json_schema() -> Value {
     });
     let schema = json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
-        "$id": "https://github.com/keyplan/keyplan/blob/main/docs/manifest.md",
         "title": "keyplan manifest",
         "description": "Pinecone API keys as code: the keys each project should hold. Reference: docs/manifest.md.",
         "type": "object",

@@ -187,6 +187,20 @@ fn a_command_store_keeps_its_arguments() {
             .to_vec()
         })
     );
+    // Shell variables and braces around anything but a bare word pass through.
+    let shell = ok(
+        "[secrets]\nstore = \"command\"\ncommand = [\"sh\", \"-c\", \"read -r s; vault kv put kv/{project}/{key} v=\\\"${s}\\\" {a: 1} {\"]\n[[project]]\nname = \"p\"\n",
+    );
+    assert!(matches!(shell.secrets, Some(SecretsConfig::Command { .. })));
+    assert_eq!(
+        messages(
+            "[secrets]\nstore = \"command\"\ncommand = [\"x\", \"{keys}\", \"{Project}\"]\n[[project]]\nname = \"p\"\n"
+        ),
+        [
+            "unknown placeholder {keys}",
+            "unknown placeholder {Project}"
+        ]
+    );
     assert_eq!(
         messages("[secrets]\nstore = \"command\"\ncommand = []\n[[project]]\nname = \"p\"\n"),
         ["`command` is empty"]
@@ -464,4 +478,12 @@ proptest! {
         expected.sort();
         prop_assert_eq!(declared, expected);
     }
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let source = format!("x = {}", "[".repeat(100_000));
+    assert!(!errors(&source).is_empty());
+    let source = format!("x = {}", "{a = ".repeat(100_000));
+    assert!(!errors(&source).is_empty());
 }

@@ -495,35 +495,34 @@ impl Checker<'_> {
         Some(text)
     }
 
-    /// Checks every `{...}` in `text` names a known placeholder.
+    /// Checks that every `{word}` in `text` is a known placeholder. A misspelt one would
+    /// otherwise reach the keyring or the command literally. Braces around anything but a
+    /// bare word, and shell-style `${VAR}`, are left alone: commands may well need them.
     fn placeholders(&mut self, text: &str, span: Range<usize>) -> bool {
         let mut ok = true;
-        let mut rest = text;
-        while let Some(open) = rest.find('{') {
-            let after = &rest[open + 1..];
+        let mut offset = 0;
+        while let Some(open) = text[offset..].find('{').map(|i| offset + i) {
+            let after = &text[open + 1..];
             let Some(close) = after.find('}') else {
-                let diagnostic = self
-                    .at(
-                        span.clone(),
-                        format!("unclosed placeholder in {}", quote(text)),
-                    )
-                    .with_hint("placeholders are {project}, {project_id} and {key}");
-                self.report(diagnostic);
-                return false;
+                break;
             };
+            offset = open + 1 + close + 1;
             let name = &after[..close];
-            if !PLACEHOLDERS.contains(&name) {
-                let hint = match did_you_mean(name, PLACEHOLDERS.iter().copied()) {
-                    Some(suggestion) => format!("did you mean {{{suggestion}}}?"),
-                    None => "placeholders are {project}, {project_id} and {key}".to_owned(),
-                };
-                let diagnostic = self
-                    .at(span.clone(), format!("unknown placeholder {{{name}}}"))
-                    .with_hint(hint);
-                self.report(diagnostic);
-                ok = false;
+            let is_word = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let shell = text[..open].ends_with('$');
+            if !is_word || shell || PLACEHOLDERS.contains(&name) {
+                continue;
             }
-            rest = &after[close + 1..];
+            let hint = match did_you_mean(name, PLACEHOLDERS.iter().copied()) {
+                Some(suggestion) => format!("did you mean {{{suggestion}}}?"),
+                None => "placeholders are {project}, {project_id} and {key}".to_owned(),
+            };
+            let diagnostic = self
+                .at(span.clone(), format!("unknown placeholder {{{name}}}"))
+                .with_hint(hint);
+            self.report(diagnostic);
+            ok = false;
         }
         ok
     }
@@ -601,36 +600,17 @@ impl Checker<'_> {
         let mut seen = Vec::new();
         if let Some(value) = fields.get("key") {
             for table in self.tables("project.key", value) {
-                if let Some((key, seen_key)) = self.key(table) {
-                    keys.push(key);
-                    seen.push(seen_key);
-                }
+                // A key with errors still takes part in the checks across keys.
+                let (key, seen_key) = self.key(table);
+                keys.extend(key);
+                seen.push(seen_key);
             }
         }
         let project_label = selector
             .as_ref()
             .map_or_else(|| "this project".to_owned(), |(s, _)| s.to_string());
         self.across_keys(&seen, &project_label);
-        for key in &seen {
-            let Some(name) = &key.name else { continue };
-            for (glob, span) in ignore.iter().zip(&ignore_spans) {
-                if glob.is_match(name.get_ref()) {
-                    let line = self.line_of(span.start);
-                    let diagnostic = self
-                        .at(
-                            name.span(),
-                            format!(
-                                "key {} is declared but also ignored by {}",
-                                quote(name.get_ref()),
-                                quote(glob.as_str())
-                            ),
-                        )
-                        .with_note(format!("the glob is at line {line}"))
-                        .with_hint("keyplan cannot both manage and ignore a key: narrow the glob or drop the key");
-                    self.report(diagnostic);
-                }
-            }
-        }
+        self.ignored_keys(&seen, &ignore, &ignore_spans);
 
         let (selector, span) = selector?;
         Some((
@@ -642,6 +622,42 @@ impl Checker<'_> {
             },
             span,
         ))
+    }
+
+    /// A declared key (or a previous name) that an `ignore` glob also matches: keyplan cannot
+    /// both manage a key and pretend it is not there.
+    fn ignored_keys(&mut self, keys: &[SeenKey], globs: &[KeyGlob], spans: &[Range<usize>]) {
+        for key in keys {
+            let names = key
+                .name
+                .iter()
+                .map(|n| (n, "key"))
+                .chain(key.previous_names.iter().map(|n| (n, "previous name")));
+            for (name, what) in names {
+                let Some((glob, span)) = globs
+                    .iter()
+                    .zip(spans)
+                    .find(|(glob, _)| glob.is_match(name.get_ref()))
+                else {
+                    continue;
+                };
+                let line = self.line_of(span.start);
+                let diagnostic = self
+                    .at(
+                        name.span(),
+                        format!(
+                            "{what} {} is declared but also ignored by {}",
+                            quote(name.get_ref()),
+                            quote(glob.as_str())
+                        ),
+                    )
+                    .with_note(format!("the glob is at line {line}"))
+                    .with_hint(
+                        "keyplan cannot both manage and ignore a key: narrow the glob or drop the key",
+                    );
+                self.report(diagnostic);
+            }
+        }
     }
 
     /// Exactly one of `name` and `id`: the selector and the span of its value.
@@ -755,9 +771,15 @@ impl Checker<'_> {
         false
     }
 
-    fn key(&mut self, value: &Value<'_>) -> Option<(DesiredKey, SeenKey)> {
+    /// One `[[project.key]]`: the key if it is valid, and what the checks across keys need.
+    fn key(&mut self, value: &Value<'_>) -> (Option<DesiredKey>, SeenKey) {
         let DeValue::Table(table) = value.get_ref() else {
-            return None;
+            let seen = SeenKey {
+                name: None,
+                id: None,
+                previous_names: Vec::new(),
+            };
+            return (None, seen);
         };
         let header = value.span();
         let fields = self.fields(table, KEY_FIELDS, "[[project.key]]");
@@ -800,22 +822,7 @@ impl Checker<'_> {
             None => Vec::new(),
         };
 
-        let id = fields.get("id").and_then(|v| self.uuid("id", "key id", v));
-        if let Some(id) = &id {
-            let line = self.line_of(id.span().start);
-            if let Some(first) = self.key_ids.get(id.get_ref()).copied() {
-                let diagnostic = self
-                    .at(
-                        id.span(),
-                        format!("duplicate key id {}", quote(id.get_ref())),
-                    )
-                    .with_note(format!("first declared at line {first}"))
-                    .with_hint("a live key can be bound by one declaration only");
-                self.report(diagnostic);
-            } else {
-                self.key_ids.insert(id.get_ref().clone(), line);
-            }
-        }
+        let id = fields.get("id").and_then(|v| self.key_id(v));
 
         let protected = fields
             .get("protected")
@@ -847,19 +854,41 @@ impl Checker<'_> {
             id: id.as_ref().map(|id| id.get_ref().clone()),
             previous_names: previous_names.clone(),
         };
-        let key = DesiredKey {
-            name: name?.into_inner(),
-            roles: roles?,
-            previous_names: previous_names
-                .into_iter()
-                .map(Spanned::into_inner)
-                .collect(),
-            id: id.map(|id| KeyId(id.into_inner())),
-            protected,
-            role_change,
-            rotate_after,
+        let key = match (name, roles) {
+            (Some(name), Some(roles)) => Some(DesiredKey {
+                name: name.into_inner(),
+                roles,
+                previous_names: previous_names
+                    .into_iter()
+                    .map(Spanned::into_inner)
+                    .collect(),
+                id: id.map(|id| KeyId(id.into_inner())),
+                protected,
+                role_change,
+                rotate_after,
+            }),
+            _ => None,
         };
-        Some((key, seen))
+        (key, seen)
+    }
+
+    /// A key's id: a UUID, declared once in the whole manifest.
+    fn key_id(&mut self, value: &Value<'_>) -> Option<Spanned<String>> {
+        let id = self.uuid("id", "key id", value)?;
+        let line = self.line_of(id.span().start);
+        if let Some(first) = self.key_ids.get(id.get_ref()).copied() {
+            let diagnostic = self
+                .at(
+                    id.span(),
+                    format!("duplicate key id {}", quote(id.get_ref())),
+                )
+                .with_note(format!("first declared at line {first}"))
+                .with_hint("a live key can be bound by one declaration only");
+            self.report(diagnostic);
+        } else {
+            self.key_ids.insert(id.get_ref().clone(), line);
+        }
+        Some(id)
     }
 
     /// A key's previous names: valid, not its own name, each once.
