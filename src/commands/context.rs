@@ -151,11 +151,7 @@ pub async fn observe<A: AdminApi>(
     only: &[String],
     concurrency: usize,
 ) -> Result<Observed, Failure> {
-    let mut org = api.list_projects().await?;
-    org.sort();
-    let resolved = crate::plan::engine::resolve_projects(desired, &org)
-        .map_err(|e| Failure::error(e.to_string()))?;
-    let (desired, resolved) = select_projects(desired, resolved, only)?;
+    let (org, (desired, resolved)) = observe_projects(api, desired, only).await?;
     let ids: Vec<ProjectId> = resolved.iter().map(|p| p.id.clone()).collect();
     let keys = list_keys_of_projects(api, &ids, concurrency).await?;
     Ok(Observed {
@@ -166,6 +162,21 @@ pub async fn observe<A: AdminApi>(
             keys,
         },
     })
+}
+
+/// Lists the organisation's projects (sorted) and resolves the manifest's, keeping those `only`
+/// names (all when empty).
+pub async fn observe_projects<A: AdminApi>(
+    api: &A,
+    desired: &Desired,
+    only: &[String],
+) -> Result<(Vec<Project>, (Desired, Vec<Project>)), Failure> {
+    let mut org = api.list_projects().await?;
+    org.sort();
+    let resolved = crate::plan::engine::resolve_projects(desired, &org)
+        .map_err(|e| Failure::error(e.to_string()))?;
+    let selected = select_projects(desired, resolved, only)?;
+    Ok((org, selected))
 }
 
 /// Keeps the manifest's projects that `only` names (all when empty).

@@ -62,7 +62,7 @@ async fn dispatch(ui: &Ui, cli: Cli) -> CommandResult {
             ui.out(&schema);
             Ok(ExitCode::Success)
         }
-        Command::Secret(cli::SecretCommand::Get(args)) => secret::get(ui, global, &args),
+        Command::Secret(cli::SecretCommand::Get(args)) => secret::get(ui, global, &args).await,
         Command::Emulator(args) => Ok(crate::emulator::run_cli(args).await),
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
-use keyplan::emulator::{EmulatorConfig, RunningEmulator};
+use keyplan::emulator::{BackgroundEmulator, EmulatorConfig};
 use keyplan::model::{LiveKey, Project, Role};
 
 pub const CLIENT_ID: &str = "test-client";
@@ -21,9 +21,8 @@ pub const CLIENT_SECRET: &str = "test-client-secret";
 
 /// A running emulator, a scratch directory, and the outputs of every keyplan run.
 pub struct Env {
-    pub emulator: RunningEmulator,
+    pub emulator: BackgroundEmulator,
     pub dir: tempfile::TempDir,
-    runtime: tokio::runtime::Runtime,
     outputs: Mutex<Vec<String>>,
 }
 
@@ -33,23 +32,16 @@ impl Env {
     }
 
     pub fn with_config(config: EmulatorConfig) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
         let config = EmulatorConfig {
             client_id: CLIENT_ID.into(),
             client_secret: CLIENT_SECRET.into(),
             ..config
         };
-        let emulator = runtime
-            .block_on(keyplan::emulator::start(config, "127.0.0.1:0".parse().unwrap()))
-            .unwrap();
+        let emulator =
+            keyplan::emulator::start_in_background(config, "127.0.0.1:0".parse().unwrap()).unwrap();
         Env {
             emulator,
             dir: tempfile::tempdir().unwrap(),
-            runtime,
             outputs: Mutex::new(Vec::new()),
         }
     }
@@ -152,10 +144,6 @@ impl Env {
                 assert!(!text.contains(secret.as_str()), "a secret leaked into keyplan's output or files");
             }
         }
-    }
-
-    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
-        self.runtime.block_on(future)
     }
 }
 
