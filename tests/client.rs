@@ -655,7 +655,7 @@ async fn a_create_that_may_have_landed_is_never_resent() {
         1,
         "{names:?}"
     );
-    assert!(emu.keys(&project.id).len() >= keys_before + 1);
+    assert!(emu.keys(&project.id).len() > keys_before);
 }
 
 #[tokio::test]
@@ -874,9 +874,11 @@ async fn a_rate_limited_listing_slows_down_instead_of_failing() {
     assert!(stats.throttled > 0, "the limit was hit: {stats:?}");
     // 100 requests at 40/s after a burst of 10 take at least 2.25 s; pacing keeps the waste low.
     assert!(elapsed >= Duration::from_millis(2200), "{elapsed:?}");
-    assert!(elapsed < Duration::from_secs(12), "{elapsed:?} {stats:?}");
+    // About 3 s here (the last throttled requests wait out a whole-second Retry-After); holding
+    // every request for each Retry-After took 14.5 s.
+    assert!(elapsed < Duration::from_secs(6), "{elapsed:?} {stats:?}");
     assert!(
-        stats.throttled < 100,
+        stats.throttled < 40,
         "pacing should avoid most 429s: {stats:?}"
     );
 }

@@ -296,8 +296,9 @@ impl Inner {
         let mut sent = 0_u32;
         loop {
             if call.api {
-                let slot = self.pacer.reserve(Instant::now());
-                tokio::time::sleep_until(slot).await;
+                while let Err(due) = self.pacer.try_take(Instant::now()) {
+                    tokio::time::sleep_until(due).await;
+                }
             }
             let bearer = if call.api {
                 Some(self.bearer().await?)
@@ -360,7 +361,7 @@ impl Inner {
                         self.pacer
                             .on_throttled(sent_at, Instant::now(), retry_after);
                     }
-                    // The pacer holds the client's other requests; this one waits the Retry-After
+                    // The pacer slows the client's other requests; this one waits its Retry-After
                     // (or its own backoff) and then queues for a slot again.
                     let own = match retry_after {
                         Some(wait) => wait,
