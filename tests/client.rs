@@ -315,34 +315,55 @@ async fn rejected_credentials_name_the_variables() {
     );
 }
 
-#[tokio::test]
-async fn every_request_carries_the_version_agent_and_bearer_headers() {
-    // A bare socket that records the request head and answers an empty listing.
+/// A bare socket that answers one request with `status` and `body`, and hands back the request
+/// as received (head and body), lowercased: for what the emulator does not show.
+async fn one_shot(
+    status: &'static str,
+    body: &'static str,
+) -> (String, tokio::task::JoinHandle<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (mut socket, _) = listener.accept().await.unwrap();
-        let mut head = Vec::new();
-        let mut buf = [0_u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut request = Vec::new();
+        let mut buf = [0_u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+                if request.len() >= end + 4 + length {
+                    break;
+                }
+            }
             let n = socket.read(&mut buf).await.unwrap();
             assert!(n > 0, "connection closed early");
-            head.extend_from_slice(&buf[..n]);
+            request.extend_from_slice(&buf[..n]);
         }
-        let body = br#"{"data":[]}"#;
         let answer = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
         );
         socket.write_all(answer.as_bytes()).await.unwrap();
-        socket.write_all(body).await.unwrap();
-        String::from_utf8(head).unwrap().to_ascii_lowercase()
+        String::from_utf8(request).unwrap().to_ascii_lowercase()
     });
+    (format!("http://{addr}"), server)
+}
+
+fn token_client(api_host: String) -> HttpAdminApi {
     let mut config = ClientConfig::new(Credentials::AccessToken(Secret::new("tok-abc")));
-    config.api_host = format!("http://{addr}");
-    let api = HttpAdminApi::new(config).unwrap();
-    assert!(api.list_projects().await.unwrap().is_empty());
+    config.api_host = api_host;
+    config.retry = RetryPolicy::none();
+    HttpAdminApi::new(config).unwrap()
+}
+
+#[tokio::test]
+async fn every_request_carries_the_version_agent_and_bearer_headers() {
+    let (host, server) = one_shot("200 OK", r#"{"data":[]}"#).await;
+    assert!(token_client(host).list_projects().await.unwrap().is_empty());
     let head = server.await.unwrap();
     assert!(
         head.starts_with("get /admin/projects http/1.1\r\n"),
@@ -352,17 +373,52 @@ async fn every_request_carries_the_version_agent_and_bearer_headers() {
         head.contains("\r\nx-pinecone-api-version: 2025-10\r\n"),
         "{head}"
     );
-    assert!(
-        head.contains(&format!(
-            "\r\nuser-agent: keyplan/{}\r\n",
-            env!("CARGO_PKG_VERSION")
-        )),
-        "{head}"
-    );
+    let agent = format!("\r\nuser-agent: keyplan/{}\r\n", env!("CARGO_PKG_VERSION"));
+    assert!(head.contains(&agent), "{head}");
     assert!(
         head.contains("\r\nauthorization: bearer tok-abc\r\n"),
         "{head}"
     );
+}
+
+#[tokio::test]
+async fn a_create_answered_201_and_a_delete_answered_200_or_204_succeed() {
+    let project = "0b9e2f3c-6a3e-4a8e-9d57-3f6f1f2f9c01";
+    let created = r#"{"key":{"id":"5c3e1a52-2f7c-4f6b-9a4e-7d1f9f0c2b11","name":"ci","project_id":"0b9e2f3c-6a3e-4a8e-9d57-3f6f1f2f9c01","roles":["DataPlaneViewer"]},"value":"pcsk_abc123_0123456789abcdef"}"#;
+    let (host, server) = one_shot("201 Created", created).await;
+    let key = token_client(host)
+        .create_key(
+            &ProjectId(project.into()),
+            &new_key("ci", &[Role::DataPlaneViewer]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(key.secret.expose(), "pcsk_abc123_0123456789abcdef");
+    let request = server.await.unwrap();
+    let line = format!("post /admin/projects/{project}/api-keys http/1.1");
+    assert!(request.starts_with(&line), "{request}");
+    assert!(
+        request.contains("\r\ncontent-type: application/json\r\n"),
+        "{request}"
+    );
+    assert!(
+        request.ends_with(r#"{"name":"ci","roles":["dataplaneviewer"]}"#),
+        "{request}"
+    );
+
+    for status in ["200 OK", "204 No Content", "202 Accepted"] {
+        let (host, server) = one_shot(status, "").await;
+        let api = token_client(host);
+        assert!(
+            api.delete_key(&KeyId("k".into())).await.unwrap(),
+            "{status}"
+        );
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("delete /admin/api-keys/k http/1.1"),
+            "{request}"
+        );
+    }
 }
 
 #[tokio::test]

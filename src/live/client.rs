@@ -178,7 +178,14 @@ impl HttpAdminApi {
             "x-pinecone-api-version",
             HeaderValue::from_static(API_VERSION),
         );
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if api_base.scheme() == "http" || oauth_url.scheme() == "http" {
+            // The loopback rule assumes a direct connection: an HTTP_PROXY from the environment
+            // would carry the token in clear text to another host. (Over https a proxy only
+            // sees an encrypted tunnel, so HTTPS_PROXY is honoured.)
+            builder = builder.no_proxy();
+        }
+        let http = builder
             .user_agent(concat!("keyplan/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
             // Without it, a small request on a keep-alive connection can wait ~40 ms for a
