@@ -382,7 +382,7 @@ async fn every_request_carries_the_version_agent_and_bearer_headers() {
 }
 
 #[tokio::test]
-async fn a_create_answered_201_and_a_delete_answered_200_or_204_succeed() {
+async fn success_statuses_are_checked_per_operation() {
     let project = "0b9e2f3c-6a3e-4a8e-9d57-3f6f1f2f9c01";
     let created = r#"{"key":{"id":"5c3e1a52-2f7c-4f6b-9a4e-7d1f9f0c2b11","name":"ci","project_id":"0b9e2f3c-6a3e-4a8e-9d57-3f6f1f2f9c01","roles":["DataPlaneViewer"]},"value":"pcsk_abc123_0123456789abcdef"}"#;
     let (host, server) = one_shot("201 Created", created).await;
@@ -405,6 +405,40 @@ async fn a_create_answered_201_and_a_delete_answered_200_or_204_succeed() {
         request.ends_with(r#"{"name":"ci","roles":["dataplaneviewer"]}"#),
         "{request}"
     );
+
+    // Redirects are not followed, and an unexpected success status is no listing.
+    let (host, server) = one_shot(
+        "301 Moved Permanently\r\nlocation: http://elsewhere.example/admin/projects",
+        "",
+    )
+    .await;
+    let err = token_client(host).list_projects().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("redirected to \"http://elsewhere.example/admin/projects\""),
+        "{err}"
+    );
+    server.await.unwrap();
+    let (host, server) = one_shot("204 No Content", "").await;
+    let err = token_client(host)
+        .list_keys(&ProjectId(project.into()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unreadable response (HTTP 204): unexpected HTTP 204 where 200 was expected"
+    );
+    server.await.unwrap();
+    let (host, server) = one_shot("202 Accepted", "").await;
+    let err = token_client(host)
+        .create_key(
+            &ProjectId(project.into()),
+            &new_key("ci", &[Role::DataPlaneViewer]),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ApiError::OutcomeUnknown { .. }), "{err:?}");
+    server.await.unwrap();
 
     for status in ["200 OK", "204 No Content", "202 Accepted"] {
         let (host, server) = one_shot(status, "").await;

@@ -649,11 +649,42 @@ impl Inner {
     async fn call(&self, call: Call<'_>, ok: &[u16]) -> Result<Reply, ApiError> {
         let excerpt = call.resend == Resend::Safe;
         let reply = self.execute(&call).await?;
-        if ok.contains(&reply.status) {
-            Ok(reply)
-        } else {
-            Err(self.error_for(&reply, excerpt))
+        let status = reply.status;
+        if ok.contains(&status) {
+            return Ok(reply);
         }
+        let expected = ok
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(" or ");
+        if (200..300).contains(&status) {
+            let detail = format!("unexpected HTTP {status} where {expected} was expected");
+            return Err(if call.resend == Resend::Never {
+                ApiError::OutcomeUnknown { detail }
+            } else {
+                ApiError::Transport {
+                    status: Some(status),
+                    detail,
+                }
+            });
+        }
+        if (300..400).contains(&status) {
+            let location = reply
+                .headers
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(|l| wire::sanitise(l, &[]))
+                .unwrap_or_default();
+            return Err(ApiError::Transport {
+                status: Some(status),
+                detail: format!(
+                    "the server redirected to {location:?}, and redirects are not followed \
+                     (they could carry the token elsewhere): check --api-host"
+                ),
+            });
+        }
+        Err(self.error_for(&reply, excerpt))
     }
 
     fn decode<T: serde::de::DeserializeOwned>(
