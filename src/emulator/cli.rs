@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::config::{EmulatorConfig, Faults, RateLimit, Seed};
+use super::config::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_LISTEN, EmulatorConfig, Faults, RateLimit,
+    Seed,
+};
 use crate::exit::ExitCode;
 
 /// Run a local server that speaks Pinecone's Admin API, for tests and trying keyplan out.
@@ -17,13 +20,13 @@ use crate::exit::ExitCode;
 #[derive(Debug, Clone, clap::Args)]
 pub struct EmulatorArgs {
     /// Address to listen on; port 0 picks a free port (the address is printed on stdout).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// Client id the token endpoint accepts.
-    #[arg(long, value_name = "ID", default_value = "keyplan-emulator")]
+    #[arg(long, value_name = "ID", default_value = DEFAULT_CLIENT_ID)]
     pub client_id: String,
     /// Client secret the token endpoint accepts.
-    #[arg(long, value_name = "SECRET", default_value = "emulator-secret")]
+    #[arg(long, value_name = "SECRET", default_value = DEFAULT_CLIENT_SECRET)]
     pub client_secret: String,
     /// Lifetime of an access token, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 1800)]
@@ -179,4 +182,97 @@ async fn wait_for_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: EmulatorArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<EmulatorArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("emulator").chain(args.iter().copied()))
+            .map(|cli| cli.args)
+    }
+
+    #[test]
+    fn flags_become_the_configuration() {
+        let args = parse(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--client-id",
+            "id",
+            "--key-quota",
+            "3",
+            "--starter-plan",
+            "--latency-ms",
+            "20",
+            "--error-rate",
+            "0.5",
+            "--throttle-rate",
+            "0.25",
+            "--drop-rate",
+            "0.1",
+            "--lose-create-response-rate",
+            "1",
+            "--rate-limit",
+            "2.5",
+            "--fault-seed",
+            "9",
+            "--token-ttl",
+            "60",
+        ])
+        .unwrap();
+        let config = args.to_config().unwrap();
+        assert_eq!(config.client_id, "id");
+        assert_eq!(config.client_secret, DEFAULT_CLIENT_SECRET);
+        assert_eq!(config.key_quota, Some(3));
+        assert!(config.starter_plan);
+        assert_eq!(config.token_ttl, Duration::from_secs(60));
+        let expected = Faults {
+            latency: Duration::from_millis(20),
+            seed: 9,
+            error_rate: 0.5,
+            throttle_rate: 0.25,
+            drop_rate: 0.1,
+            lose_create_response_rate: 1.0,
+            rate_limit: Some(RateLimit {
+                per_second: 2.5,
+                burst: 3,
+            }),
+        };
+        assert_eq!(config.faults, expected);
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let config = parse(&[]).unwrap().to_config().unwrap();
+        let default = EmulatorConfig::default();
+        assert_eq!(config.client_id, default.client_id);
+        assert_eq!(config.token_ttl, default.token_ttl);
+        assert_eq!(config.faults, Faults::default());
+        assert_eq!(parse(&[]).unwrap().listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn out_of_range_knobs_are_usage_errors() {
+        assert!(parse(&["--error-rate", "1.5"]).is_err());
+        assert!(parse(&["--drop-rate", "-0.1"]).is_err());
+        assert!(parse(&["--rate-limit", "0"]).is_err());
+        assert!(
+            parse(&["--rate-limit-burst", "4"]).is_err(),
+            "needs --rate-limit"
+        );
+        let missing = parse(&["--seed", "/nonexistent/seed.json"])
+            .unwrap()
+            .to_config();
+        assert!(missing.is_err_and(|e| e.to_string().contains("seed")));
+    }
 }

@@ -9,6 +9,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Role;
 
+/// The client id the emulator accepts unless configured otherwise.
+pub const DEFAULT_CLIENT_ID: &str = "keyplan-emulator";
+
+/// The client secret the emulator accepts unless configured otherwise (not a real secret).
+pub const DEFAULT_CLIENT_SECRET: &str = "emulator-secret";
+
+/// Where `keyplan emulator` listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+
 /// Everything [`super::start`] needs to know.
 #[derive(Debug, Clone)]
 pub struct EmulatorConfig {
@@ -33,8 +42,8 @@ pub struct EmulatorConfig {
 impl Default for EmulatorConfig {
     fn default() -> Self {
         EmulatorConfig {
-            client_id: "keyplan-emulator".to_owned(),
-            client_secret: "emulator-secret".to_owned(),
+            client_id: DEFAULT_CLIENT_ID.to_owned(),
+            client_secret: DEFAULT_CLIENT_SECRET.to_owned(),
             token_ttl: Duration::from_secs(1800),
             key_quota: None,
             starter_plan: false,
@@ -301,6 +310,19 @@ impl Seed {
 
     /// Checks what the API itself would refuse: ids that are not UUIDs, bad key names, no roles.
     pub fn validate(&self) -> Result<(), String> {
+        let mut ids = std::collections::BTreeSet::new();
+        let mut unique = |id: &Option<String>| match id {
+            Some(id) if !ids.insert(id.to_ascii_lowercase()) => {
+                Err(format!("id {id:?} appears more than once"))
+            }
+            _ => Ok(()),
+        };
+        for project in &self.projects {
+            unique(&project.id)?;
+            for key in &project.keys {
+                unique(&key.id)?;
+            }
+        }
         for project in &self.projects {
             if project.name.is_empty() {
                 return Err("a project has an empty name".to_owned());
@@ -403,5 +425,10 @@ mod tests {
         ));
         assert!(bad_name.is_err_and(|e| e.contains("1-80")));
         assert!(Seed::from_json(r#"{"projects":[{"name":"d","extra":1}]}"#).is_err());
+        let id = "0b9e2f3c-6a3e-4a8e-9d57-3f6f1f2f9c01";
+        let twice = Seed::from_json(&format!(
+            r#"{{"projects":[{{"name":"a","id":"{id}"}},{{"name":"b","keys":[{{"name":"k","id":"{id}"}}]}}]}}"#
+        ));
+        assert!(twice.is_err_and(|e| e.contains("more than once")));
     }
 }

@@ -232,3 +232,61 @@ impl ControlledStream {
         Pin::new(&mut self.inner).poll_write(cx, &buf[..1])
     }
 }
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    async fn pair() -> (ControlledStream, TcpStream, ConnRegistry) {
+        let registry = ConnRegistry::default();
+        let inner = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = inner.local_addr().unwrap();
+        let mut listener = ControlledListener::new(inner, Arc::clone(&registry));
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await;
+        (server, client, registry)
+    }
+
+    #[tokio::test]
+    async fn accepted_connections_have_nodelay() {
+        let (server, _client, registry) = pair().await;
+        assert!(
+            server.inner.nodelay().unwrap(),
+            "trap 11: TCP_NODELAY must be set"
+        );
+        assert_eq!(registry.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_killed_connection_fails_both_ways_and_the_peer_sees_it_close() {
+        let (mut server, mut client, registry) = pair().await;
+        kill_all(&registry);
+        assert!(server.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.is_err());
+        assert!(server.read(&mut [0; 8]).await.is_err());
+        drop(server);
+        let mut seen = Vec::new();
+        let read = client.read_to_end(&mut seen).await;
+        assert!(
+            read.is_err() || seen.is_empty(),
+            "nothing was written: {seen:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_trickle_sends_headers_then_one_byte_per_interval() {
+        let (mut server, mut client, _registry) = pair().await;
+        server.ctl.trickle();
+        let response = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nbody";
+        let written = server.write(response).await.unwrap();
+        assert_eq!(written, response.len() - 4, "the headers go out at once");
+        let started = tokio::time::Instant::now();
+        assert_eq!(server.write(b"body").await.unwrap(), 1);
+        assert!(started.elapsed() >= TRICKLE_INTERVAL);
+        let mut head = vec![0; written + 1];
+        client.read_exact(&mut head).await.unwrap();
+        assert!(head.ends_with(b"\r\n\r\nb"));
+    }
+}

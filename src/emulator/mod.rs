@@ -23,8 +23,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use cli::{EmulatorArgs, run_cli};
+
 pub use config::{
-    Counters, EmulatorConfig, Fault, Faults, RateLimit, Route, Seed, SeedKey, SeedProject,
+    Counters, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_LISTEN, EmulatorConfig, Fault,
+    Faults, RateLimit, Route, Seed, SeedKey, SeedProject,
 };
 
 use crate::model::{LiveKey, Project, ProjectId, Role, RoleSet};
@@ -69,6 +71,55 @@ pub async fn start(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<
         stop: Some(stop),
         task: Some(task),
     })
+}
+
+/// Starts the emulator on a runtime of its own (one worker thread), for synchronous tests: a
+/// test that runs the keyplan binary and waits for it would otherwise starve an emulator that
+/// shares the test's runtime. Call it outside any async context. Dereferences to
+/// [`RunningEmulator`]; dropping it stops the server.
+pub fn start_in_background(
+    config: EmulatorConfig,
+    addr: SocketAddr,
+) -> std::io::Result<BackgroundEmulator> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("keyplan-emulator")
+        .enable_all()
+        .build()?;
+    let emulator = runtime.block_on(start(config, addr))?;
+    Ok(BackgroundEmulator {
+        emulator: Some(emulator),
+        runtime: Some(runtime),
+    })
+}
+
+/// An emulator serving from its own runtime; see [`start_in_background`].
+#[derive(Debug)]
+pub struct BackgroundEmulator {
+    emulator: Option<RunningEmulator>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::ops::Deref for BackgroundEmulator {
+    type Target = RunningEmulator;
+
+    fn deref(&self) -> &RunningEmulator {
+        // Both are `Some` from construction until `drop`.
+        self.emulator
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("emulator taken before drop"))
+    }
+}
+
+impl Drop for BackgroundEmulator {
+    fn drop(&mut self) {
+        // Dropping the emulator signals shutdown and breaks its connections; the runtime then
+        // goes without blocking, so this is safe even inside an async context.
+        drop(self.emulator.take());
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// A running emulator: its address, and the handles tests use to set it up and watch it.
@@ -155,6 +206,12 @@ impl RunningEmulator {
     /// A valid access token, without a round trip (e.g. for `PINECONE_ACCESS_TOKEN`).
     pub fn issue_token(&self) -> String {
         self.shared.issue_token()
+    }
+
+    /// Forgets every access token issued so far: the next admin request with one gets 401,
+    /// as after a server-side revocation (tests of "retry a 401 once with a fresh token").
+    pub fn revoke_tokens(&self) {
+        lock(&self.shared.tokens).clear();
     }
 
     /// Replaces the random faults (re-seeded from `faults.seed`); scripted ones stay queued.

@@ -29,7 +29,6 @@ use crate::model::{Role, RoleSet, is_uuid, key_name_is_valid};
 pub(crate) const AUDIENCE: &str = "https://api.pinecone.io/";
 
 /// Everything the routes share. Each part has its own lock, never held across an `.await`.
-#[derive(Debug)]
 pub(crate) struct Shared {
     pub client_id: String,
     pub client_secret: String,
@@ -41,6 +40,19 @@ pub(crate) struct Shared {
     pub counters: Mutex<Counters>,
     pub conns: ConnRegistry,
     next_request: AtomicU64,
+}
+
+/// By hand: access tokens and the client secret must never reach a `Debug` output.
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("client_id", &self.client_id)
+            .field("token_ttl", &self.token_ttl)
+            .field("store", &self.store)
+            .field("faults", &self.faults)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Locks a mutex, ignoring poisoning: a panicked handler leaves plain data, still usable.

@@ -96,7 +96,6 @@ struct StoredKey {
 }
 
 /// The organisation's state and the rules on it.
-#[derive(Debug)]
 pub(crate) struct Store {
     projects: Vec<ProjectRec>,
     /// In creation order, so listings come out ordered by `created_at`.
@@ -108,6 +107,20 @@ pub(crate) struct Store {
     state_file: Option<PathBuf>,
     pub key_quota: Option<usize>,
     pub starter_plan: bool,
+}
+
+/// By hand: the issued secrets must never reach a `Debug` output.
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("projects", &self.projects.len())
+            .field("keys", &self.keys.len())
+            .field("issued_secrets", &self.issued.len())
+            .field("state_file", &self.state_file)
+            .field("key_quota", &self.key_quota)
+            .field("starter_plan", &self.starter_plan)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
