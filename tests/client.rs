@@ -620,6 +620,12 @@ async fn a_401_is_retried_once_with_a_fresh_token() {
     assert_eq!(api.stats().token_requests, 2);
     assert_eq!(emu.counters().route(Route::ListKeys), 2);
 
+    // A real revocation: every token the client holds is refused.
+    emu.revoke_tokens();
+    assert!(api.list_keys(&project.id).await.unwrap().is_empty());
+    assert_eq!(api.stats().token_requests, 3);
+    assert_eq!(emu.counters().route_status(Route::ListKeys, 401), 2);
+
     // Even a create: a 401 is refused before anything happens.
     emu.push_faults(Route::CreateKey, [Fault::Status(401)]);
     api.create_key(&project.id, &new_key("after-401", &[Role::ProjectEditor]))
@@ -636,7 +642,7 @@ async fn a_401_is_retried_once_with_a_fresh_token() {
     assert!(matches!(err, ApiError::Credentials(_)), "{err:?}");
     assert!(err.to_string().contains("PINECONE_CLIENT_ID"), "{err}");
     assert_eq!(emu.counters().route(Route::ListProjects), 2);
-    assert_eq!(api.stats().token_requests, 4);
+    assert_eq!(api.stats().token_requests, 5);
 }
 
 #[tokio::test]
