@@ -564,6 +564,7 @@ async fn giving_up_is_a_clear_error() {
         matches!(err, ApiError::Transport { status: None, .. }),
         "{err:?}"
     );
+    assert!(err.to_string().starts_with("no response: "), "{err}");
     assert!(
         err.to_string().contains("gave up after 4 attempts"),
         "{err}"
