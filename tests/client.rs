@@ -979,3 +979,87 @@ async fn a_rate_limited_listing_slows_down_instead_of_failing() {
         "pacing should avoid most 429s: {stats:?}"
     );
 }
+
+#[tokio::test]
+async fn creates_under_a_rate_limit_all_land_exactly_once() {
+    let emu = emulator_with(EmulatorConfig {
+        faults: Faults {
+            rate_limit: Some(RateLimit {
+                per_second: 50.0,
+                burst: 5,
+            }),
+            ..Faults::default()
+        },
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let project = emu.add_project("busy");
+    let api = client(&emu);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let api = api.clone();
+        let project = project.id.clone();
+        tasks.spawn(async move {
+            api.create_key(
+                &project,
+                &new_key(&format!("k{i:02}"), &[Role::ProjectEditor]),
+            )
+            .await
+        });
+    }
+    let mut secrets = std::collections::BTreeSet::new();
+    while let Some(created) = tasks.join_next().await {
+        secrets.insert(created.unwrap().unwrap().secret.expose().to_owned());
+    }
+    assert_eq!(secrets.len(), 60);
+    let mut names: Vec<String> = emu.keys(&project.id).into_iter().map(|k| k.name).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 60, "no create lost or doubled");
+    assert_eq!(emu.keys(&project.id).len(), 60);
+    let stats = api.stats();
+    assert!(stats.throttled > 0, "{stats:?}");
+    assert_eq!(
+        emu.counters().route_status(Route::CreateKey, 200),
+        60,
+        "{stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn random_faults_on_reads_and_updates_are_ridden_out() {
+    let emu = emulator_with(EmulatorConfig {
+        faults: Faults {
+            seed: 7,
+            error_rate: 0.15,
+            throttle_rate: 0.05,
+            drop_rate: 0.1,
+            ..Faults::default()
+        },
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let projects: Vec<ProjectId> = (0..12)
+        .map(|i| emu.add_project(&format!("p{i}")).id)
+        .collect();
+    let keys: Vec<KeyId> = projects
+        .iter()
+        .map(|p| emu.add_key(p, "k", &[Role::ProjectEditor]).id)
+        .collect();
+    // Sequential, so the seeded faults hit the same requests on every run.
+    let api = client_with(&emu, |c| c.retry.max_attempts = 8);
+    let listed = list_keys_of_projects(&api, &projects, 1).await.unwrap();
+    assert!(listed.values().all(|keys| keys.len() == 1));
+    for key in &keys {
+        let update = KeyUpdate {
+            name: Some("renamed".into()),
+            roles: Some(roles(&[Role::ProjectViewer])),
+        };
+        let updated = api.update_key(key, &update).await.unwrap();
+        assert_eq!(updated.name, "renamed");
+        assert!(api.delete_key(key).await.is_ok());
+    }
+    assert!(projects.iter().all(|p| emu.keys(p).is_empty()));
+    let stats = api.stats();
+    assert!(stats.retries > 5, "the faults were hit: {stats:?}");
+}
