@@ -903,6 +903,56 @@ fn replace_naming_no_existing_key_is_an_error() {
 }
 
 #[test]
+fn replace_on_demand_is_satisfied_by_finishing_an_interrupted_replace() {
+    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let l = prod(vec![live(
+        "k1",
+        "api (keyplan: retiring)",
+        &[DataPlaneEditor],
+    )]);
+    let mut options = PlanOptions::default();
+    options.replace.insert(("prod".into(), "api".into()));
+    let p = compute_plan(&d, &l, &options).unwrap();
+    assert_eq!(
+        brief(&p),
+        vec![(
+            Action::Replace,
+            Some("k1"),
+            Some("api"),
+            "finishing an interrupted replace"
+        )]
+    );
+}
+
+#[test]
+fn replace_naming_a_project_name_two_projects_share_needs_the_id() {
+    let org = [project("p1", "prod"), project("p2", "prod")];
+    let by_id = |id: &str| {
+        let mut decl = by_name("", vec![key("api", &[DataPlaneEditor])]);
+        decl.selector = ProjectSelector::Id(ProjectId(id.into()));
+        decl
+    };
+    let d = desired(vec![by_id("p1"), by_id("p2")]);
+    let l = state(
+        &org,
+        vec![
+            ("p1", vec![live("k1", "api", &[DataPlaneEditor])]),
+            ("p2", vec![live("k2", "api", &[DataPlaneEditor])]),
+        ],
+    );
+    let mut options = PlanOptions::default();
+    options.replace.insert(("prod".into(), "api".into()));
+    let err = compute_plan(&d, &l, &options).unwrap_err();
+    assert_eq!(
+        err.message(),
+        "--replace prod/api: several projects named \"prod\" declare key \"api\": p1, p2"
+    );
+    options.replace = [("p2".to_owned(), "api".to_owned())].into();
+    let p = compute_plan(&d, &l, &options).unwrap();
+    assert_eq!(brief(&p)[0].1, Some("k2"));
+}
+
+#[test]
 fn replacing_a_key_bound_by_id_is_refused() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.id = Some(KeyId("k1".into()));
