@@ -237,24 +237,34 @@ pub fn store_config(manifest: &Manifest, overrides: &StoreArgs) -> SecretsConfig
     }
 }
 
-/// For live keys whose names repeat within a project, which of them the store holds a secret
-/// for. Only duplicates need settling, so the store is asked about those names only.
+/// What the store knows that settles otherwise ambiguous matches: for live key names that
+/// repeat within a project, and for declared names whose retiring twin is live (an
+/// interrupted replace), which key id the store holds a secret for. Only those names are
+/// asked about, so a plan costs no store lookups in the common case.
 pub fn held_duplicates(
     store: &dyn SecretStore,
     observed: &Observed,
 ) -> BTreeMap<(ProjectId, String), crate::model::KeyId> {
     let mut held = BTreeMap::new();
-    for project in &observed.resolved {
+    for (declared, project) in observed.desired.projects.iter().zip(&observed.resolved) {
         let Some(keys) = observed.live.keys.get(&project.id) else {
             continue;
         };
         let mut seen = BTreeSet::new();
-        let repeated: BTreeSet<&str> = keys
+        let mut ask: BTreeSet<&str> = keys
             .iter()
             .filter(|k| !seen.insert(k.name.as_str()))
             .map(|k| k.name.as_str())
             .collect();
-        for name in repeated {
+        let live_names: BTreeSet<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        for key in &declared.keys {
+            for name in std::iter::once(&key.name).chain(&key.previous_names) {
+                if live_names.contains(crate::plan::retiring_name(name).as_str()) {
+                    ask.insert(name);
+                }
+            }
+        }
+        for name in ask {
             if let Ok(Some(id)) = store.held_key_id(project, name) {
                 held.insert((project.id.clone(), name.to_owned()), id);
             }

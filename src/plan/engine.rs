@@ -827,7 +827,21 @@ impl<'a> ProjectContext<'a> {
     /// Names and previous names must be unique in a project and must not look retiring. The
     /// manifest's validation checks this too; the engine re-checks because matching relies
     /// on it.
+    /// A name may repeat only where every key of that name is bound by `id` (as `import`
+    /// writes duplicates that exist live): then no match goes by name.
     fn check_names(&self, errors: &mut Vec<PlanError>) {
+        let all_bound_by_id = |name: &String| {
+            self.declared
+                .keys
+                .iter()
+                .filter(|k| &k.name == name)
+                .all(|k| k.id.is_some())
+                && !self
+                    .declared
+                    .keys
+                    .iter()
+                    .any(|k| k.previous_names.contains(name))
+        };
         let mut seen = BTreeSet::new();
         for declared in &self.declared.keys {
             for name in std::iter::once(&declared.name).chain(&declared.previous_names) {
@@ -837,7 +851,8 @@ impl<'a> ProjectContext<'a> {
                         name: name.clone(),
                     });
                 }
-                if !seen.insert(name) {
+                let may_repeat = name == &declared.name && all_bound_by_id(name);
+                if !seen.insert(name) && !may_repeat {
                     errors.push(PlanError::DeclaredTwice {
                         project: self.project.clone(),
                         name: name.clone(),
