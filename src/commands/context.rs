@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::desired::{Desired, DesiredProject, ProjectSelector, SecretsConfig};
 use crate::emulator::{EmulatorConfig, RunningEmulator, Seed};
-use crate::live::client::{ClientConfig, Credentials, HttpAdminApi, list_keys_of_projects};
 use crate::live::AdminApi;
+use crate::live::client::{ClientConfig, Credentials, HttpAdminApi, list_keys_of_projects};
 use crate::manifest::{Manifest, ManifestError};
 use crate::model::{Project, ProjectId, Secret};
 use crate::plan::LiveState;
@@ -28,8 +28,9 @@ pub fn load_manifest(ui: &Ui, path: &Path) -> Result<Manifest, Failure> {
             ui.info(&diagnostics.render(ui.color_stderr()));
             Err(Failure::reported(crate::exit::ExitCode::Error))
         }
-        Err(error) => Err(Failure::error(error.to_string())
-            .hint("pass the manifest with -f/--file, or create keyplan.toml (see `keyplan import`)")),
+        Err(error) => Err(Failure::error(error.to_string()).hint(
+            "pass the manifest with -f/--file, or create keyplan.toml (see `keyplan import`)",
+        )),
     }
 }
 
@@ -88,8 +89,10 @@ impl Connection {
         let emulator = crate::emulator::start(emulator_config, addr)
             .await
             .map_err(|e| {
-                Failure::wrap("start the sandbox emulator", &e)
-                    .hint(format!("check that {} is readable and writable", state_file.display()))
+                Failure::wrap("start the sandbox emulator", &e).hint(format!(
+                    "check that {} is readable and writable",
+                    state_file.display()
+                ))
             })?;
         let existing: BTreeSet<String> = emulator.projects().into_iter().map(|p| p.name).collect();
         for project in desired.map(|d| d.projects.as_slice()).unwrap_or_default() {
@@ -98,7 +101,10 @@ impl Connection {
                     emulator.add_project(name);
                 }
                 ProjectSelector::Id(id) if !emulator.projects().iter().any(|p| &p.id == id) => {
-                    emulator.add_project_with_id(id, &format!("sandbox-{}", id.as_str().get(..8).unwrap_or_default()));
+                    emulator.add_project_with_id(
+                        id,
+                        &format!("sandbox-{}", id.as_str().get(..8).unwrap_or_default()),
+                    );
                 }
                 _ => {}
             }
@@ -130,7 +136,10 @@ pub fn sandbox_state_path(manifest: &Path) -> PathBuf {
     manifest
         .parent()
         .filter(|dir| !dir.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from(SANDBOX_STATE_FILE), |dir| dir.join(SANDBOX_STATE_FILE))
+        .map_or_else(
+            || PathBuf::from(SANDBOX_STATE_FILE),
+            |dir| dir.join(SANDBOX_STATE_FILE),
+        )
 }
 
 /// The live state a plan needs, and which part of the manifest it covers.
@@ -188,9 +197,16 @@ fn select_projects(
     if only.is_empty() {
         return Ok((desired.clone(), resolved));
     }
-    let matches = |project: &Project, wanted: &str| project.name == wanted || project.id.as_str() == wanted;
-    if let Some(unknown) = only.iter().find(|w| !resolved.iter().any(|p| matches(p, w))) {
-        let known: Vec<String> = resolved.iter().map(|p| format!("{} ({})", p.name, p.id)).collect();
+    let matches =
+        |project: &Project, wanted: &str| project.name == wanted || project.id.as_str() == wanted;
+    if let Some(unknown) = only
+        .iter()
+        .find(|w| !resolved.iter().any(|p| matches(p, w)))
+    {
+        let known: Vec<String> = resolved
+            .iter()
+            .map(|p| format!("{} ({})", p.name, p.id))
+            .collect();
         return Err(Failure::new(
             crate::exit::ExitCode::Error,
             format!("--project {unknown:?} names no project of the manifest"),

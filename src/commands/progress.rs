@@ -45,15 +45,20 @@ impl Progress {
             }
         };
         let finished = {
-            let mut finished = self.finished.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if matches!(event, Event::Done { .. } | Event::Failed { .. } | Event::Skipped { .. }) {
+            let mut finished = self
+                .finished
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if matches!(
+                event,
+                Event::Done { .. } | Event::Failed { .. } | Event::Skipped { .. }
+            ) {
                 *finished += 1;
             }
             *finished
         };
         self.ui.info(&format!("[{finished}/{total}] {line}"));
     }
-
 }
 
 fn label(change: &Change) -> String {

@@ -333,21 +333,24 @@ impl Inner {
                 Attempt::NotSent(_) => Outcome::NotSent,
                 Attempt::MaybeSent(_) => Outcome::MaybeSent,
             };
-            if let (Attempt::Reply(reply), Some((_, generation))) = (&attempt, &bearer) {
-                if reply.status == 401 && self.can_refresh() && !refreshed {
-                    // The token may have been revoked or expired early: one fresh one, once.
-                    // A 401 means the request was refused before any effect, so even a create
-                    // may be resent.
-                    refreshed = true;
-                    self.tokens.invalidate(*generation).await;
-                    bump(&self.counters.retries);
-                    continue;
-                }
+            if let (Attempt::Reply(reply), Some((_, generation))) = (&attempt, &bearer)
+                && reply.status == 401
+                && self.can_refresh()
+                && !refreshed
+            {
+                // The token may have been revoked or expired early: one fresh one, once.
+                // A 401 means the request was refused before any effect, so even a create
+                // may be resent.
+                refreshed = true;
+                self.tokens.invalidate(*generation).await;
+                bump(&self.counters.retries);
+                continue;
             }
-            if let Attempt::Reply(reply) = &attempt {
-                if (200..300).contains(&reply.status) && call.api {
-                    self.pacer.on_success();
-                }
+            if let Attempt::Reply(reply) = &attempt
+                && (200..300).contains(&reply.status)
+                && call.api
+            {
+                self.pacer.on_success();
             }
 
             let retry_after = match &attempt {
