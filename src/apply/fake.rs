@@ -391,6 +391,7 @@ pub struct FakeStore {
     /// After a put of this name, the newest other key of that name in this organisation
     /// writes its secret over it (a racing run's late write).
     clobber: Option<(Arc<FakeOrg>, String)>,
+    clobbered: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FakeStore {
@@ -401,6 +402,7 @@ impl FakeStore {
             refuse_puts: Arc::default(),
             tag: "",
             clobber: None,
+            clobbered: Arc::default(),
         }
     }
 
@@ -476,19 +478,16 @@ impl SecretStore for FakeStore {
             },
         );
         self.log(&format!("put {} {}", record.key_name, record.key_id));
-        if let Some((org, name)) = &self.clobber {
+        if let Some((org, name)) = &self.clobber
+            && record.key_name == *name
+            && !self.clobbered.swap(true, Ordering::SeqCst)
+        {
             let twin = org
                 .keys_named(name)
                 .into_iter()
-                .filter(|k| k.id != record.key_id && record.key_name == *name)
+                .filter(|k| k.id != record.key_id)
                 .max_by_key(|k| k.created_at);
-            let already = self
-                .entries
-                .lock()
-                .unwrap()
-                .values()
-                .any(|e| twin.as_ref().is_some_and(|t| t.id == e.key_id));
-            if let Some(twin) = twin.filter(|_| !already) {
+            if let Some(twin) = twin {
                 let secret = org.issued_secret(&twin.id).unwrap();
                 self.insert(&record.project, name, &twin.id, &secret);
                 self.log(&format!("put {name} {} (the other run)", twin.id));

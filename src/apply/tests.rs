@@ -176,6 +176,16 @@ fn assert_converged_safely(
     projects: &[Project],
     created_names: &[&str],
 ) {
+    check_converged(org, store, projects, created_names, "");
+}
+
+fn check_converged(
+    org: &FakeOrg,
+    store: &FakeStore,
+    projects: &[Project],
+    created_names: &[&str],
+    case: &str,
+) {
     for p in projects {
         let keys: Vec<LiveKey> = org
             .keys()
@@ -184,19 +194,22 @@ fn assert_converged_safely(
             .collect();
         for name in created_names {
             let named: Vec<&LiveKey> = keys.iter().filter(|k| &k.name == name).collect();
-            assert!(named.len() <= 1, "duplicate keys named {name}: {named:?}");
+            assert!(
+                named.len() <= 1,
+                "duplicate keys named {name}: {named:?} {case}"
+            );
             if let Some(key) = named.first() {
                 let (held, secret) = store
                     .held(p, name)
-                    .unwrap_or_else(|| panic!("no stored secret for live key {name}"));
+                    .unwrap_or_else(|| panic!("no stored secret for live key {name} {case}"));
                 assert_eq!(
                     held, key.id,
-                    "the store holds another key's secret for {name}"
+                    "the store holds another key's secret for {name} {case}"
                 );
                 assert_eq!(
                     Some(secret),
                     org.issued_secret(&key.id),
-                    "wrong secret stored for {name}"
+                    "wrong secret stored for {name} {case}"
                 );
             }
         }
@@ -689,15 +702,17 @@ async fn a_failed_rename_of_the_stored_secret_is_a_failure_not_silence() {
 #[tokio::test]
 async fn two_racing_applies_keep_exactly_one_key_with_its_secret() {
     let mut cases = Vec::new();
-    for yields_a in 0..3 {
-        for yields_b in 0..3 {
-            for delay_b in [0, 1, 2, 3, 5, 8, 13, 21, 40] {
-                cases.push((yields_a, yields_b, delay_b));
+    for lost_answer in [false, true] {
+        for yields_a in 0..3 {
+            for yields_b in 0..3 {
+                for delay_b in [0, 1, 2, 3, 5, 8, 13, 21, 40] {
+                    cases.push((lost_answer, yields_a, yields_b, delay_b));
+                }
             }
         }
     }
     let mut loser_saw_stored_winner = 0;
-    for (yields_a, yields_b, delay_b) in cases {
+    for (lost_answer, yields_a, yields_b, delay_b) in cases {
         let journal = Arc::new(Journal::default());
         let org = FakeOrg::new(Arc::clone(&journal));
         let p = project(1);
@@ -713,13 +728,20 @@ async fn two_racing_applies_keep_exactly_one_key_with_its_secret() {
         let store_a = store_a.sharing("A ");
         let store_b = store_a.sharing("B ");
         let plan = plan_of(vec![create(&p, "ingest"), replace(&p, &old, "rotating")]);
+        if lost_answer {
+            // One of the two runs (whichever creates first) loses its create's answer.
+            org.inject(Fault::LoseCreateAnswer {
+                name: "ingest".into(),
+                times: 1,
+            });
+        }
         let options = ApplyOptions::default();
         let ((report_a, _), (report_b, _)) = tokio::join!(
             run(&api_a, &store_a, &journal, &plan, &options),
             run(&api_b, &store_b, &journal, &plan, &options),
         );
         let case = format!(
-            "case ({yields_a}, {yields_b}, {delay_b}): {:#?}",
+            "case ({lost_answer}, {yields_a}, {yields_b}, {delay_b}): {:#?}",
             journal.lines()
         );
         assert!(
@@ -733,11 +755,12 @@ async fn two_racing_applies_keep_exactly_one_key_with_its_secret() {
             2,
             "the old key or a duplicate survived: {case}"
         );
-        assert_converged_safely(
+        check_converged(
             &org,
             &store_a,
             std::slice::from_ref(&p),
             &["ingest", "rotating"],
+            &case,
         );
         let done = [&report_a, &report_b]
             .iter()
@@ -754,10 +777,16 @@ async fn two_racing_applies_keep_exactly_one_key_with_its_secret() {
 /// The same race on a multi-threaded runtime, where the store calls of both runs overlap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_racing_applies_on_threads_keep_exactly_one_key() {
-    for round in 0..20 {
+    for round in 0..40 {
         let journal = Arc::new(Journal::default());
         let org = FakeOrg::new(Arc::clone(&journal));
         let p = project(1);
+        if round % 2 == 1 {
+            org.inject(Fault::LoseCreateAnswer {
+                name: "ingest".into(),
+                times: 1,
+            });
+        }
         let store_a = FakeStore::new(&journal).sharing("A ");
         let store_b = store_a.sharing("B ");
         let check = store_a.clone();
@@ -783,7 +812,7 @@ async fn two_racing_applies_on_threads_keep_exactly_one_key() {
         let case = format!("round {round}: {:#?}", journal.lines());
         assert!(report_a.is_success() && report_b.is_success(), "{case}");
         assert_eq!(org.keys_named("ingest").len(), 1, "{case}");
-        assert_converged_safely(&org, &check, std::slice::from_ref(&p), &["ingest"]);
+        check_converged(&org, &check, std::slice::from_ref(&p), &["ingest"], &case);
         let live = &org.keys_named("ingest")[0];
         assert!(
             [&report_a, &report_b]
