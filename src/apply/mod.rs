@@ -973,7 +973,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
                     // Missing from the listing but there: trust the key itself.
                     Ok(key) => key,
                     Err(error) if error.is_not_found() => {
-                        return self.lost_own_key(project, ours, &racers);
+                        return self.lost_own_key(project, ours, &racers).await;
                     }
                     Err(_) => ours.key.clone(),
                 },
@@ -1027,10 +1027,29 @@ impl<'a, A: AdminApi> Run<'a, A> {
         }
     }
 
-    /// This run's new key vanished: another run deleted it (cleaning up after its lost create).
-    /// Its secret must not linger, and it takes no part in the race.
-    fn lost_own_key(&self, project: &Project, ours: &CreatedKey, racers: &[LiveKey]) -> Race {
+    /// This run's new key vanished: another run deleted it (cleaning up after its lost create,
+    /// which it then tries again). Its secret must not linger, and it takes no part in the
+    /// race; wait a little for the other run's key to show up with its secret stored.
+    async fn lost_own_key(&self, project: &Project, ours: &CreatedKey, racers: &[LiveKey]) -> Race {
         self.remove_quietly(project, &ours.key.id, &ours.key.name);
+        let mut racers = racers.to_vec();
+        for pause in std::iter::once(0).chain(RACE_WAITS_MS) {
+            if pause > 0 {
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                if let Ok(now) = self.api.list_keys(&project.id).await {
+                    racers = now
+                        .into_iter()
+                        .filter(|k| k.name == ours.key.name && !self.is_known(&project.id, &k.id))
+                        .collect();
+                }
+            }
+            let held = store_call(|| self.store.held_key_id(project, &ours.key.name));
+            if let Ok(Some(held)) = held
+                && racers.iter().any(|k| k.id == held)
+            {
+                return Race::Lost { winner: held };
+            }
+        }
         match racers
             .iter()
             .min_by(|a, b| race_order(a).cmp(&race_order(b)))
