@@ -24,53 +24,46 @@ fn viewer() -> RoleSet {
     roles(&[Role::DataPlaneViewer])
 }
 
+/// A change built through serde, so that fields the plan gains later (with serde defaults)
+/// need no edit here.
+fn change(
+    action: Action,
+    p: &Project,
+    before: Option<&LiveKey>,
+    after: Option<(&str, RoleSet)>,
+    reason: &str,
+) -> Change {
+    serde_json::from_value(serde_json::json!({
+        "action": action,
+        "project": p,
+        "before": before.map(KeyBefore::from),
+        "after": after.map(|(name, roles)| KeyAfter { name: name.into(), roles }),
+        "reason": reason,
+    }))
+    .unwrap()
+}
+
 fn create(p: &Project, name: &str) -> Change {
-    Change {
-        action: Action::Create,
-        project: p.clone(),
-        before: None,
-        after: Some(KeyAfter {
-            name: name.into(),
-            roles: viewer(),
-        }),
-        reason: String::new(),
-    }
+    change(Action::Create, p, None, Some((name, viewer())), "")
 }
 
 fn update(p: &Project, key: &LiveKey, name: &str, new_roles: RoleSet) -> Change {
-    Change {
-        action: Action::Update,
-        project: p.clone(),
-        before: Some(KeyBefore::from(key)),
-        after: Some(KeyAfter {
-            name: name.into(),
-            roles: new_roles,
-        }),
-        reason: String::new(),
-    }
+    change(Action::Update, p, Some(key), Some((name, new_roles)), "")
 }
 
 fn replace(p: &Project, key: &LiveKey, name: &str) -> Change {
-    Change {
-        action: Action::Replace,
-        project: p.clone(),
-        before: Some(KeyBefore::from(key)),
-        after: Some(KeyAfter {
-            name: name.into(),
-            roles: roles(&[Role::ProjectEditor]),
-        }),
-        reason: "role_change = \"replace\"".into(),
-    }
+    let roles = roles(&[Role::ProjectEditor]);
+    change(
+        Action::Replace,
+        p,
+        Some(key),
+        Some((name, roles)),
+        "role_change = \"replace\"",
+    )
 }
 
 fn delete(p: &Project, key: &LiveKey) -> Change {
-    Change {
-        action: Action::Delete,
-        project: p.clone(),
-        before: Some(KeyBefore::from(key)),
-        after: None,
-        reason: "not in the manifest".into(),
-    }
+    change(Action::Delete, p, Some(key), None, "not in the manifest")
 }
 
 fn plan_of(changes: Vec<Change>) -> Plan {
@@ -86,14 +79,14 @@ fn plan_of(changes: Vec<Change>) -> Plan {
     let mut projects: Vec<Project> = changes.iter().map(|c| c.project.clone()).collect();
     projects.sort();
     projects.dedup();
-    Plan {
-        format_version: crate::plan::FORMAT_VERSION.into(),
-        changes,
-        unmanaged: Vec::new(),
-        summary,
-        projects,
-        guard: None,
-    }
+    serde_json::from_value(serde_json::json!({
+        "format_version": crate::plan::FORMAT_VERSION,
+        "changes": changes,
+        "unmanaged": [],
+        "summary": summary,
+        "projects": projects,
+    }))
+    .unwrap()
 }
 
 /// One fake organisation, a client and a store sharing one journal.
