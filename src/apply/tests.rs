@@ -79,14 +79,16 @@ fn plan_of(changes: Vec<Change>) -> Plan {
     let mut projects: Vec<Project> = changes.iter().map(|c| c.project.clone()).collect();
     projects.sort();
     projects.dedup();
-    serde_json::from_value(serde_json::json!({
+    let mut plan: Plan = serde_json::from_value(serde_json::json!({
         "format_version": crate::plan::FORMAT_VERSION,
-        "changes": changes,
+        "changes": [],
         "unmanaged": [],
         "summary": summary,
         "projects": projects,
     }))
-    .unwrap()
+    .unwrap();
+    plan.changes = changes;
+    plan
 }
 
 /// One fake organisation, a client and a store sharing one journal.
