@@ -392,6 +392,8 @@ pub struct FakeStore {
     /// writes its secret over it (a racing run's late write).
     clobber: Option<(Arc<FakeOrg>, String)>,
     clobbered: Arc<std::sync::atomic::AtomicBool>,
+    /// Like a command store: writes, but cannot say which key it holds.
+    pub blind: bool,
 }
 
 impl FakeStore {
@@ -403,6 +405,7 @@ impl FakeStore {
             tag: "",
             clobber: None,
             clobbered: Arc::default(),
+            blind: false,
         }
     }
 
@@ -539,6 +542,9 @@ impl SecretStore for FakeStore {
     }
 
     fn held_key_id(&self, project: &Project, key_name: &str) -> Result<Option<KeyId>, StoreError> {
+        if self.blind {
+            return Ok(None);
+        }
         Ok(self.held(project, key_name).map(|(id, _)| id))
     }
 

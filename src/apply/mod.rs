@@ -20,6 +20,7 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -196,6 +197,9 @@ struct Run<'a, A> {
     created: Mutex<BTreeSet<KeyId>>,
     /// Projects where a change failed: their deletes are skipped.
     failed_projects: Mutex<BTreeSet<ProjectId>>,
+    /// Whether the store has ever named a key id: a store that cannot read back (a command)
+    /// always answers "none", which must not be taken for "our secret was removed".
+    store_reads_back: AtomicBool,
     warnings: Mutex<Vec<String>>,
 }
 
@@ -269,6 +273,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
             known,
             created: Mutex::new(BTreeSet::new()),
             failed_projects: Mutex::new(BTreeSet::new()),
+            store_reads_back: AtomicBool::new(false),
             warnings: Mutex::new(Vec::new()),
         }
     }
@@ -344,6 +349,15 @@ impl<'a, A: AdminApi> Run<'a, A> {
              nobody can use it: delete it in the Pinecone console or with `pc api-key delete`",
             project.name, project.id
         ));
+    }
+
+    /// The key id the store holds under this name, remembering whether it can tell at all.
+    fn held(&self, project: &Project, name: &str) -> Result<Option<KeyId>, StoreError> {
+        let held = store_call(|| self.store.held_key_id(project, name));
+        if matches!(held, Ok(Some(_))) {
+            self.store_reads_back.store(true, Ordering::Relaxed);
+        }
+        held
     }
 
     fn is_known(&self, project: &ProjectId, id: &KeyId) -> bool {
@@ -771,7 +785,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 project.name
             )
         })?;
-        let held = store_call(|| self.store.held_key_id(project, name)).map_err(|error| {
+        let held = self.held(project, name).map_err(|error| {
             format!(
                 "failed to create key {name}: the answer was lost, and the secret store could \
                      not say which key it holds: {}",
@@ -787,7 +801,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
         for key in lost {
             // Another run may have stored this key's secret since the listing: look again right
             // before deleting, to keep that window as short as one call.
-            if let Ok(Some(now_held)) = store_call(|| self.store.held_key_id(project, name))
+            if let Ok(Some(now_held)) = self.held(project, name)
                 && now_held == key.id
             {
                 continue;
@@ -891,9 +905,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
     /// or because ours is already gone (deleted by that run's clean-up after a lost create).
     /// Writing our secret then would overwrite the secret of the key that stays.
     async fn stored_racer_wins(&self, project: &Project, ours: &LiveKey) -> Option<KeyId> {
-        let held = store_call(|| self.store.held_key_id(project, &ours.name))
-            .ok()
-            .flatten()?;
+        let held = self.held(project, &ours.name).ok().flatten()?;
         if held == ours.id || self.is_known(&project.id, &held) {
             return None;
         }
@@ -943,7 +955,10 @@ impl<'a, A: AdminApi> Run<'a, A> {
         let mut settled = Vec::with_capacity(made.len());
         for (mut work, creation) in made {
             let race = match &creation {
-                Creation::Stored(created) => self.settle_race(&mut work, created, &keys).await,
+                Creation::Stored(created) => {
+                    let _permit = self.permits.acquire().await.ok();
+                    self.settle_race(&mut work, created, &keys).await
+                }
                 _ => Race::None,
             };
             settled.push((work, creation, race));
@@ -1005,7 +1020,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
                         .await;
                 }
             } else {
-                let held = store_call(|| self.store.held_key_id(project, &mine.name));
+                let held = self.held(project, &mine.name);
                 if matches!(&held, Ok(Some(held)) if *held == winner) {
                     return self.lose(work, project, &mine, winner).await;
                 }
@@ -1043,7 +1058,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
                         .collect();
                 }
             }
-            let held = store_call(|| self.store.held_key_id(project, &ours.key.name));
+            let held = self.held(project, &ours.key.name);
             if let Ok(Some(held)) = held
                 && racers.iter().any(|k| k.id == held)
             {
@@ -1135,10 +1150,10 @@ impl<'a, A: AdminApi> Run<'a, A> {
         if work.deleted_foreign {
             tokio::time::sleep(Duration::from_millis(CLEANUP_GRACE_MS)).await;
         }
-        if let Ok(Some(held)) = store_call(|| self.store.held_key_id(project, &mine.name))
-            && held == mine.id
-        {
-            return Ok(());
+        match self.held(project, &mine.name) {
+            Ok(Some(held)) if held == mine.id => return Ok(()),
+            Ok(None) if !self.store_reads_back.load(Ordering::Relaxed) => return Ok(()),
+            _ => {}
         }
         let record = SecretRecord {
             project: project.clone(),

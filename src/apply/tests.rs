@@ -979,3 +979,18 @@ async fn the_winner_of_a_race_repairs_the_store_and_removes_a_stalled_duplicate(
     assert_eq!(h.journal.count("put ingest"), 3, "{:#?}", h.journal.lines());
     assert_converged_safely(&h.org, &store, &[p], &["ingest"]);
 }
+
+#[tokio::test]
+async fn a_store_that_cannot_read_back_gets_each_secret_once() {
+    let h = Harness::new();
+    let p = project(1);
+    let mut store = h.store.clone();
+    store.blind = true;
+    let plan = plan_of(vec![create(&p, "ingest"), create(&p, "reader")]);
+    let (report, _) = run(&h.api, &store, &h.journal, &plan, &serial()).await;
+
+    assert!(report.is_success(), "{report:#?}");
+    assert_eq!(h.journal.count("put ingest"), 1, "{:#?}", h.journal.lines());
+    assert_eq!(h.journal.count("put reader"), 1, "{:#?}", h.journal.lines());
+    assert_converged_safely(&h.org, &h.store, &[p], &["ingest", "reader"]);
+}
