@@ -869,6 +869,10 @@ impl<'a, A: AdminApi> Run<'a, A> {
                     index,
                     format!("stored its secret in {}", self.store.describe()),
                 );
+                if !self.store_reads_back.load(Ordering::Relaxed) {
+                    // Learn once whether the store can say whose secret it holds.
+                    let _ = self.held(project, &key.name);
+                }
                 Creation::Stored(created)
             }
             Err(store_err) => {

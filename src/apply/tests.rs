@@ -664,11 +664,11 @@ async fn a_failure_mid_plan_skips_its_dependents_and_runs_the_rest() {
     );
     let human = report.render_human(&plan, false);
     assert!(
-        human.contains("Failed:\n  ✗ proj-1/new-writer: create failed: "),
+        human.contains("Failed:\n  ✗ create proj-1/new-writer: failed to create key new-writer: "),
         "{human}"
     );
     assert!(
-        human.contains("Skipped:\n  - proj-1/legacy: delete skipped: "),
+        human.contains("Skipped:\n  - delete proj-1/legacy: an earlier change"),
         "{human}"
     );
     assert!(
@@ -993,4 +993,26 @@ async fn a_store_that_cannot_read_back_gets_each_secret_once() {
     assert_eq!(h.journal.count("put ingest"), 1, "{:#?}", h.journal.lines());
     assert_eq!(h.journal.count("put reader"), 1, "{:#?}", h.journal.lines());
     assert_converged_safely(&h.org, &h.store, &[p], &["ingest", "reader"]);
+}
+
+#[tokio::test]
+async fn the_human_report_lists_done_failed_skipped_and_the_summary() {
+    let h = Harness::new();
+    let (p1, p2) = (project(1), project(2));
+    let p1_old = h.org.seed(&p1, "legacy", viewer());
+    let p2_key = h.org.seed(&p2, "reader", viewer());
+    h.org.inject(Fault::RefuseCreate {
+        name: "new-writer".into(),
+        message: "the project's key quota is full".into(),
+    });
+    let plan = plan_of(vec![
+        create(&p1, "new-writer"),
+        create(&p2, "new-reader"),
+        update(&p2, &p2_key, "reader-v2", viewer()),
+        delete(&p1, &p1_old),
+    ]);
+    let (report, events) = h.apply(&plan, &serial()).await;
+    insta::assert_snapshot!(report.render_human(&plan, false));
+    let lines: Vec<String> = events.iter().map(|e| e.line(&plan)).collect();
+    insta::assert_snapshot!(lines.join("\n"));
 }
