@@ -1287,7 +1287,6 @@ fn old_names(change: &Change) -> Vec<String> {
     if let Some(after) = &change.after {
         names.push(after.name.clone());
     }
-    names.dedup();
     let mut seen = BTreeSet::new();
     names.retain(|n| seen.insert(n.clone()));
     names
