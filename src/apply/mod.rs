@@ -9,8 +9,9 @@
 //! - a create whose answer was lost is never resent blindly: the project is listed, a key of that
 //!   name that appeared since the plan and whose secret the store does not hold is deleted, and
 //!   the create is tried once more;
-//! - two runs that created the same key at once both keep the earliest-created one and the
-//!   later run deletes its own (the same decision in both processes);
+//! - two runs that created the same key at once both keep the earliest-created one, and the
+//!   later run deletes its own once the store holds the winner's secret (the same decision in
+//!   both processes);
 //! - a replace renames the old key to [`crate::plan::retiring_name`] first, so a run killed
 //!   half-way leaves a state the next plan finishes without guessing;
 //! - a change whose prerequisite failed is skipped, never run.
@@ -116,8 +117,9 @@ impl Event {
     }
 }
 
-/// How long the winner of a race between two runs waits for the loser to delete its duplicate
-/// before deleting it itself: the pauses between re-listings.
+/// The pauses between re-listings while a race between two runs settles: the winner waits for
+/// the losers to delete their keys (then deletes what is left), a loser waits for the winner's
+/// secret to be stored. Shorter in unit tests, which race on in-memory fakes.
 const RACE_WAITS_MS: [u64; 6] = if cfg!(test) {
     [5, 10, 20, 40, 80, 160]
 } else {
@@ -1006,7 +1008,11 @@ impl<'a, A: AdminApi> Run<'a, A> {
             if winner == mine.id {
                 // Write ours again if a loser's write replaced it: that is what lets the losers
                 // see that this key won.
-                if let Err(error) = self.ensure_stored(work, project, &mine, &ours.secret).await {
+                let contested = !others.is_empty();
+                if let Err(error) = self
+                    .ensure_stored(work, project, &mine, &ours.secret, contested)
+                    .await
+                {
                     return Race::Failed(error);
                 }
                 if racers.is_empty() {
@@ -1134,7 +1140,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 others.remove(&racer.id);
             }
         }
-        match self.ensure_stored(work, project, mine, secret).await {
+        match self.ensure_stored(work, project, mine, secret, true).await {
             Ok(()) => Race::Won {
                 others: others.into_iter().collect(),
             },
@@ -1144,19 +1150,27 @@ impl<'a, A: AdminApi> Run<'a, A> {
 
     /// Makes sure the store holds `mine`'s secret (another run's late write may have replaced
     /// it). If it cannot be written, the key is deleted: no key stays whose secret nobody has.
+    ///
+    /// `contested`: another run is known to be at work on this key. An empty answer from the
+    /// store then means that run removed what it wrote over ours; otherwise it may only mean
+    /// the store cannot read back (a command), and writing again would run it twice.
     async fn ensure_stored(
         &self,
         work: &mut Work,
         project: &Project,
         mine: &LiveKey,
         secret: &Secret,
+        contested: bool,
     ) -> Result<(), String> {
         if work.deleted_foreign {
             tokio::time::sleep(Duration::from_millis(CLEANUP_GRACE_MS)).await;
         }
+        let contested = contested || work.deleted_foreign;
         match self.held(project, &mine.name) {
             Ok(Some(held)) if held == mine.id => return Ok(()),
-            Ok(None) if !self.store_reads_back.load(Ordering::Relaxed) => return Ok(()),
+            Ok(None) if !contested && !self.store_reads_back.load(Ordering::Relaxed) => {
+                return Ok(());
+            }
             _ => {}
         }
         let record = SecretRecord {
