@@ -51,8 +51,9 @@ pub enum Fault {
     FailDelete { name: String },
     /// Updating a key of this name fails (HTTP 500).
     FailUpdate { name: String },
-    /// Right after a create of this name commits, "another run" creates a key of the same name.
-    TwinCreate { name: String },
+    /// Right after a create of this name commits, "another run" creates a key of the same
+    /// name, `times` times.
+    TwinCreate { name: String, times: usize },
     /// Listing any project fails (HTTP 503), `times` times.
     FailList { times: usize },
 }
@@ -133,7 +134,9 @@ impl FakeOrg {
         let position = state.faults.iter().position(pred)?;
         let fault = state.faults[position].clone();
         match &mut state.faults[position] {
-            Fault::LoseCreateAnswer { times, .. } | Fault::FailList { times } => {
+            Fault::LoseCreateAnswer { times, .. }
+            | Fault::FailList { times }
+            | Fault::TwinCreate { times, .. } => {
                 *times -= 1;
                 if *times == 0 {
                     state.faults.remove(position);
@@ -265,10 +268,14 @@ impl AdminApi for FakeApi {
                 let secret = format!("pcsk_fake{}_{}SECRETVALUE", state.next_id, "x".repeat(40));
                 state.issued.insert(live.id.clone(), secret.clone());
                 state.keys.push(live.clone());
-                let twin = state
-                    .faults
-                    .iter()
-                    .any(|f| matches!(f, Fault::TwinCreate { name } if name == &key.name));
+                drop(state);
+                let twin = self
+                    .org
+                    .take_fault(
+                        |f| matches!(f, Fault::TwinCreate { name, .. } if name == &key.name),
+                    )
+                    .is_some();
+                let mut state = self.org.state.lock().unwrap();
                 if twin {
                     let other = new_key(&mut state, project, &key.name, key.roles.clone());
                     state.issued.insert(
@@ -394,6 +401,9 @@ pub struct FakeStore {
     clobbered: Arc<std::sync::atomic::AtomicBool>,
     /// Like a command store: writes, but cannot say which key it holds.
     pub blind: bool,
+    /// Right after the first put, the entry vanishes (another run wrote over it, then removed
+    /// what it wrote).
+    pub erase_first_put: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FakeStore {
@@ -406,6 +416,7 @@ impl FakeStore {
             clobber: None,
             clobbered: Arc::default(),
             blind: false,
+            erase_first_put: Arc::default(),
         }
     }
 
@@ -481,6 +492,13 @@ impl SecretStore for FakeStore {
             },
         );
         self.log(&format!("put {} {}", record.key_name, record.key_id));
+        if self.erase_first_put.swap(false, Ordering::SeqCst) {
+            self.entries
+                .lock()
+                .unwrap()
+                .remove(&(record.project.id.clone(), record.key_name.clone()));
+            self.log(&format!("erase {} (the other run)", record.key_name));
+        }
         if let Some((org, name)) = &self.clobber
             && record.key_name == *name
             && !self.clobbered.swap(true, Ordering::SeqCst)

@@ -961,6 +961,7 @@ async fn the_winner_of_a_race_repairs_the_store_and_removes_a_stalled_duplicate(
     let p = project(1);
     h.org.inject(Fault::TwinCreate {
         name: "ingest".into(),
+        times: 1,
     });
     let store = h.store.clobbering_with_twins_of(&h.org, "ingest");
     let plan = plan_of(vec![create(&p, "ingest")]);
@@ -1015,4 +1016,34 @@ async fn the_human_report_lists_done_failed_skipped_and_the_summary() {
     insta::assert_snapshot!(report.render_human(&plan, false));
     let lines: Vec<String> = events.iter().map(|e| e.line(&plan)).collect();
     insta::assert_snapshot!(lines.join("\n"));
+}
+
+/// A lost create whose clean-up deleted another run's fresh key: that run may still write its
+/// (now useless) secret over ours and then remove it. The store's empty answer must then be
+/// read as "ours is gone", not as "this store cannot read back".
+#[tokio::test]
+async fn a_lost_create_rewrites_its_secret_if_the_other_run_erased_it() {
+    let h = Harness::new();
+    let p = project(1);
+    h.org.inject(Fault::LoseCreateAnswer {
+        name: "ingest".into(),
+        times: 1,
+    });
+    h.org.inject(Fault::TwinCreate {
+        name: "ingest".into(),
+        times: 1,
+    });
+    h.store.erase_first_put.store(true, Ordering::SeqCst);
+    let plan = plan_of(vec![create(&p, "ingest")]);
+    let (report, _) = h.apply(&plan, &serial()).await;
+
+    assert!(report.is_success(), "{report:#?}");
+    assert_eq!(h.journal.count("put ingest"), 2, "{:#?}", h.journal.lines());
+    assert_eq!(
+        h.org.keys_named("ingest").len(),
+        1,
+        "{:#?}",
+        h.journal.lines()
+    );
+    assert_converged_safely(&h.org, &h.store, &[p], &["ingest"]);
 }
