@@ -12,6 +12,7 @@ use crate::model::{KeyId, LiveKey, Project, ProjectId, RoleSet};
 
 pub mod engine;
 
+
 /// The version of the serialised plan document (`--format json` and saved plans).
 pub const FORMAT_VERSION: &str = "1";
 
