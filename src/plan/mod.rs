@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{KeyId, LiveKey, Project, ProjectId, RoleSet};
 
+pub mod drift;
 pub mod engine;
 
+pub use drift::{DriftItem, DriftReport, drift};
+pub use engine::{PlanError, compute_plan, resolve_projects};
 
 /// The version of the serialised plan document (`--format json` and saved plans).
 pub const FORMAT_VERSION: &str = "1";
@@ -56,6 +59,28 @@ pub struct KeyAfter {
     pub roles: RoleSet,
 }
 
+/// Why a change is in the plan, as data (the `reason` says it in words). A change can have
+/// several causes: a key due for rotation whose roles also differ is replaced once, for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// A declared key has no live key: create it.
+    Missing,
+    /// The live key's name or roles differ from the manifest (changed outside keyplan, or the
+    /// manifest changed).
+    Differs,
+    /// The live key is older than its `rotate_after`.
+    Rotation,
+    /// `--replace` asked for it.
+    Requested,
+    /// A key keyplan was retiring when a replace was interrupted.
+    InterruptedReplace,
+    /// A second live key under a declared key's name whose secret keyplan does not hold.
+    Duplicate,
+    /// A live key the manifest does not declare, in a project with `unmanaged = "delete"`.
+    Unmanaged,
+}
+
 /// One change to one key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
@@ -67,6 +92,19 @@ pub struct Change {
     pub after: Option<KeyAfter>,
     /// Why: always set on deletes and replaces, and wherever it helps a reviewer.
     pub reason: String,
+    /// Why, as data: sorted, never empty in a plan from [`compute_plan`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<Cause>,
+}
+
+/// Something a reviewer should know that is not a change, e.g. a key whose age cannot be
+/// checked against its `rotate_after`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanNote {
+    pub project: Project,
+    /// The declared key's name.
+    pub key: String,
+    pub message: String,
 }
 
 /// A live key the manifest does not declare, kept because the project says `unmanaged = "keep"`.
@@ -110,6 +148,9 @@ pub struct Plan {
     /// Set when the safety guard refuses this plan (the plan is still shown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guard: Option<GuardRefusal>,
+    /// Notes for the reviewer, sorted by project and key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<PlanNote>,
 }
 
 impl Plan {

@@ -4,7 +4,17 @@
 //! record which key id a secret belongs to, so a rename carries the secret and duplicates left
 //! by an interrupted run can be settled by "whose secret do we hold".
 
+use crate::desired::SecretsConfig;
 use crate::model::{KeyId, Project, Secret};
+
+mod command;
+mod file;
+mod keyring;
+
+pub use command::CommandStore;
+pub use file::FileStore;
+pub use file::dotenv_name;
+pub use keyring::KeyringStore;
 
 /// Who a secret belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,4 +84,81 @@ pub trait SecretStore: Send + Sync {
 
     /// Reads a secret back (`keyplan secret get`). `None` when not stored or not readable.
     fn get(&self, project: &Project, key_name: &str) -> Result<Option<Secret>, StoreError>;
+
+    /// Whether the store can answer `held_key_id`/`get` and carry out `rename`/`remove`.
+    /// `false` for a write-only store (a command): there, `Ok(false)`/`None` means "cannot
+    /// know", not "holds nothing", and apply tells the user to rename or remove the secret on
+    /// their side.
+    fn can_read_back(&self) -> bool {
+        true
+    }
+}
+
+/// Opens the store a `[secrets]` table describes.
+///
+/// Opening touches nothing: the keyring connects on first use and the file is read on first
+/// use, so a store that does not work is reported by [`SecretStore::probe`] with a hint.
+pub fn open(config: &SecretsConfig) -> Result<Box<dyn SecretStore>, StoreError> {
+    Ok(match config {
+        SecretsConfig::Keyring { service, entry } => {
+            Box::new(KeyringStore::new(service.clone(), entry.clone())?)
+        }
+        SecretsConfig::File { path, format } => Box::new(FileStore::new(path.clone(), *format)),
+        SecretsConfig::Command { command } => Box::new(CommandStore::new(command.clone())?),
+    })
+}
+
+/// Fills `{project}` (the project's name), `{project_id}` and `{key}` (the key's name) into a
+/// template, in one pass, so a name that itself contains `{key}` is never expanded again.
+/// Other text, including unknown `{...}`, is kept as written.
+pub fn entry_name(template: &str, project: &Project, key_name: &str) -> String {
+    let mut out = String::with_capacity(template.len() + key_name.len() + project.name.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let tail = &rest[open..];
+        let (value, len) = if tail.starts_with("{project_id}") {
+            (project.id.as_str(), "{project_id}".len())
+        } else if tail.starts_with("{project}") {
+            (project.name.as_str(), "{project}".len())
+        } else if tail.starts_with("{key}") {
+            (key_name, "{key}".len())
+        } else {
+            ("{", 1)
+        };
+        out.push_str(value);
+        rest = &tail[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ProjectId;
+
+    fn project(name: &str) -> Project {
+        Project {
+            id: ProjectId("p-1".into()),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn entry_names_fill_every_placeholder_once() {
+        assert_eq!(
+            entry_name("{project}/{key}", &project("prod"), "ci"),
+            "prod/ci"
+        );
+        assert_eq!(
+            entry_name("{project_id}:{key}:{project}", &project("prod"), "ci"),
+            "p-1:ci:prod"
+        );
+        // A name holding a placeholder is not expanded again; unknown braces stay.
+        assert_eq!(
+            entry_name("{project}/{key}/{other}", &project("{key}"), "a{"),
+            "{key}/a{/{other}"
+        );
+    }
 }

@@ -1,0 +1,184 @@
+//! The command-line grammar. Doc comments here are the `--help` text.
+
+#![expect(clippy::doc_markdown, reason = "doc comments here are --help text, shown as written")]
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::emulator::EmulatorArgs;
+
+/// Pinecone API keys as code: declare keys in a manifest, review a plan, apply it.
+///
+/// keyplan lists the live keys of each project in the manifest through Pinecone's Admin API,
+/// shows what would change, and on approval changes it. A new key's secret goes straight to the
+/// secret store (OS keyring, a 0600 file, or a command) and is never printed.
+#[derive(Debug, Parser)]
+#[command(name = "keyplan", version, after_long_help = crate::exit::ExitCode::table())]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The manifest.
+    #[arg(short = 'f', long = "file", global = true, default_value = "keyplan.toml")]
+    pub file: PathBuf,
+    /// Admin API base URL [env: PINECONE_CONTROLLER_HOST] [default: https://api.pinecone.io].
+    #[arg(long, global = true)]
+    pub api_host: Option<String>,
+    /// OAuth token URL [env: PINECONE_OAUTH_URL] [default: https://login.pinecone.io/oauth/token].
+    #[arg(long, global = true)]
+    pub oauth_url: Option<String>,
+    /// How many Admin API requests run at once.
+    #[arg(long, global = true, default_value_t = crate::live::client::DEFAULT_CONCURRENCY,
+          value_parser = clap::value_parser!(usize))]
+    pub concurrency: usize,
+    /// DANGEROUS: allow sending credentials over plain http:// to a host that is not loopback.
+    #[arg(long, global = true)]
+    pub allow_insecure_http: bool,
+    /// Run against keyplan's embedded emulator (state in .keyplan-sandbox.json beside the
+    /// manifest) instead of Pinecone: no account needed.
+    #[arg(long, global = true)]
+    pub sandbox: bool,
+    /// With --sandbox: on first use, fill the sandbox with these projects and pre-existing keys
+    /// (an emulator seed file, TOML or JSON; see docs/emulator.md).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub sandbox_seed: Option<PathBuf>,
+    /// No colour, even on a terminal (NO_COLOR is respected too).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the manifest offline; every error with file:line:column.
+    Validate,
+    /// Show what apply would change.
+    Plan(PlanArgs),
+    /// Plan, ask for approval, and change the live keys (or apply a saved plan file).
+    Apply(ApplyArgs),
+    /// Render a saved plan file.
+    Show(ShowArgs),
+    /// Audit: report keys changed outside keyplan, missing keys and unmanaged keys.
+    Drift(DriftArgs),
+    /// Write a manifest for the live keys to stdout.
+    Import(ImportArgs),
+    /// Print the manifest's JSON Schema (for taplo / Even Better TOML).
+    Schema,
+    /// Read secrets back from the secret store.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Run the local Admin API emulator.
+    Emulator(EmulatorArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Markdown,
+}
+
+/// Options that shape a plan: which projects, what to force.
+#[derive(Debug, Args)]
+pub struct PlanScope {
+    /// Only these projects (name or id; repeatable). The rest is not looked at.
+    #[arg(long = "project", value_name = "NAME_OR_ID")]
+    pub projects: Vec<String>,
+    /// Replace this key on demand (rotate), as PROJECT/KEY (repeatable).
+    #[arg(long = "replace", value_name = "PROJECT/KEY")]
+    pub replace: Vec<String>,
+    /// Refuse a plan deleting more than this share of a project's keys (0.0 to 1.0).
+    #[arg(long, default_value_t = 0.25)]
+    pub max_delete_share: f64,
+    /// Refuse a plan deleting more than this many keys in all.
+    #[arg(long, default_value_t = 50)]
+    pub max_deletes: usize,
+    /// Proceed even when the safety guard refuses the plan.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub scope: PlanScope,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Save the plan to this file, for `keyplan apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `keyplan plan --out`: applied exactly, without a prompt, if still current.
+    pub plan_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub scope: PlanScope,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Apply without asking.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Keep a deleted key's stored secret instead of removing it.
+    #[arg(long)]
+    pub keep_deleted_secrets: bool,
+}
+
+/// Overrides of the manifest's `[secrets]` table.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Store new secrets in this file (JSON, mode 0600) instead of the manifest's store.
+    #[arg(long, value_name = "PATH")]
+    pub secrets_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The saved plan.
+    pub plan_file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Only these projects (name or id; repeatable).
+    #[arg(long = "project", value_name = "NAME_OR_ID")]
+    pub projects: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Only these projects (name or id; repeatable). Default: every project.
+    #[arg(long = "project", value_name = "NAME_OR_ID")]
+    pub projects: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Print a stored secret to stdout (the one command that prints a secret, on request).
+    Get(SecretGetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SecretGetArgs {
+    /// The key, as PROJECT/KEY (project name or id).
+    pub key: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}

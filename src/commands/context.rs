@@ -1,0 +1,274 @@
+//! What most commands need: the manifest, a connection to the Admin API (Pinecone or the
+//! sandbox), the live state, and the secret store. Built here and nowhere else.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::desired::{Desired, DesiredProject, ProjectSelector, SecretsConfig};
+use crate::emulator::{EmulatorConfig, RunningEmulator, Seed};
+use crate::live::client::{ClientConfig, Credentials, HttpAdminApi, list_keys_of_projects};
+use crate::live::AdminApi;
+use crate::manifest::{Manifest, ManifestError};
+use crate::model::{Project, ProjectId, Secret};
+use crate::plan::LiveState;
+use crate::secrets::SecretStore;
+
+use super::cli::{GlobalArgs, StoreArgs};
+use super::failure::Failure;
+use super::ui::Ui;
+
+/// The name of the sandbox's state file, kept beside the manifest.
+pub const SANDBOX_STATE_FILE: &str = ".keyplan-sandbox.json";
+
+/// Loads the manifest, printing its diagnostics in full when it is invalid.
+pub fn load_manifest(ui: &Ui, path: &Path) -> Result<Manifest, Failure> {
+    match crate::manifest::load(path) {
+        Ok(manifest) => Ok(manifest),
+        Err(ManifestError::Invalid(diagnostics)) => {
+            ui.info(&diagnostics.render(ui.color_stderr()));
+            Err(Failure::reported(crate::exit::ExitCode::Error))
+        }
+        Err(error) => Err(Failure::error(error.to_string())
+            .hint("pass the manifest with -f/--file, or create keyplan.toml (see `keyplan import`)")),
+    }
+}
+
+/// A connection to an Admin API: Pinecone's, or the embedded emulator's with `--sandbox`.
+#[derive(Debug)]
+pub struct Connection {
+    pub api: HttpAdminApi,
+    /// Which API this is, as saved plans record it: the base URL, or `sandbox:<state file>`.
+    api_host: String,
+    /// Keeps the sandbox's emulator running while the connection lives.
+    sandbox: Option<RunningEmulator>,
+}
+
+impl Connection {
+    /// Connects as the global options say. With `--sandbox`, starts the emulator in-process,
+    /// its state kept beside the manifest and every project the manifest names by name present.
+    pub async fn open(global: &GlobalArgs, desired: Option<&Desired>) -> Result<Self, Failure> {
+        if global.sandbox {
+            return Self::sandbox(global, desired).await;
+        }
+        let credentials = Credentials::from_env()?;
+        let mut config = ClientConfig::new(credentials).with_env_hosts();
+        if let Some(host) = &global.api_host {
+            config.api_host.clone_from(host);
+        }
+        if let Some(url) = &global.oauth_url {
+            config.oauth_url.clone_from(url);
+        }
+        config.allow_insecure_http = global.allow_insecure_http;
+        Ok(Connection {
+            api_host: config.api_host.clone(),
+            api: HttpAdminApi::new(config)?,
+            sandbox: None,
+        })
+    }
+
+    async fn sandbox(global: &GlobalArgs, desired: Option<&Desired>) -> Result<Self, Failure> {
+        let state_file = sandbox_state_path(&global.file);
+        let seed = match &global.sandbox_seed {
+            Some(path) => Some(Seed::load(path).map_err(|e| {
+                Failure::wrap("read the sandbox seed", &e)
+                    .hint("see docs/emulator.md for the seed file's format")
+            })?),
+            None => None,
+        };
+        let emulator_config = EmulatorConfig {
+            state_file: Some(state_file.clone()),
+            seed,
+            ..EmulatorConfig::default()
+        };
+        let credentials = Credentials::ClientCredentials {
+            client_id: emulator_config.client_id.clone(),
+            client_secret: Secret::new(emulator_config.client_secret.clone()),
+        };
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let emulator = crate::emulator::start(emulator_config, addr)
+            .await
+            .map_err(|e| {
+                Failure::wrap("start the sandbox emulator", &e)
+                    .hint(format!("check that {} is readable and writable", state_file.display()))
+            })?;
+        let existing: BTreeSet<String> = emulator.projects().into_iter().map(|p| p.name).collect();
+        for project in desired.map(|d| d.projects.as_slice()).unwrap_or_default() {
+            match &project.selector {
+                ProjectSelector::Name(name) if !existing.contains(name) => {
+                    emulator.add_project(name);
+                }
+                ProjectSelector::Id(id) if !emulator.projects().iter().any(|p| &p.id == id) => {
+                    emulator.add_project_with_id(id, &format!("sandbox-{}", id.as_str().get(..8).unwrap_or_default()));
+                }
+                _ => {}
+            }
+        }
+        let mut config = ClientConfig::new(credentials);
+        config.api_host = emulator.base_url();
+        config.oauth_url = emulator.oauth_url();
+        Ok(Connection {
+            api: HttpAdminApi::new(config)?,
+            api_host: format!("sandbox:{}", state_file.display()),
+            sandbox: Some(emulator),
+        })
+    }
+
+    pub fn api_host(&self) -> String {
+        self.api_host.clone()
+    }
+
+    /// Stops the sandbox emulator (saving its state), if any.
+    pub async fn close(self) {
+        if let Some(emulator) = self.sandbox {
+            emulator.shutdown().await;
+        }
+    }
+}
+
+/// Where `--sandbox` keeps its state: beside the manifest.
+pub fn sandbox_state_path(manifest: &Path) -> PathBuf {
+    manifest
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from(SANDBOX_STATE_FILE), |dir| dir.join(SANDBOX_STATE_FILE))
+}
+
+/// The live state a plan needs, and which part of the manifest it covers.
+#[derive(Debug)]
+pub struct Observed {
+    /// The manifest, limited to the projects `--project` selected.
+    pub desired: Desired,
+    /// The project each of `desired.projects` resolved to, in the same order.
+    pub resolved: Vec<Project>,
+    pub live: LiveState,
+}
+
+/// Lists the organisation's projects, resolves the manifest's, and lists their keys
+/// concurrently. `only` limits the run to some projects (by name or id).
+pub async fn observe<A: AdminApi>(
+    api: &A,
+    desired: &Desired,
+    only: &[String],
+    concurrency: usize,
+) -> Result<Observed, Failure> {
+    let (org, (desired, resolved)) = observe_projects(api, desired, only).await?;
+    let ids: Vec<ProjectId> = resolved.iter().map(|p| p.id.clone()).collect();
+    let keys = list_keys_of_projects(api, &ids, concurrency).await?;
+    Ok(Observed {
+        desired,
+        resolved,
+        live: LiveState {
+            projects: org,
+            keys,
+        },
+    })
+}
+
+/// Lists the organisation's projects (sorted) and resolves the manifest's, keeping those `only`
+/// names (all when empty).
+pub async fn observe_projects<A: AdminApi>(
+    api: &A,
+    desired: &Desired,
+    only: &[String],
+) -> Result<(Vec<Project>, (Desired, Vec<Project>)), Failure> {
+    let mut org = api.list_projects().await?;
+    org.sort();
+    let resolved = crate::plan::engine::resolve_projects(desired, &org)
+        .map_err(|e| Failure::error(e.to_string()))?;
+    let selected = select_projects(desired, resolved, only)?;
+    Ok((org, selected))
+}
+
+/// Keeps the manifest's projects that `only` names (all when empty).
+fn select_projects(
+    desired: &Desired,
+    resolved: Vec<Project>,
+    only: &[String],
+) -> Result<(Desired, Vec<Project>), Failure> {
+    if only.is_empty() {
+        return Ok((desired.clone(), resolved));
+    }
+    let matches = |project: &Project, wanted: &str| project.name == wanted || project.id.as_str() == wanted;
+    if let Some(unknown) = only.iter().find(|w| !resolved.iter().any(|p| matches(p, w))) {
+        let known: Vec<String> = resolved.iter().map(|p| format!("{} ({})", p.name, p.id)).collect();
+        return Err(Failure::new(
+            crate::exit::ExitCode::Error,
+            format!("--project {unknown:?} names no project of the manifest"),
+        )
+        .hint(format!("the manifest's projects: {}", known.join(", "))));
+    }
+    let (projects, resolved): (Vec<DesiredProject>, Vec<Project>) = desired
+        .projects
+        .iter()
+        .cloned()
+        .zip(resolved)
+        .filter(|(_, project)| only.iter().any(|w| matches(project, w)))
+        .unzip();
+    Ok((
+        Desired {
+            projects,
+            secrets: desired.secrets.clone(),
+        },
+        resolved,
+    ))
+}
+
+/// Opens the secret store: `--secrets-file` if given, else the manifest's `[secrets]` (whose
+/// relative paths the manifest already resolved against its own directory), else the OS keyring.
+pub fn open_store(
+    manifest: &Manifest,
+    overrides: &StoreArgs,
+) -> Result<Box<dyn SecretStore>, Failure> {
+    Ok(crate::secrets::open(&store_config(manifest, overrides))?)
+}
+
+/// The store configuration in force.
+pub fn store_config(manifest: &Manifest, overrides: &StoreArgs) -> SecretsConfig {
+    match (&overrides.secrets_file, &manifest.desired.secrets) {
+        (Some(path), existing) => SecretsConfig::File {
+            path: path.clone(),
+            format: match existing {
+                Some(SecretsConfig::File { format, .. }) => *format,
+                _ => crate::desired::FileFormat::Json,
+            },
+        },
+        (None, Some(config)) => config.clone(),
+        (None, None) => SecretsConfig::default_keyring(),
+    }
+}
+
+/// What the store knows that settles otherwise ambiguous matches: for live key names that
+/// repeat within a project, and for declared names whose retiring twin is live (an
+/// interrupted replace), which key id the store holds a secret for. Only those names are
+/// asked about, so a plan costs no store lookups in the common case.
+pub fn held_duplicates(
+    store: &dyn SecretStore,
+    observed: &Observed,
+) -> BTreeMap<(ProjectId, String), crate::model::KeyId> {
+    let mut held = BTreeMap::new();
+    for (declared, project) in observed.desired.projects.iter().zip(&observed.resolved) {
+        let Some(keys) = observed.live.keys.get(&project.id) else {
+            continue;
+        };
+        let mut seen = BTreeSet::new();
+        let mut ask: BTreeSet<&str> = keys
+            .iter()
+            .filter(|k| !seen.insert(k.name.as_str()))
+            .map(|k| k.name.as_str())
+            .collect();
+        let live_names: BTreeSet<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        for key in &declared.keys {
+            for name in std::iter::once(&key.name).chain(&key.previous_names) {
+                if live_names.contains(crate::plan::retiring_name(name).as_str()) {
+                    ask.insert(name);
+                }
+            }
+        }
+        for name in ask {
+            if let Ok(Some(id)) = store.held_key_id(project, name) {
+                held.insert((project.id.clone(), name.to_owned()), id);
+            }
+        }
+    }
+    held
+}

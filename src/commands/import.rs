@@ -1,0 +1,69 @@
+//! `keyplan import`: writes a manifest for the live keys to stdout; `plan` on it shows no changes.
+
+use crate::exit::ExitCode;
+use crate::live::AdminApi;
+use crate::live::client::list_keys_of_projects;
+use crate::model::{Project, ProjectId};
+
+use super::cli::{GlobalArgs, ImportArgs};
+use super::context::Connection;
+use super::failure::{CommandResult, Failure};
+use super::ui::Ui;
+
+pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> CommandResult {
+    // The sandbox seeds itself from the manifest when there is one; import needs none.
+    let manifest = crate::manifest::load(&global.file).ok();
+    let connection = Connection::open(global, manifest.as_ref().map(|m| &m.desired)).await?;
+    let result = async {
+        let mut org = connection.api.list_projects().await?;
+        org.sort();
+        let projects = select(&org, &args.projects)?;
+        let ids: Vec<ProjectId> = projects.iter().map(|p| p.id.clone()).collect();
+        let mut keys = list_keys_of_projects(&connection.api, &ids, global.concurrency).await?;
+        let listed: Vec<_> = projects
+            .into_iter()
+            .map(|project| {
+                let keys = keys.remove(&project.id).unwrap_or_default();
+                (project, keys)
+            })
+            .collect();
+        ui.out(&crate::manifest::render_manifest(&listed));
+        Ok(ExitCode::Success)
+    }
+    .await;
+    connection.close().await;
+    result
+}
+
+/// The projects `wanted` names (by id, or by a name that matches exactly one), or all.
+fn select(org: &[Project], wanted: &[String]) -> Result<Vec<Project>, Failure> {
+    if wanted.is_empty() {
+        return Ok(org.to_vec());
+    }
+    let mut selected = Vec::new();
+    for want in wanted {
+        let matches: Vec<&Project> = org
+            .iter()
+            .filter(|p| p.id.as_str() == want || &p.name == want)
+            .collect();
+        match matches.as_slice() {
+            [one] => selected.push((*one).clone()),
+            [] => {
+                return Err(Failure::error(format!("no project is named {want:?} or has that id"))
+                    .hint("list the organisation's projects with `keyplan import` (no --project)"));
+            }
+            several => {
+                let ids: Vec<String> = several.iter().map(|p| p.id.to_string()).collect();
+                return Err(Failure::error(format!(
+                    "{} projects are named {want:?}: {}",
+                    several.len(),
+                    ids.join(", ")
+                ))
+                .hint("name the project by its id"));
+            }
+        }
+    }
+    selected.sort();
+    selected.dedup();
+    Ok(selected)
+}

@@ -1,0 +1,336 @@
+//! Saved plans (`plan --out FILE`, `apply FILE`, `show FILE`).
+//!
+//! A saved plan holds the plan, the manifest's hash, and a snapshot of the live keys it was
+//! computed from, under a SHA-256 checksum. It holds no secret and no token. `apply FILE`
+//! refuses a file whose checksum does not match (edited or corrupted), one made from another
+//! manifest, one already applied, and one whose live keys changed since (stale).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::exit::ExitCode;
+use crate::model::{KeyId, Project, ProjectId, RoleSet};
+use crate::plan::{LiveState, Plan};
+
+use super::failure::Failure;
+
+/// The version of the saved-plan file format.
+pub const SAVED_PLAN_VERSION: &str = "1";
+
+/// A live key as the plan saw it: enough to tell whether it changed since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySnapshot {
+    pub id: KeyId,
+    pub name: String,
+    pub roles: RoleSet,
+}
+
+/// The keys of one project as the plan saw them, sorted by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectSnapshot {
+    pub project: Project,
+    pub keys: Vec<KeySnapshot>,
+}
+
+/// The file `plan --out` writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedPlan {
+    pub saved_plan_version: String,
+    pub keyplan_version: String,
+    pub plan_id: String,
+    pub created_at: jiff::Timestamp,
+    /// SHA-256 of the manifest's bytes.
+    pub manifest_sha256: String,
+    /// The API the plan was made against (so a sandbox plan is not applied to Pinecone).
+    pub api_host: String,
+    pub snapshot: Vec<ProjectSnapshot>,
+    pub plan: Plan,
+    /// Set once the plan has been applied; a second apply is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_at: Option<jiff::Timestamp>,
+    /// SHA-256 over the rest of the document.
+    #[serde(default)]
+    pub checksum: String,
+}
+
+impl SavedPlan {
+    pub fn new(
+        plan: Plan,
+        live: &LiveState,
+        projects: &[Project],
+        manifest_bytes: &[u8],
+        api_host: String,
+    ) -> Self {
+        let mut saved = SavedPlan {
+            saved_plan_version: SAVED_PLAN_VERSION.to_owned(),
+            keyplan_version: env!("CARGO_PKG_VERSION").to_owned(),
+            plan_id: uuid::Uuid::new_v4().to_string(),
+            created_at: jiff::Timestamp::now(),
+            manifest_sha256: sha256_hex(manifest_bytes),
+            api_host,
+            snapshot: snapshot(live, projects),
+            plan,
+            applied_at: None,
+            checksum: String::new(),
+        };
+        saved.checksum = saved.compute_checksum();
+        saved
+    }
+
+    fn compute_checksum(&self) -> String {
+        let unsigned = SavedPlan {
+            checksum: String::new(),
+            ..self.clone()
+        };
+        // Serialising our own plain data cannot fail; an empty body would only weaken the check.
+        let bytes = serde_json::to_vec(&unsigned).unwrap_or_default();
+        sha256_hex(&bytes)
+    }
+
+    /// Writes the file atomically (temp file, fsync, rename).
+    pub fn write(&self, path: &Path) -> Result<(), Failure> {
+        let json = serde_json::to_string_pretty(self)
+            .map_err(|e| Failure::wrap("serialise the plan", &e))?;
+        write_atomically(path, format!("{json}\n").as_bytes())
+            .map_err(|e| Failure::wrap(format!("write the plan to {}", path.display()), &e))
+    }
+
+    /// Reads and verifies a saved plan: format, version and checksum.
+    pub fn read(path: &Path) -> Result<Self, Failure> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| Failure::wrap(format!("read the saved plan {}", path.display()), &e))?;
+        let saved: SavedPlan = serde_json::from_slice(&bytes).map_err(|e| {
+            Failure::error(format!("{} is not a keyplan saved plan", path.display()))
+                .cause(e)
+                .hint("save a plan with `keyplan plan --out FILE`")
+        })?;
+        if saved.saved_plan_version != SAVED_PLAN_VERSION {
+            return Err(Failure::error(format!(
+                "{} has saved-plan version {:?}; this keyplan reads version {SAVED_PLAN_VERSION}",
+                path.display(),
+                saved.saved_plan_version
+            )));
+        }
+        if saved.checksum != saved.compute_checksum() {
+            return Err(Failure::new(
+                ExitCode::Error,
+                format!("{} fails its checksum: it was edited or corrupted", path.display()),
+            )
+            .hint("a saved plan must be applied exactly as it was reviewed; run `keyplan plan --out FILE` again"));
+        }
+        Ok(saved)
+    }
+
+    /// Refuses a plan made from another manifest, or applied already.
+    pub fn check_applicable(&self, manifest_bytes: &[u8], api_host: &str) -> Result<(), Failure> {
+        if let Some(at) = self.applied_at {
+            return Err(Failure::new(
+                ExitCode::StalePlan,
+                format!("this plan was already applied at {at}"),
+            )
+            .hint("run `keyplan plan --out FILE` for a new plan"));
+        }
+        if sha256_hex(manifest_bytes) != self.manifest_sha256 {
+            return Err(Failure::new(
+                ExitCode::StalePlan,
+                "the manifest changed since this plan was saved (or it is another manifest)",
+            )
+            .hint("pass the manifest the plan was made from with -f, or plan again"));
+        }
+        if api_host != self.api_host {
+            return Err(Failure::new(
+                ExitCode::StalePlan,
+                format!(
+                    "this plan was made against {}, not {api_host}",
+                    self.api_host
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// What changed in the live keys since the plan was saved; empty when nothing did.
+    pub fn staleness(&self, live: &LiveState) -> Vec<String> {
+        let projects: Vec<Project> = self.snapshot.iter().map(|s| s.project.clone()).collect();
+        let now: BTreeMap<ProjectId, ProjectSnapshot> = snapshot(live, &projects)
+            .into_iter()
+            .map(|s| (s.project.id.clone(), s))
+            .collect();
+        let mut changes = Vec::new();
+        for before in &self.snapshot {
+            let label = format!("{} ({})", before.project.name, before.project.id);
+            let Some(after) = now.get(&before.project.id) else {
+                changes.push(format!("{label}: the project could not be listed"));
+                continue;
+            };
+            let old: BTreeMap<&KeyId, &KeySnapshot> = before.keys.iter().map(|k| (&k.id, k)).collect();
+            let new: BTreeMap<&KeyId, &KeySnapshot> = after.keys.iter().map(|k| (&k.id, k)).collect();
+            for (id, key) in &old {
+                match new.get(id) {
+                    None => changes.push(format!("{label}: key {:?} ({id}) was deleted", key.name)),
+                    Some(now) if now != key => changes.push(format!(
+                        "{label}: key {:?} ({id}) changed (now {:?} with roles {})",
+                        key.name,
+                        now.name,
+                        roles_text(&now.roles)
+                    )),
+                    Some(_) => {}
+                }
+            }
+            for (id, key) in &new {
+                if !old.contains_key(id) {
+                    changes.push(format!("{label}: key {:?} ({id}) was created", key.name));
+                }
+            }
+        }
+        changes
+    }
+
+    /// Marks the file as applied, so it cannot be applied twice.
+    pub fn mark_applied(&mut self, path: &Path) -> Result<(), Failure> {
+        self.applied_at = Some(jiff::Timestamp::now());
+        self.checksum = self.compute_checksum();
+        self.write(path)
+    }
+}
+
+fn roles_text(roles: &RoleSet) -> String {
+    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    format!("[{}]", names.join(", "))
+}
+
+fn snapshot(live: &LiveState, projects: &[Project]) -> Vec<ProjectSnapshot> {
+    let mut snapshot: Vec<ProjectSnapshot> = projects
+        .iter()
+        .filter_map(|project| {
+            let keys = live.keys.get(&project.id)?;
+            let mut keys: Vec<KeySnapshot> = keys
+                .iter()
+                .map(|k| KeySnapshot {
+                    id: k.id.clone(),
+                    name: k.name.clone(),
+                    roles: k.roles.clone(),
+                })
+                .collect();
+            keys.sort_by(|a, b| a.id.cmp(&b.id));
+            Some(ProjectSnapshot {
+                project: project.clone(),
+                keys,
+            })
+        })
+        .collect();
+    snapshot.sort_by(|a, b| a.project.id.cmp(&b.project.id));
+    snapshot.dedup_by(|a, b| a.project.id == b.project.id);
+    snapshot
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    Sha256::digest(bytes).iter().fold(String::with_capacity(64), |mut hex, byte| {
+        let _ = write!(hex, "{byte:02x}");
+        hex
+    })
+}
+
+/// Writes `bytes` to `path` so that a reader sees the old file or the new one, never half.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let file_name = path.file_name().map_or_else(
+        || "plan".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+    use crate::model::{LiveKey, Role};
+
+    fn live() -> (LiveState, Vec<Project>) {
+        let project = Project {
+            id: ProjectId("p1".into()),
+            name: "prod".into(),
+        };
+        let key = LiveKey {
+            id: KeyId("k1".into()),
+            name: "ci".into(),
+            project_id: project.id.clone(),
+            roles: [Role::ProjectEditor].into(),
+            created_at: None,
+        };
+        let live = LiveState {
+            projects: vec![project.clone()],
+            keys: [(project.id.clone(), vec![key])].into(),
+        };
+        (live, vec![project])
+    }
+
+    fn empty_plan() -> Plan {
+        Plan {
+            format_version: crate::plan::FORMAT_VERSION.into(),
+            changes: vec![],
+            unmanaged: vec![],
+            summary: crate::plan::Summary::default(),
+            projects: vec![],
+            guard: None,
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_saved_plan_round_trips_and_detects_edits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.json");
+        let (live, projects) = live();
+        let saved = SavedPlan::new(empty_plan(), &live, &projects, b"manifest", "h".into());
+        saved.write(&path).unwrap();
+        assert_eq!(SavedPlan::read(&path).unwrap(), saved);
+
+        let edited = std::fs::read_to_string(&path).unwrap().replace("\"ci\"", "\"cd\"");
+        std::fs::write(&path, edited).unwrap();
+        let error = SavedPlan::read(&path).unwrap_err();
+        assert!(error.message.contains("checksum"), "{}", error.message);
+    }
+
+    #[test]
+    fn staleness_names_what_changed() {
+        let (mut live, projects) = live();
+        let saved = SavedPlan::new(empty_plan(), &live, &projects, b"m", "h".into());
+        assert!(saved.staleness(&live).is_empty());
+        live.keys.get_mut(&ProjectId("p1".into())).unwrap()[0].roles = [Role::ProjectViewer].into();
+        let changes = saved.staleness(&live);
+        assert_eq!(changes.len(), 1);
+        assert!(changes[0].contains("changed"), "{changes:?}");
+    }
+
+    #[test]
+    fn another_manifest_or_a_second_apply_is_refused() {
+        let (live, projects) = live();
+        let mut saved = SavedPlan::new(empty_plan(), &live, &projects, b"m", "h".into());
+        assert!(saved.check_applicable(b"m", "h").is_ok());
+        assert_eq!(saved.check_applicable(b"other", "h").unwrap_err().exit, ExitCode::StalePlan);
+        assert_eq!(saved.check_applicable(b"m", "elsewhere").unwrap_err().exit, ExitCode::StalePlan);
+        saved.applied_at = Some(jiff::Timestamp::now());
+        assert_eq!(saved.check_applicable(b"m", "h").unwrap_err().exit, ExitCode::StalePlan);
+    }
+}

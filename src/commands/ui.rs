@@ -1,0 +1,111 @@
+//! The terminal: stdout for results, stderr for progress and errors, colour, and the one prompt.
+//!
+//! Only this type writes to the process's streams, and only [`Ui::confirm`] reads stdin.
+
+#![expect(
+    clippy::print_stderr,
+    reason = "the user interface is the one place that prints"
+)]
+#![expect(
+    clippy::unused_self,
+    reason = "output goes through a Ui value, so that callers never reach for the streams themselves"
+)]
+
+use std::io::{BufRead, IsTerminal, Write};
+
+/// Where output goes and how it looks.
+#[derive(Debug, Clone)]
+pub struct Ui {
+    color_stdout: bool,
+    color_stderr: bool,
+    stderr_is_terminal: bool,
+}
+
+/// The answer at the approval prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approval {
+    Approved,
+    Declined,
+    /// stdin is not a terminal: keyplan never waits for an answer that cannot come.
+    NoTerminal,
+}
+
+impl Ui {
+    /// Colour only on a terminal, never with `--no-color` or a non-empty `NO_COLOR`.
+    pub fn new(no_color: bool) -> Self {
+        let no_color = no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let stderr_is_terminal = std::io::stderr().is_terminal();
+        Ui {
+            color_stdout: !no_color && std::io::stdout().is_terminal(),
+            color_stderr: !no_color && stderr_is_terminal,
+            stderr_is_terminal,
+        }
+    }
+
+    pub fn color_stdout(&self) -> bool {
+        self.color_stdout
+    }
+
+    pub fn color_stderr(&self) -> bool {
+        self.color_stderr
+    }
+
+    /// Whether stderr is a terminal (live progress) or a log (plain lines, e.g. in CI).
+    pub fn stderr_is_terminal(&self) -> bool {
+        self.stderr_is_terminal
+    }
+
+    /// Writes a result to stdout as is.
+    pub fn out(&self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        // A closed pipe (`keyplan plan | head`) is not an error worth a panic.
+        let _ = stdout.write_all(text.as_bytes());
+        if !text.ends_with('\n') && !text.is_empty() {
+            let _ = stdout.write_all(b"\n");
+        }
+        let _ = stdout.flush();
+    }
+
+    /// A line of progress or information on stderr.
+    pub fn info(&self, line: &str) {
+        eprintln!("{line}");
+    }
+
+    /// A warning on stderr.
+    pub fn warn(&self, line: &str) {
+        eprintln!("{} {line}", self.paint_err("warning:", "33;1"));
+    }
+
+    /// An error with its causes and a hint, on stderr.
+    pub fn error(&self, message: &str, causes: &[String], hint: Option<&str>) {
+        eprintln!("{} {message}", self.paint_err("error:", "31;1"));
+        for cause in causes {
+            eprintln!("  caused by: {cause}");
+        }
+        if let Some(hint) = hint {
+            eprintln!("  {} {hint}", self.paint_err("hint:", "36"));
+        }
+    }
+
+    fn paint_err(&self, text: &str, sgr: &str) -> String {
+        if self.color_stderr {
+            format!("\x1b[{sgr}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// Asks for approval. Only the exact answer `yes` approves.
+    pub fn confirm(&self, question: &str) -> Approval {
+        if !std::io::stdin().is_terminal() {
+            return Approval::NoTerminal;
+        }
+        eprint!("{question}\n\n  Enter a value: ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        match std::io::stdin().lock().read_line(&mut answer) {
+            Ok(_) if answer.trim() == "yes" => Approval::Approved,
+            _ => Approval::Declined,
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! The HTTP routes: the OAuth token endpoint and the Admin API's project and key endpoints,
+//! with the API's validation rules, error shapes and status codes.
+//!
+//! Response bodies are built here from the store's records; the fault layer (see
+//! [`super::faults`]) wraps every route and may delay, replace, mangle or drop what comes out.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rand::distr::{Alphanumeric, SampleString};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::config::{Counters, EmulatorConfig};
+use super::conn::ConnRegistry;
+use super::faults::{FaultEngine, fault_layer};
+use super::state::{Refusal, Store};
+use crate::model::{Role, RoleSet, is_uuid, key_name_is_valid};
+
+/// The audience the token endpoint accepts, as production does (the trailing slash matters).
+pub(crate) const AUDIENCE: &str = "https://api.pinecone.io/";
+
+/// Everything the routes share. Each part has its own lock, never held across an `.await`.
+pub(crate) struct Shared {
+    pub client_id: String,
+    pub client_secret: String,
+    pub token_ttl: Duration,
+    pub store: Mutex<Store>,
+    /// Access tokens issued, with their expiry.
+    pub tokens: Mutex<HashMap<String, Instant>>,
+    pub faults: Mutex<FaultEngine>,
+    pub counters: Mutex<Counters>,
+    pub conns: ConnRegistry,
+    next_request: AtomicU64,
+}
+
+/// By hand: access tokens and the client secret must never reach a `Debug` output.
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("client_id", &self.client_id)
+            .field("token_ttl", &self.token_ttl)
+            .field("store", &self.store)
+            .field("faults", &self.faults)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Locks a mutex, ignoring poisoning: a panicked handler leaves plain data, still usable.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    pub fn new(config: &EmulatorConfig, store: Store) -> Self {
+        Shared {
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret.clone(),
+            token_ttl: config.token_ttl,
+            store: Mutex::new(store),
+            tokens: Mutex::new(HashMap::new()),
+            faults: Mutex::new(FaultEngine::new(config.faults.clone())),
+            counters: Mutex::new(Counters::default()),
+            conns: ConnRegistry::default(),
+            next_request: AtomicU64::new(1),
+        }
+    }
+
+    /// A fresh `x-pinecone-request-id`.
+    pub fn next_request_id(&self) -> String {
+        let n = self.next_request.fetch_add(1, Ordering::Relaxed);
+        format!(
+            "emu-{n:08}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        )
+    }
+
+    /// Issues an access token valid for the configured time.
+    pub fn issue_token(&self) -> String {
+        let token = format!("emu_{}", Alphanumeric.sample_string(&mut rand::rng(), 48));
+        let now = Instant::now();
+        let mut tokens = lock(&self.tokens);
+        tokens.retain(|_, expiry| *expiry > now);
+        tokens.insert(token.clone(), now + self.token_ttl);
+        token
+    }
+
+    /// Checks the bearer token of an admin request.
+    fn authorize(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        let unauthenticated = |message: &str| Refusal {
+            status: 401,
+            code: "UNAUTHENTICATED",
+            message: message.to_owned(),
+        };
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                unauthenticated("Missing access token: send Authorization: Bearer <token>.")
+            })?;
+        let token = value
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or_else(|| {
+                unauthenticated("Invalid Authorization header: expected a Bearer token.")
+            })?;
+        let tokens = lock(&self.tokens);
+        match tokens.get(token) {
+            Some(expiry) if *expiry > Instant::now() => Ok(()),
+            Some(_) => Err(unauthenticated(
+                "Access token expired. Request a new token.",
+            )),
+            None => Err(unauthenticated("Invalid access token.")),
+        }
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.store)
+    }
+}
+
+/// The router with every route and the fault layer around them.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/oauth/token", post(token))
+        .route("/admin/projects", get(list_projects))
+        .route("/admin/projects/{project_id}", get(describe_project))
+        .route(
+            "/admin/projects/{project_id}/api-keys",
+            get(list_keys).post(create_key),
+        )
+        .route(
+            "/admin/api-keys/{api_key_id}",
+            get(describe_key).patch(update_key).delete(delete_key),
+        )
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            fault_layer,
+        ))
+        .with_state(shared)
+}
+
+/// The Admin API's error document: `{"error": {"code", "message"}, "status"}`.
+pub(crate) fn admin_error(status: u16, code: &str, message: &str) -> Response {
+    let status_code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = json!({ "error": { "code": code, "message": message }, "status": status });
+    (status_code, axum::Json(body)).into_response()
+}
+
+/// The OAuth error document: `{"error", "error_description"}`.
+pub(crate) fn oauth_error(status: u16, error: &str, description: &str) -> Response {
+    let status_code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = json!({ "error": error, "error_description": description });
+    (status_code, axum::Json(body)).into_response()
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        admin_error(self.status, self.code, &self.message)
+    }
+}
+
+type Answer = Result<Response, Refusal>;
+
+/// Saves the state after a change; a failure is the server's fault (500), the change stays
+/// in memory.
+fn save(store: &Store) -> Result<(), Refusal> {
+    store.save().map_err(|err| Refusal {
+        status: 500,
+        code: "INTERNAL",
+        message: format!("emulator could not save its state: {err}"),
+    })
+}
+
+fn check_uuid(what: &str, id: &str) -> Result<(), Refusal> {
+    if is_uuid(id) {
+        Ok(())
+    } else {
+        Err(Refusal::invalid(format!(
+            "{what} must be a UUID, got {id:?}"
+        )))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenRequest {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    grant_type: Option<String>,
+    audience: Option<String>,
+}
+
+/// `POST /oauth/token`: client credentials, JSON or form body.
+async fn token(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let parsed: Result<TokenRequest, String> = if is_form {
+        axum::Form::<TokenRequest>::from_request(req, &())
+            .await
+            .map(|form| form.0)
+            .map_err(|err| err.body_text())
+    } else {
+        match Bytes::from_request(req, &()).await {
+            Ok(body) => serde_json::from_slice(&body).map_err(|err| err.to_string()),
+            Err(err) => Err(err.body_text()),
+        }
+    };
+    let request = match parsed {
+        Ok(request) => request,
+        Err(detail) => {
+            return oauth_error(
+                400,
+                "invalid_request",
+                &format!("Malformed token request: {detail}"),
+            );
+        }
+    };
+    match request.grant_type.as_deref() {
+        None => {
+            return oauth_error(
+                400,
+                "invalid_request",
+                "Missing required parameter: grant_type",
+            );
+        }
+        Some("client_credentials") => {}
+        Some(_) => {
+            return oauth_error(
+                400,
+                "unsupported_grant_type",
+                "Unsupported grant type: use client_credentials",
+            );
+        }
+    }
+    let credentials_match = request.client_id.as_deref() == Some(shared.client_id.as_str())
+        && request.client_secret.as_deref() == Some(shared.client_secret.as_str());
+    if !credentials_match {
+        return oauth_error(401, "access_denied", "Unauthorized");
+    }
+    match request.audience.as_deref() {
+        None => {
+            return oauth_error(
+                400,
+                "invalid_request",
+                "Missing required parameter: audience",
+            );
+        }
+        Some(AUDIENCE) => {}
+        Some(other) => {
+            return oauth_error(
+                403,
+                "access_denied",
+                &format!("Service not enabled within domain: {other}"),
+            );
+        }
+    }
+    let access_token = shared.issue_token();
+    axum::Json(json!({
+        "access_token": access_token,
+        "expires_in": shared.token_ttl.as_secs(),
+        "token_type": "Bearer",
+    }))
+    .into_response()
+}
+
+async fn list_projects(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Answer {
+    shared.authorize(&headers)?;
+    let store = shared.store();
+    let data: Vec<Value> = store
+        .projects()
+        .iter()
+        .map(super::state::ProjectRec::to_json)
+        .collect();
+    Ok(axum::Json(json!({ "data": data })).into_response())
+}
+
+async fn describe_project(
+    State(shared): State<Arc<Shared>>,
+    Path(project_id): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    shared.authorize(&headers)?;
+    check_uuid("project_id", &project_id)?;
+    let store = shared.store();
+    Ok(axum::Json(store.project(&project_id)?.to_json()).into_response())
+}
+
+async fn list_keys(
+    State(shared): State<Arc<Shared>>,
+    Path(project_id): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    shared.authorize(&headers)?;
+    check_uuid("project_id", &project_id)?;
+    let store = shared.store();
+    let data: Vec<Value> = store
+        .keys_of(&project_id)?
+        .iter()
+        .map(|key| key.to_json())
+        .collect();
+    Ok(axum::Json(json!({ "data": data })).into_response())
+}
+
+async fn create_key(
+    State(shared): State<Arc<Shared>>,
+    Path(project_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    shared.authorize(&headers)?;
+    check_uuid("project_id", &project_id)?;
+    let fields = parse_object(&body)?;
+    let name = parse_name(fields.get("name"))?
+        .ok_or_else(|| Refusal::invalid("name is required (1-80 characters)"))?;
+    let roles =
+        parse_roles(fields.get("roles"))?.unwrap_or_else(|| RoleSet::from([Role::ProjectEditor]));
+    let mut store = shared.store();
+    let (key, secret) = store.create_key(&project_id, &name, roles)?;
+    save(&store)?;
+    drop(store);
+    // The one response that carries a secret; it is built here and goes nowhere but the wire.
+    Ok(axum::Json(json!({ "key": key.to_json(), "value": secret })).into_response())
+}
+
+async fn describe_key(
+    State(shared): State<Arc<Shared>>,
+    Path(key_id): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    shared.authorize(&headers)?;
+    check_uuid("api_key_id", &key_id)?;
+    let store = shared.store();
+    Ok(axum::Json(store.key(&key_id)?.to_json()).into_response())
+}
+
+async fn update_key(
+    State(shared): State<Arc<Shared>>,
+    Path(key_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    shared.authorize(&headers)?;
+    check_uuid("api_key_id", &key_id)?;
+    let fields = parse_object(&body)?;
+    let name = parse_name(fields.get("name"))?;
+    let roles = parse_roles(fields.get("roles"))?;
+    let mut store = shared.store();
+    let key = store.update_key(&key_id, name, roles)?;
+    save(&store)?;
+    Ok(axum::Json(key.to_json()).into_response())
+}
+
+async fn delete_key(
+    State(shared): State<Arc<Shared>>,
+    Path(key_id): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    shared.authorize(&headers)?;
+    check_uuid("api_key_id", &key_id)?;
+    let mut store = shared.store();
+    store.delete_key(&key_id)?;
+    save(&store)?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn unknown_route() -> Response {
+    admin_error(404, "NOT_FOUND", "Route not found")
+}
+
+async fn method_not_allowed() -> Response {
+    admin_error(405, "UNIMPLEMENTED", "Method not allowed on this route")
+}
+
+fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Refusal> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Refusal::invalid("request body must be a JSON object")),
+        Err(err) => Err(Refusal::invalid(format!(
+            "request body is not valid JSON: {err}"
+        ))),
+    }
+}
+
+/// `name`: absent or null means "not given"; otherwise a string of 1-80 characters.
+fn parse_name(value: Option<&Value>) -> Result<Option<String>, Refusal> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(name)) if key_name_is_valid(name) => Ok(Some(name.clone())),
+        Some(Value::String(_)) => Err(Refusal::invalid("name must be 1-80 characters long")),
+        Some(_) => Err(Refusal::invalid("name must be a string")),
+    }
+}
+
+/// `roles`: absent or null means "not given"; otherwise a non-empty array of the six roles.
+fn parse_roles(value: Option<&Value>) -> Result<Option<RoleSet>, Refusal> {
+    let items = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(Refusal::invalid("roles must be an array of role names")),
+    };
+    if items.is_empty() {
+        return Err(Refusal::invalid("roles must name at least one role"));
+    }
+    let mut roles = RoleSet::new();
+    for item in items {
+        let role = item
+            .as_str()
+            .and_then(|name| name.parse::<Role>().ok())
+            .ok_or_else(|| {
+                let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                Refusal::invalid(format!(
+                    "invalid role {item}; roles must be among {}",
+                    names.join(", ")
+                ))
+            })?;
+        roles.insert(role);
+    }
+    Ok(Some(roles))
+}

@@ -1,0 +1,235 @@
+//! The integration-test harness: a real emulator on loopback, a temp directory with a manifest,
+//! and a small builder that runs the real `keyplan` binary against them.
+//!
+//! Every run's stdout and stderr, and every file left in the temp directory (except the secret
+//! store itself), are scanned for every secret the emulator ever issued: a single hit fails the
+//! test. That is the suite-wide leak scan the apply issue asks for.
+
+#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+#![expect(clippy::unwrap_used, clippy::missing_panics_doc, reason = "test harness")]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+use keyplan::emulator::{BackgroundEmulator, EmulatorConfig};
+use keyplan::model::{LiveKey, Project, Role};
+
+pub const CLIENT_ID: &str = "test-client";
+pub const CLIENT_SECRET: &str = "test-client-secret";
+
+/// A running emulator, a scratch directory, and the outputs of every keyplan run.
+pub struct Env {
+    pub emulator: BackgroundEmulator,
+    pub dir: tempfile::TempDir,
+    outputs: Mutex<Vec<String>>,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self::with_config(EmulatorConfig::default())
+    }
+
+    pub fn with_config(config: EmulatorConfig) -> Self {
+        let config = EmulatorConfig {
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            ..config
+        };
+        let emulator =
+            keyplan::emulator::start_in_background(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+        Env {
+            emulator,
+            dir: tempfile::tempdir().unwrap(),
+            outputs: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `keyplan.toml` in the scratch directory.
+    pub fn manifest(&self, toml: &str) -> &Self {
+        std::fs::write(self.path("keyplan.toml"), toml).unwrap();
+        self
+    }
+
+    pub fn project(&self, name: &str) -> Project {
+        self.emulator.add_project(name)
+    }
+
+    pub fn key(&self, project: &Project, name: &str, roles: &[Role]) -> LiveKey {
+        self.emulator.add_key(&project.id, name, roles)
+    }
+
+    pub fn keys(&self, project: &Project) -> Vec<LiveKey> {
+        let mut keys = self.emulator.keys(&project.id);
+        keys.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        keys
+    }
+
+    /// (name, sorted role names) of a project's live keys, sorted: easy to assert on.
+    pub fn key_summary(&self, project: &Project) -> Vec<(String, Vec<&'static str>)> {
+        self.keys(project)
+            .into_iter()
+            .map(|k| (k.name, k.roles.iter().map(|r| r.as_str()).collect()))
+            .collect()
+    }
+
+    /// A keyplan invocation in the scratch directory, pointed at the emulator.
+    pub fn keyplan<I, S>(&self, args: I) -> Run<'_>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keyplan"));
+        command
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PINECONE_CLIENT_ID", CLIENT_ID)
+            .env("PINECONE_CLIENT_SECRET", CLIENT_SECRET)
+            .env("PINECONE_CONTROLLER_HOST", self.emulator.base_url())
+            .env("PINECONE_OAUTH_URL", self.emulator.oauth_url());
+        for var in ["DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR", "XDG_DATA_HOME", "HOME"] {
+            if let Some(value) = std::env::var_os(var) {
+                command.env(var, value);
+            }
+        }
+        command.args(args.into_iter().map(|a| a.as_ref().to_owned()));
+        Run {
+            env: self,
+            command,
+            stdin: None,
+        }
+    }
+
+    /// The keyplan binary run under a pseudo-terminal (for the approval prompt).
+    pub fn keyplan_pty(&self, args: &[&str]) -> rexpect::session::PtySession {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keyplan"));
+        command
+            .current_dir(self.dir.path())
+            .env("PINECONE_CLIENT_ID", CLIENT_ID)
+            .env("PINECONE_CLIENT_SECRET", CLIENT_SECRET)
+            .env("PINECONE_CONTROLLER_HOST", self.emulator.base_url())
+            .env("PINECONE_OAUTH_URL", self.emulator.oauth_url())
+            .env("NO_COLOR", "1")
+            .args(args);
+        rexpect::session::spawn_command(command, Some(30_000)).unwrap()
+    }
+
+    /// Records text keyplan produced through another channel (a pty) for the leak scan.
+    pub fn record(&self, text: &str) {
+        self.outputs.lock().unwrap().push(text.to_owned());
+    }
+
+    /// Fails if any secret the emulator issued appears in anything keyplan printed or left in
+    /// the scratch directory, the named secret store files excepted.
+    pub fn assert_no_leaks(&self, store_files: &[&str]) {
+        let secrets = self.emulator.issued_secrets();
+        let mut haystacks = self.outputs.lock().unwrap().clone();
+        for entry in walk(self.dir.path()) {
+            let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+            if store_files.contains(&name.as_str()) {
+                continue;
+            }
+            if let Ok(text) = std::fs::read_to_string(&entry) {
+                haystacks.push(text);
+            }
+        }
+        for secret in &secrets {
+            for text in &haystacks {
+                assert!(!text.contains(secret.as_str()), "a secret leaked into keyplan's output or files");
+            }
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// One keyplan invocation being built.
+pub struct Run<'a> {
+    env: &'a Env,
+    command: Command,
+    stdin: Option<String>,
+}
+
+impl Run<'_> {
+    pub fn stdin(mut self, text: &str) -> Self {
+        self.stdin = Some(text.to_owned());
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.command.env_remove(key);
+        self
+    }
+
+    /// Runs to completion. stdin is a pipe (never a terminal), closed after `stdin` text.
+    pub fn run(mut self) -> Finished {
+        self.command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.command.spawn().unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(text) = &self.stdin {
+            let _ = pipe.write_all(text.as_bytes());
+        }
+        drop(pipe);
+        let output = child.wait_with_output().unwrap();
+        let finished = Finished::from(output);
+        self.env.record(&finished.stdout);
+        self.env.record(&finished.stderr);
+        finished
+    }
+}
+
+/// What a run left: exit code and both streams as text.
+#[derive(Debug)]
+pub struct Finished {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Finished {
+    fn from(output: Output) -> Self {
+        Finished {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Finished {
+    /// Asserts the exit code, showing both streams when it differs.
+    #[track_caller]
+    pub fn code(self, expected: i32) -> Self {
+        assert_eq!(
+            self.code, expected,
+            "exit code {} (expected {expected})\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
