@@ -203,7 +203,12 @@ mod tests {
     #[test]
     fn role_sets_ignore_order_and_repetition() {
         let a: RoleSet = [Role::DataPlaneViewer, Role::DataPlaneEditor].into();
-        let b: RoleSet = [Role::DataPlaneEditor, Role::DataPlaneViewer, Role::DataPlaneEditor].into();
+        let b: RoleSet = [
+            Role::DataPlaneEditor,
+            Role::DataPlaneViewer,
+            Role::DataPlaneEditor,
+        ]
+        .into();
         assert_eq!(a, b);
     }
 

@@ -158,7 +158,7 @@ async fn execute(
     let progress = super::progress::Progress::new(ui.clone(), plan);
     let report: ApplyReport =
         crate::apply::apply(&connection.api, store, plan, &options, &|event: Event| {
-            progress.on_event(&event)
+            progress.on_event(&event);
         })
         .await;
     ui.out(&report.render_human(plan, ui.color_stdout()));
