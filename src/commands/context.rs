@@ -28,9 +28,8 @@ pub fn load_manifest(ui: &Ui, path: &Path) -> Result<Manifest, Failure> {
             ui.info(&diagnostics.render(ui.color_stderr()));
             Err(Failure::reported(crate::exit::ExitCode::Error))
         }
-        Err(error) => Err(Failure::error(error.to_string()).hint(
-            "pass the manifest with -f/--file, or create keyplan.toml (see `keyplan import`)",
-        )),
+        // The error carries its own help line.
+        Err(error) => Err(Failure::error(error.to_string())),
     }
 }
 
