@@ -75,6 +75,15 @@ fn usage_errors_exit_64_never_2() {
 }
 
 #[test]
+fn schema_prints_the_manifest_json_schema() {
+    let env = Env::new();
+    let schema = env.keyplan(["schema"]).run().code(0);
+    let doc: serde_json::Value = serde_json::from_str(&schema.stdout).unwrap();
+    assert!(doc["$schema"].is_string(), "{}", schema.stdout);
+    assert!(schema.stdout.contains("DataPlaneViewer"));
+}
+
+#[test]
 fn missing_credentials_name_the_variables() {
     let env = Env::new();
     env.project("prod");
