@@ -106,6 +106,17 @@ struct Args {
     /// target/<profile>/keyplan].
     #[arg(long)]
     keyplan: Option<PathBuf>,
+    /// Where apply's secrets files go [default: a temporary directory]; e.g. a tmpfs such as
+    /// /dev/shm, to see apply without the disk's fsync cost.
+    #[arg(long, value_name = "DIR")]
+    secrets_dir: Option<PathBuf>,
+    /// Scenarios to run: validate, overhead, plan, sweep, apply, rate, scaling.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "validate,overhead,plan,sweep,apply,rate,scaling"
+    )]
+    scenarios: Vec<String>,
     /// Tiny sizes for CI (10 projects × 5 keys, 2 ms, 20 creates, 1 run): under ~30 s.
     #[arg(long)]
     smoke: bool,
@@ -131,6 +142,10 @@ impl Args {
         self.baseline_runs = self.baseline_runs.max(1);
         self.projects = self.projects.max(1);
         self
+    }
+
+    fn wants(&self, scenario: &str) -> bool {
+        self.scenarios.iter().any(|s| s == scenario)
     }
 
     fn latency(&self) -> Duration {
@@ -321,17 +336,28 @@ impl<'a> Bench<'a> {
         let a = self.args;
         self.header();
 
-        self.validate_and_compute()?;
-
+        if a.wants("validate") {
+            self.validate_and_compute()?;
+        }
         let world = self.world(a.projects, a.keys, a.latency())?;
-        self.per_request_overhead(&world)?;
-        self.plan_scenarios(&world)?;
-        self.sweep(&world)?;
-        self.apply_scenarios(&world)?;
-        self.rate_limited(&world)?;
+        if a.wants("overhead") {
+            self.per_request_overhead(&world)?;
+        }
+        if a.wants("plan") {
+            self.plan_scenarios(&world)?;
+        }
+        if a.wants("sweep") {
+            self.sweep(&world)?;
+        }
+        if a.wants("apply") {
+            self.apply_scenarios(&world)?;
+        }
+        if a.wants("rate") {
+            self.rate_limited(&world)?;
+        }
         self.rt.block_on(world.emu.shutdown());
 
-        if !a.no_scaling {
+        if !a.no_scaling && a.wants("scaling") {
             self.scaling()?;
         }
 
@@ -359,11 +385,12 @@ impl<'a> Bench<'a> {
             .unwrap_or_default()
             .trim()
             .to_owned();
+        let secrets_dir = a.secrets_dir.as_deref().unwrap_or(self.dir.path());
         println!("# keyplan benchmark\n");
         println!(
             "- machine: {nproc} CPUs, {cpu}, Linux {kernel}; secrets files in {} ({})",
-            self.dir.path().display(),
-            fs_type(self.dir.path())
+            secrets_dir.display(),
+            fs_type(secrets_dir)
         );
         println!("- keyplan: {}", self.keyplan.display());
         println!(
@@ -929,7 +956,8 @@ impl<'a> Bench<'a> {
         creates: usize,
         tag: &str,
     ) -> Result<(Run, Run)> {
-        let secrets = world.dir.join(format!("secrets-{tag}.json"));
+        let dir = self.args.secrets_dir.as_deref().unwrap_or(&world.dir);
+        let secrets = dir.join(format!("keyplan-bench-secrets-{tag}.json"));
         let _ = std::fs::remove_file(&secrets);
         let secrets_arg = secrets.display().to_string();
         let existing = world.existing_keys();
@@ -1032,6 +1060,7 @@ impl<'a> Bench<'a> {
             "| step | run | wall | admin requests answered | 429s | throughput | of the limit | failed actions |\n|---|---|---|---|---|---|---|---|"
         );
         let mut worst = f64::INFINITY;
+        let mut shares = (Vec::new(), Vec::new());
         let mut limited = true;
         for (i, (create, delete)) in rows.iter().enumerate() {
             for (step, run) in [("create", create), ("delete", delete)] {
@@ -1047,6 +1076,7 @@ impl<'a> Bench<'a> {
                 // Too few requests to empty the bucket: the limit was never reached.
                 limited &= answered > 3 * u64::from(limit.burst);
                 worst = worst.min(share);
+                if step == "create" { &mut shares.0 } else { &mut shares.1 }.push(share);
                 println!(
                     "| {step} | {} | {} | {answered} | {throttled} | {rate:.1} req/s ({steady:.1} past the burst) | {:.0}% | 0 |",
                     i + 1,
@@ -1060,13 +1090,21 @@ impl<'a> Bench<'a> {
              deletion); throughput counts admin requests answered other than 429 over the whole \
              process, start-up and token included."
         );
+        let med = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(0.0)
+        };
+        let (create, delete) = (med(shares.0), med(shares.1));
         self.verdict(
             limited,
-            worst >= 0.85,
+            create.min(delete) >= 0.85,
             format!(
                 "under the rate limit ({} req/s), throughput within 15% of the limit and zero \
-                 failed actions: worst {:.0}% of the limit, 0 failed",
+                 failed actions: median {:.0}% (creates) and {:.0}% (deletes) of the limit, worst \
+                 run {:.0}%; 0 failed",
                 limit.per_second,
+                create * 100.0,
+                delete * 100.0,
                 worst * 100.0
             ),
         );
