@@ -56,7 +56,10 @@ use org::Org;
 
 type Result<T> = std::result::Result<T, String>;
 
-const SDK_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/bench_sdk_baseline.py");
+const SDK_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/bench_sdk_baseline.py"
+);
 
 /// keyplan's organisation-scale benchmark (docs/performance.md).
 #[derive(Debug, Parser)]
@@ -98,7 +101,7 @@ struct Args {
     /// Skip the table of plan time against N, K and latency.
     #[arg(long)]
     no_scaling: bool,
-    /// The Python with `pinecone==10.2.0` for baseline 2 [default: $KEYPLAN_TEST_PYTHON, else
+    /// The Python with `pinecone==10.2.0` for baseline 2 [default: `$KEYPLAN_TEST_PYTHON`, else
     /// python3 if it can import pinecone, else the baseline is skipped].
     #[arg(long)]
     python: Option<PathBuf>,
@@ -266,7 +269,10 @@ fn ms(d: Duration) -> String {
 }
 
 fn mib(kib: Option<u64>) -> String {
-    kib.map_or_else(|| "n/a".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+    kib.map_or_else(
+        || "n/a".to_owned(),
+        |k| format!("{:.1} MiB", k as f64 / 1024.0),
+    )
 }
 
 /// Round trips at concurrency `c` for `n` independent requests.
@@ -291,7 +297,12 @@ mod bound {
     /// creates and one listing per touched project (apply's check for a concurrent run), C at
     /// a time; a project's listing follows its creates, so at least two rounds.
     pub fn apply_create(n: usize, m: usize, touched: usize, c: usize) -> u64 {
-        plan(n, c) + if m == 0 { 0 } else { rounds(m + touched, c).max(2) }
+        plan(n, c)
+            + if m == 0 {
+                0
+            } else {
+                rounds(m + touched, c).max(2)
+            }
     }
 
     /// `keyplan apply` deleting `m` keys: the plan's listings, then the deletes.
@@ -429,7 +440,10 @@ impl<'a> Bench<'a> {
             .block_on(keyplan::emulator::start(config, ([127, 0, 0, 1], 0).into()))
             .map_err(|e| format!("start the emulator: {e}"))?;
         let org = org::populate(&emu, projects, keys);
-        let dir = self.dir.path().join(format!("org-{projects}x{keys}-{}ms", latency.as_millis()));
+        let dir = self
+            .dir
+            .path()
+            .join(format!("org-{projects}x{keys}-{}ms", latency.as_millis()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
         Ok(World {
             emu,
@@ -486,7 +500,12 @@ impl<'a> Bench<'a> {
     /// `keyplan plan` over the whole organisation, which must be unchanged.
     fn plan_once(&self, world: &World, concurrency: Option<usize>) -> Result<Run> {
         let manifest = world.manifest(0)?;
-        let run = self.keyplan(world, &manifest, concurrency, &["plan", "--detailed-exitcode"])?;
+        let run = self.keyplan(
+            world,
+            &manifest,
+            concurrency,
+            &["plan", "--detailed-exitcode"],
+        )?;
         if !run.status.success() {
             return Err(format!(
                 "keyplan plan (concurrency {concurrency:?}) did not report \"no changes\": {}\n{}",
@@ -547,6 +566,7 @@ impl<'a> Bench<'a> {
 
     /// `keyplan validate` of a large manifest (a child process), and the plan computation
     /// alone, in-process.
+    #[expect(clippy::too_many_lines, reason = "one scenario, read top to bottom")]
     fn validate_and_compute(&mut self) -> Result<()> {
         let a = self.args;
         let per = 25.min(a.validate_keys.max(1));
@@ -574,7 +594,11 @@ impl<'a> Bench<'a> {
             runs.push(run);
         }
         let validate = Scenario {
-            name: format!("`keyplan validate`, {} keys ({} KiB)", projects * per, text.len() / 1024),
+            name: format!(
+                "`keyplan validate`, {} keys ({} KiB)",
+                projects * per,
+                text.len() / 1024
+            ),
             runs,
             ideal: None,
             expected_requests: None,
@@ -587,7 +611,13 @@ impl<'a> Bench<'a> {
                 let ok = keyplan::manifest::parse(&text, &path).is_ok();
                 (t.elapsed(), ok)
             })
-            .map(|(d, ok)| if ok { Ok(d) } else { Err("the synthetic manifest is invalid".to_owned()) })
+            .map(|(d, ok)| {
+                if ok {
+                    Ok(d)
+                } else {
+                    Err("the synthetic manifest is invalid".to_owned())
+                }
+            })
             .collect::<Result<_>>()?;
         let per_project = 100.min(a.compute_keys.max(1));
         let compute_projects = a.compute_keys.div_ceil(per_project);
@@ -635,7 +665,7 @@ impl<'a> Bench<'a> {
         self.verdict(
             a.validate_keys == 10_000,
             validate.wall() < Duration::from_millis(100),
-            format!(
+            &format!(
                 "`keyplan validate` of a {}-key manifest under 100 ms: {} (process, median)",
                 projects * per,
                 ms(validate.wall())
@@ -644,7 +674,7 @@ impl<'a> Bench<'a> {
         self.verdict(
             a.compute_keys == 100_000,
             compute < Duration::from_millis(300),
-            format!(
+            &format!(
                 "pure plan computation for {} keys under 300 ms: {} (in-process median; \
                  `cargo bench --bench plan` for the divan figures)",
                 compute_projects * per_project,
@@ -673,9 +703,7 @@ impl<'a> Bench<'a> {
         let api = HttpAdminApi::new(config).map_err(|e| format!("client: {e}"))?;
         let sequential = 200_u32;
         println!("\n## Per-request cost against the injected latency (TRAPS.md, trap 11)\n");
-        println!(
-            "| client | latency | per request | overhead |\n|---|---|---|---|"
-        );
+        println!("| client | latency | per request | overhead |\n|---|---|---|---|");
         let mut at_1ms = Duration::ZERO;
         for latency_ms in [0_u64, 1] {
             let latency = Duration::from_millis(latency_ms);
@@ -729,7 +757,7 @@ impl<'a> Bench<'a> {
         self.verdict(
             true,
             ok,
-            format!(
+            &format!(
                 "sequential requests at 1 ms latency cost ~1 ms, not ~40 ms (trap 11): {} each",
                 ms(at_1ms)
             ),
@@ -739,14 +767,23 @@ impl<'a> Bench<'a> {
     }
 
     /// Plan at the default concurrency, at 1, and the SDK script.
+    #[expect(clippy::too_many_lines, reason = "one scenario, read top to bottom")]
     fn plan_scenarios(&mut self, world: &World) -> Result<()> {
         let a = self.args;
         let n = world.org.projects.len();
         let expected = Some(2 + n as u64);
         let mut scenarios = Vec::new();
         for (concurrency, runs, label) in [
-            (None, a.runs, format!("keyplan plan (default, C={DEFAULT_CONCURRENCY})")),
-            (Some(1), a.baseline_runs, "baseline 1: keyplan plan --concurrency 1".to_owned()),
+            (
+                None,
+                a.runs,
+                format!("keyplan plan (default, C={DEFAULT_CONCURRENCY})"),
+            ),
+            (
+                Some(1),
+                a.baseline_runs,
+                "baseline 1: keyplan plan --concurrency 1".to_owned(),
+            ),
         ] {
             let c = concurrency.unwrap_or(DEFAULT_CONCURRENCY);
             let mut done = Vec::new();
@@ -792,7 +829,9 @@ impl<'a> Bench<'a> {
         let sequential = &scenarios[1];
         let vs_seq = sequential.wall().as_secs_f64() / keyplan.wall().as_secs_f64();
         println!("\nSpeed-up of keyplan plan over baseline 1 (--concurrency 1): {vs_seq:.1}×");
-        let at_target = n == 200 && world.org.keys_per_project == 25 && world.latency == Duration::from_millis(20);
+        let at_target = n == 200
+            && world.org.keys_per_project == 25
+            && world.latency == Duration::from_millis(20);
         if let Some(sdk) = scenarios.get(2) {
             let vs_sdk = sdk.wall().as_secs_f64() / keyplan.wall().as_secs_f64();
             let inner = median(sdk_inner);
@@ -805,7 +844,7 @@ impl<'a> Bench<'a> {
             self.verdict(
                 at_target,
                 vs_sdk >= 10.0,
-                format!("plan at least 10× faster than the sequential SDK script: {vs_sdk:.1}×"),
+                &format!("plan at least 10× faster than the sequential SDK script: {vs_sdk:.1}×"),
             );
         } else {
             self.verdicts.push(
@@ -816,7 +855,7 @@ impl<'a> Bench<'a> {
         self.verdict(
             at_target,
             ratio <= 1.3,
-            format!(
+            &format!(
                 "plan of {n} projects × {} keys at {} ms within 1.3× the ideal bound at the default \
                  concurrency: {ratio:.2}× ({} against {})",
                 world.org.keys_per_project,
@@ -829,7 +868,7 @@ impl<'a> Bench<'a> {
         self.verdict(
             keys == 5000,
             keyplan.cpu() < Duration::from_millis(50),
-            format!(
+            &format!(
                 "keyplan's own CPU per plan with {keys} keys under 50 ms: {} (median)",
                 ms(keyplan.cpu())
             ),
@@ -838,7 +877,7 @@ impl<'a> Bench<'a> {
             self.verdict(
                 keys == 5000,
                 kib < 50 * 1024,
-                format!("peak memory of that plan under 50 MB: {}", mib(Some(kib))),
+                &format!("peak memory of that plan under 50 MB: {}", mib(Some(kib))),
             );
         }
         Ok(())
@@ -867,7 +906,11 @@ impl<'a> Bench<'a> {
             world.latency.as_millis()
         );
         print_table(&scenarios);
-        let best = scenarios.iter().map(Scenario::wall).min().unwrap_or_default();
+        let best = scenarios
+            .iter()
+            .map(Scenario::wall)
+            .min()
+            .unwrap_or_default();
         if let Some((c, s)) = a
             .sweep
             .iter()
@@ -892,7 +935,11 @@ impl<'a> Bench<'a> {
         let mut scenarios = Vec::new();
         for (concurrency, runs, label) in [
             (None, a.runs, format!("(default, C={DEFAULT_CONCURRENCY})")),
-            (Some(1), a.baseline_runs, "(baseline 1: --concurrency 1)".to_owned()),
+            (
+                Some(1),
+                a.baseline_runs,
+                "(baseline 1: --concurrency 1)".to_owned(),
+            ),
         ] {
             let c = concurrency.unwrap_or(DEFAULT_CONCURRENCY);
             let (mut creates, mut deletes) = (Vec::new(), Vec::new());
@@ -930,14 +977,12 @@ impl<'a> Bench<'a> {
         let create = &scenarios[0];
         let vs_seq = scenarios[2].wall().as_secs_f64() / create.wall().as_secs_f64();
         let delete_vs_seq = scenarios[3].wall().as_secs_f64() / scenarios[1].wall().as_secs_f64();
-        println!(
-            "Speed-up over baseline 1: creates {vs_seq:.1}×, deletes {delete_vs_seq:.1}×."
-        );
+        println!("Speed-up over baseline 1: creates {vs_seq:.1}×, deletes {delete_vs_seq:.1}×.");
         let ratio = create.ratio().unwrap_or(f64::NAN);
         self.verdict(
             m == 1000 && world.latency == Duration::from_millis(20),
             ratio <= 1.3,
-            format!(
+            &format!(
                 "apply of {m} creates at {} ms within 1.3× its ideal bound, every secret stored: \
                  {ratio:.2}× ({} against {}); all {m} secrets stored in every run",
                 world.latency.as_millis(),
@@ -975,10 +1020,10 @@ impl<'a> Bench<'a> {
                 create.excerpt()
             ));
         }
-        let created = create.counters.route_status(Route::CreateKey, 200);
-        if created != creates as u64 {
+        let made = create.counters.route_status(Route::CreateKey, 200);
+        if made != creates as u64 {
             return Err(format!(
-                "keyplan apply made {created} successful creates, not {creates}"
+                "keyplan apply made {made} successful creates, not {creates}"
             ));
         }
         let records = org::stored_records(&secrets)?;
@@ -1003,14 +1048,22 @@ impl<'a> Bench<'a> {
             ));
         }
         if let Some((id, name)) = records.iter().find(|(id, _)| !live.contains(id)) {
-            return Err(format!("the stored secret of {name} names key {id}, which is not live"));
+            return Err(format!(
+                "the stored secret of {name} names key {id}, which is not live"
+            ));
         }
 
         let delete = self.keyplan(
             world,
             &world.manifest(0)?,
             concurrency,
-            &["apply", "--auto-approve", "--force", "--secrets-file", &secrets_arg],
+            &[
+                "apply",
+                "--auto-approve",
+                "--force",
+                "--secrets-file",
+                &secrets_arg,
+            ],
         )?;
         if !delete.status.success() {
             return Err(format!(
@@ -1021,7 +1074,9 @@ impl<'a> Bench<'a> {
         }
         let live = world.org.live_key_count(&world.emu);
         if live != existing {
-            return Err(format!("{live} live keys after the deletes, not {existing}"));
+            return Err(format!(
+                "{live} live keys after the deletes, not {existing}"
+            ));
         }
         let left = org::stored_records(&secrets)?.len();
         if left != 0 {
@@ -1042,7 +1097,11 @@ impl<'a> Bench<'a> {
         };
         let mut rows = Vec::new();
         for i in 0..a.baseline_runs {
-            eprintln!("bench: rate-limited apply, run {}/{}", i + 1, a.baseline_runs);
+            eprintln!(
+                "bench: rate-limited apply, run {}/{}",
+                i + 1,
+                a.baseline_runs
+            );
             world.set_faults(Some(limit));
             let result = self.apply_cycle(world, None, a.rate_creates, &format!("rl-{i}"));
             world.set_faults(None);
@@ -1070,13 +1129,18 @@ impl<'a> Bench<'a> {
                 let answered = admin - throttled;
                 let rate = answered as f64 / run.wall.as_secs_f64();
                 // The bucket starts full: its burst is free, the rest comes at the limit.
-                let steady = answered.saturating_sub(u64::from(limit.burst)) as f64
-                    / run.wall.as_secs_f64();
+                let steady =
+                    answered.saturating_sub(u64::from(limit.burst)) as f64 / run.wall.as_secs_f64();
                 let share = rate / limit.per_second;
                 // Too few requests to empty the bucket: the limit was never reached.
                 limited &= answered > 3 * u64::from(limit.burst);
                 worst = worst.min(share);
-                if step == "create" { &mut shares.0 } else { &mut shares.1 }.push(share);
+                if step == "create" {
+                    &mut shares.0
+                } else {
+                    &mut shares.1
+                }
+                .push(share);
                 println!(
                     "| {step} | {} | {} | {answered} | {throttled} | {rate:.1} req/s ({steady:.1} past the burst) | {:.0}% | 0 |",
                     i + 1,
@@ -1098,7 +1162,7 @@ impl<'a> Bench<'a> {
         self.verdict(
             limited,
             create.min(delete) >= 0.85,
-            format!(
+            &format!(
                 "under the rate limit ({} req/s), throughput within 15% of the limit and zero \
                  failed actions: median {:.0}% (creates) and {:.0}% (deletes) of the limit, worst \
                  run {:.0}%; 0 failed",
@@ -1124,7 +1188,9 @@ impl<'a> Bench<'a> {
         for l in [0, 5, 50, 100] {
             cells.push((200, 25, l));
         }
-        println!("\n## How plan time grows with N, K and latency (C={DEFAULT_CONCURRENCY}, median of {runs})\n");
+        println!(
+            "\n## How plan time grows with N, K and latency (C={DEFAULT_CONCURRENCY}, median of {runs})\n"
+        );
         println!(
             "| N projects | K keys | latency | wall | ideal | × ideal | requests | CPU | CPU per 1k keys | peak RSS |\n|---|---|---|---|---|---|---|---|---|---|"
         );
@@ -1146,7 +1212,8 @@ impl<'a> Bench<'a> {
                 "| {n} | {k} | {l} ms | {} | {} | {} | {} | {} | {per_1k:.1} ms | {} |",
                 ms(s.wall()),
                 ms(s.ideal.unwrap_or_default()),
-                s.ratio().map_or_else(|| "–".to_owned(), |r| format!("{r:.2}")),
+                s.ratio()
+                    .map_or_else(|| "–".to_owned(), |r| format!("{r:.2}")),
                 s.requests(),
                 ms(s.cpu()),
                 mib(s.maxrss_kib())
@@ -1157,7 +1224,7 @@ impl<'a> Bench<'a> {
     }
 
     /// Records a target's verdict; `applies` says whether this run's sizes are the target's.
-    fn verdict(&mut self, applies: bool, met: bool, text: String) {
+    fn verdict(&mut self, applies: bool, met: bool, text: &str) {
         let state = match (applies, met) {
             (false, _) => "(other sizes than the target's; not judged)",
             (true, true) => "MET",
@@ -1178,7 +1245,8 @@ fn print_table(scenarios: &[Scenario]) {
             s.runs.len(),
             ms(s.wall()),
             s.ideal.map_or_else(|| "–".to_owned(), ms),
-            s.ratio().map_or_else(|| "–".to_owned(), |r| format!("{r:.2}")),
+            s.ratio()
+                .map_or_else(|| "–".to_owned(), |r| format!("{r:.2}")),
             s.requests(),
             ms(s.cpu()),
             mib(s.maxrss_kib())
@@ -1278,7 +1346,8 @@ fn fs_type(path: &Path) -> String {
         .filter_map(|line| {
             let mut fields = line.split_whitespace();
             let (_, point, kind) = (fields.next()?, fields.next()?, fields.next()?);
-            path.starts_with(point).then(|| (point.len(), kind.to_owned()))
+            path.starts_with(point)
+                .then(|| (point.len(), kind.to_owned()))
         })
         .max()
         .map_or_else(|| "unknown file system".to_owned(), |(_, kind)| kind)

@@ -124,8 +124,7 @@ impl Runner {
 fn children_cpu() -> Result<Duration, String> {
     let usage = getrusage(UsageWho::RUSAGE_CHILDREN).map_err(|e| format!("getrusage: {e}"))?;
     let micros = |t: nix::sys::time::TimeVal| {
-        u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000
-            + u64::try_from(t.tv_usec()).unwrap_or(0)
+        u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec()).unwrap_or(0)
     };
     Ok(Duration::from_micros(
         micros(usage.user_time()) + micros(usage.system_time()),
