@@ -66,6 +66,11 @@ pub(crate) fn check(
 ) -> Result<Desired, Vec<Diagnostic>> {
     let mut checker = Checker {
         source,
+        newlines: source
+            .bytes()
+            .enumerate()
+            .filter_map(|(offset, byte)| (byte == b'\n').then_some(offset))
+            .collect(),
         path,
         diagnostics: Vec::new(),
         key_ids: BTreeMap::new(),
@@ -80,6 +85,9 @@ pub(crate) fn check(
 
 struct Checker<'a> {
     source: &'a str,
+    /// Byte offsets of every newline, so a line number is a binary search, not a scan from
+    /// the top (which made validating large manifests quadratic).
+    newlines: Vec<usize>,
     path: &'a Path,
     diagnostics: Vec<Diagnostic>,
     /// Every key id seen so far, with the line it was declared on: ids are unique across the
@@ -133,13 +141,7 @@ impl Checker<'_> {
 
     fn line_of(&self, offset: usize) -> usize {
         let offset = offset.min(self.source.len());
-        self.source
-            .as_bytes()
-            .iter()
-            .take(offset)
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1
+        self.newlines.partition_point(|&newline| newline < offset) + 1
     }
 
     /// Splits a table into its known fields, reporting each unknown one.
