@@ -334,6 +334,39 @@ fn threads_writing_at_once_lose_nothing() {
     }
 }
 
+/// One store shared by many threads, as one apply uses it: concurrent puts are written together
+/// (group commit), and every put still returns only once its own secret is in the file.
+#[test]
+fn one_store_shared_by_threads_writes_every_secret_before_returning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secrets.json");
+    let prod = project("p-1", "prod");
+    let store = file_store(&path, FileFormat::Json);
+    std::thread::scope(|scope| {
+        for thread in 0..16 {
+            let (store, prod, path) = (&store, &prod, &path);
+            scope.spawn(move || {
+                for i in 0..8 {
+                    let name = format!("s{thread}-{i}");
+                    store
+                        .put(
+                            &record(prod, &name, &name),
+                            &Secret::new(format!("pcsk_{name}")),
+                        )
+                        .unwrap();
+                    // Durable on return: a fresh reader already sees it.
+                    let reader = file_store(path, FileFormat::Json);
+                    assert_eq!(
+                        reader.get(prod, &name).unwrap().unwrap().expose(),
+                        format!("pcsk_{name}")
+                    );
+                }
+            });
+        }
+    });
+    assert_eq!(json(&path)["secrets"].as_array().unwrap().len(), 128);
+}
+
 const WORKER_ENV: &str = "KEYPLAN_TEST_FILE_WORKER";
 
 /// Child side of the test below: one process putting its own records into a shared file.

@@ -10,6 +10,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -26,12 +27,39 @@ const DOTENV_RECORD_PREFIX: &str = "# keyplan ";
 const DOTENV_HEADER: &str = "# Secrets of Pinecone API keys, written by keyplan. Each variable \
                              follows a comment recording the key it belongs to; keep them together.";
 
-/// A JSON or dotenv file of secrets. Holds only the path: values are read when needed and
-/// never kept, so `Debug` cannot print one.
+/// A JSON or dotenv file of secrets. Holds the path, and secrets only while they wait in the
+/// put queue (`Secret`'s `Debug` redacts them); values read from the file are never kept.
 #[derive(Debug, Clone)]
 pub struct FileStore {
     path: PathBuf,
     format: FileFormat,
+    puts: Arc<PutQueue>,
+}
+
+/// Group commit: puts that arrive while another is being written wait, and the next writer
+/// writes them all in one rewrite and one fsync. An apply of many creates then costs a few
+/// rewrites instead of one per secret (each a whole-file rewrite: quadratic in the count).
+/// Each put still returns only once its own secret is durable.
+#[derive(Debug, Default)]
+struct PutQueue {
+    state: Mutex<QueueState>,
+    written: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    next_ticket: u64,
+    waiting: Vec<(u64, SecretRecord, Secret)>,
+    results: std::collections::HashMap<u64, Result<(), StoreError>>,
+    writing: bool,
+}
+
+impl PutQueue {
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// One stored secret. No `Debug`: nothing may print `value`.
@@ -124,7 +152,11 @@ impl Contents {
 
 impl FileStore {
     pub fn new(path: PathBuf, format: FileFormat) -> Self {
-        FileStore { path, format }
+        FileStore {
+            path,
+            format,
+            puts: Arc::default(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -133,6 +165,64 @@ impl FileStore {
 
     /// Runs `change` on the current contents under the lock, and writes the result back when it
     /// says something changed.
+    /// Writes a batch of puts in one locked rewrite. A put the file refuses (a dotenv name
+    /// clash) fails alone; a failed write fails the whole batch, since none of it is stored.
+    fn write_batch(
+        &self,
+        batch: Vec<(u64, SecretRecord, Secret)>,
+    ) -> Vec<(u64, Result<(), StoreError>)> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let written = self.modify(|contents| {
+            for (ticket, record, secret) in &batch {
+                outcomes.push((*ticket, self.put_into(contents, record, secret)));
+            }
+            let changed = outcomes.iter().any(|(_, result)| result.is_ok());
+            Ok(((), changed))
+        });
+        match written {
+            Ok(()) => outcomes,
+            Err(error) => batch
+                .into_iter()
+                .map(|(ticket, _, _)| (ticket, Err(error.clone())))
+                .collect(),
+        }
+    }
+
+    /// Adds one secret to the contents: checks first, so a refusal leaves them unchanged.
+    fn put_into(
+        &self,
+        contents: &mut Contents,
+        record: &SecretRecord,
+        secret: &Secret,
+    ) -> Result<(), StoreError> {
+        self.check_dotenv_variable(
+            contents,
+            &record.project,
+            &record.key_id,
+            &record.key_name,
+            true,
+        )?;
+        contents.remove_key(&record.project, &record.key_id);
+        if self.format == FileFormat::Dotenv {
+            // A replace: the new key's secret takes the old key's variable.
+            let name = dotenv_name(&record.project.name, &record.key_name);
+            contents.items.retain(|item| match item {
+                Item::Record(r) => dotenv_name(&r.project_name, &r.key_name) != name,
+                Item::Verbatim(_) => true,
+            });
+        }
+        contents.items.push(Item::Record(FileRecord {
+            project_id: record.project.id.to_string(),
+            project_name: record.project.name.clone(),
+            key_id: record.key_id.to_string(),
+            key_name: record.key_name.clone(),
+            created_at: record.created_at,
+            value: secret.expose().to_owned(),
+            extra: serde_json::Map::new(),
+        }));
+        Ok(())
+    }
+
     fn modify<T>(
         &self,
         change: impl FnOnce(&mut Contents) -> Result<(T, bool), StoreError>,
@@ -393,34 +483,31 @@ impl SecretStore for FileStore {
             )
             .with_hint("use format = \"json\""));
         }
-        self.modify(|contents| {
-            self.check_dotenv_variable(
-                contents,
-                &record.project,
-                &record.key_id,
-                &record.key_name,
-                true,
-            )?;
-            contents.remove_key(&record.project, &record.key_id);
-            if self.format == FileFormat::Dotenv {
-                // A replace: the new key's secret takes the old key's variable.
-                let name = dotenv_name(&record.project.name, &record.key_name);
-                contents.items.retain(|item| match item {
-                    Item::Record(r) => dotenv_name(&r.project_name, &r.key_name) != name,
-                    Item::Verbatim(_) => true,
-                });
+        let mut state = self.puts.lock();
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.waiting.push((ticket, record.clone(), secret.clone()));
+        loop {
+            if let Some(result) = state.results.remove(&ticket) {
+                return result;
             }
-            contents.items.push(Item::Record(FileRecord {
-                project_id: record.project.id.to_string(),
-                project_name: record.project.name.clone(),
-                key_id: record.key_id.to_string(),
-                key_name: record.key_name.clone(),
-                created_at: record.created_at,
-                value: secret.expose().to_owned(),
-                extra: serde_json::Map::new(),
-            }));
-            Ok(((), true))
-        })
+            if state.writing {
+                state = self
+                    .puts
+                    .written
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            state.writing = true;
+            let batch = std::mem::take(&mut state.waiting);
+            drop(state);
+            let results = self.write_batch(batch);
+            state = self.puts.lock();
+            state.writing = false;
+            state.results.extend(results);
+            self.puts.written.notify_all();
+        }
     }
 
     fn rename(

@@ -26,7 +26,7 @@ pub struct SecretRecord {
 }
 
 /// A failure of a secret store. Never carries a secret.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct StoreError {
     pub message: String,
