@@ -188,6 +188,14 @@ fn check_converged(
             .filter(|k| k.project_id == p.id)
             .collect();
         for name in created_names {
+            let pending: Vec<&LiveKey> = keys
+                .iter()
+                .filter(|k| k.name == crate::plan::pending_name(name))
+                .collect();
+            assert!(
+                pending.is_empty(),
+                "a key still under the pending name of {name}: {pending:?} {case}"
+            );
             let named: Vec<&LiveKey> = keys.iter().filter(|k| &k.name == name).collect();
             assert!(
                 named.len() <= 1,
@@ -331,7 +339,8 @@ async fn a_refused_secret_whose_key_cannot_be_deleted_is_reported_as_orphaned() 
     let plan = plan_of(vec![create(&p, "ingest")]);
     let (report, events) = h.apply(&plan, &serial()).await;
 
-    let orphan = h.org.keys_named("ingest")[0].id.clone();
+    // Never renamed: a key without its secret keeps its pending name.
+    let orphan = h.org.keys_named("ingest (keyplan: pending)")[0].id.clone();
     assert_eq!(report.outcomes[0].orphaned, vec![orphan.clone()]);
     let message = failed_message(&report.outcomes[0]);
     assert!(
@@ -371,20 +380,20 @@ async fn a_lost_create_answer_is_reconciled_by_listing_not_by_resending() {
     let lines = h.journal.lines();
     let creates: Vec<&String> = lines
         .iter()
-        .filter(|l| l.starts_with("create ingest ->"))
+        .filter(|l| l.starts_with("create ingest (keyplan: pending) ->"))
         .collect();
     assert_eq!(creates.len(), 2, "{lines:#?}");
     let lost_id = creates[0].rsplit(' ').next().unwrap();
     let listed = pos(&h.journal, "list ");
     let deleted = pos(&h.journal, &format!("delete {lost_id}"));
-    assert!(pos(&h.journal, "create ingest answer lost") < listed);
+    assert!(pos(&h.journal, "create ingest (keyplan: pending) answer lost") < listed);
     assert!(
         listed < deleted
             && deleted
                 < h.journal
                     .lines()
                     .iter()
-                    .rposition(|l| l.starts_with("create ingest ->"))
+                    .rposition(|l| l.starts_with("create ingest (keyplan: pending) ->"))
                     .unwrap()
     );
     assert_eq!(
@@ -414,7 +423,7 @@ async fn a_create_lost_twice_is_not_tried_a_third_time_and_leaves_no_secretless_
 
     let message = failed_message(&report.outcomes[0]);
     assert!(message.contains("lost twice"), "{message}");
-    assert_eq!(h.journal.count("create ingest ->"), 2);
+    assert_eq!(h.journal.count("create ingest (keyplan: pending) ->"), 2);
     assert!(
         h.org.keys_named("ingest").is_empty(),
         "a key without its secret remains"
@@ -468,7 +477,7 @@ async fn a_replace_retires_then_creates_stores_and_deletes() {
         &h.journal,
         &format!("update {} name=search (keyplan: retiring)", old.id),
     );
-    let created = pos(&h.journal, "create search ->");
+    let created = pos(&h.journal, "create search (keyplan: pending) ->");
     let stored = pos(&h.journal, "put search");
     let deleted = pos(&h.journal, &format!("delete {}", old.id));
     let done = pos(&h.journal, "event done 0");
@@ -542,7 +551,12 @@ async fn an_interrupted_replace_is_finished_without_renaming_again() {
     let (report, _) = h.apply(&plan, &serial()).await;
 
     assert!(report.is_success(), "{report:#?}");
-    assert_eq!(h.journal.count("update "), 0, "{:#?}", h.journal.lines());
+    assert_eq!(
+        h.journal.count(&format!("update {}", old.id)),
+        0,
+        "{:#?}",
+        h.journal.lines()
+    );
     assert_eq!(h.org.keys().len(), 1);
     assert_converged_safely(&h.org, &h.store, &[p], &["search"]);
 }
@@ -927,7 +941,7 @@ async fn a_lost_answer_with_a_failed_listing_is_not_retried_blindly() {
     );
     assert!(message.contains("run `keyplan plan`"), "{message}");
     assert_eq!(
-        h.journal.count("create ingest ->"),
+        h.journal.count("create ingest (keyplan: pending) ->"),
         1,
         "resent a create blindly"
     );
