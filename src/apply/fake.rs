@@ -61,6 +61,12 @@ pub enum Fault {
     TwinCreate { name: String, times: usize },
     /// Listing any project fails (HTTP 503), `times` times.
     FailList { times: usize },
+    /// The create commits, then the call never returns: dropping the apply then is a run
+    /// killed right after the create (before its secret is stored).
+    HangAfterCreate { name: String },
+    /// Renaming a key from the pending name of `name` never returns (and never takes effect):
+    /// a run killed after the secret was stored, before the rename.
+    HangBeforeRename { name: String },
 }
 
 #[derive(Debug, Default)]
@@ -155,6 +161,10 @@ impl FakeOrg {
                 if *times == 0 {
                     state.faults.remove(position);
                 }
+            }
+            // A run hangs once: the next run goes through.
+            Fault::HangAfterCreate { .. } | Fault::HangBeforeRename { .. } => {
+                state.faults.remove(position);
             }
             _ => {}
         }
@@ -268,10 +278,9 @@ impl AdminApi for FakeApi {
 
     async fn create_key(&self, project: &ProjectId, key: &NewKey) -> Result<CreatedKey, ApiError> {
         self.enter(self.create_delay).await;
-        let result = if let Some(Fault::RefuseCreate { message, .. }) = self
-            .org
-            .take_fault(|f| matches!(f, Fault::RefuseCreate { name, .. } if name == declared(&key.name)))
-        {
+        let result = if let Some(Fault::RefuseCreate { message, .. }) = self.org.take_fault(
+            |f| matches!(f, Fault::RefuseCreate { name, .. } if name == declared(&key.name)),
+        ) {
             self.log(&format!("create {} refused", key.name));
             Err(api_error(403, "QUOTA_EXCEEDED", &message))
         } else {
@@ -306,6 +315,16 @@ impl AdminApi for FakeApi {
                 (live, secret)
             };
             self.log(&format!("create {} -> {}", key.name, live.id));
+            if self
+                .org
+                .take_fault(
+                    |f| matches!(f, Fault::HangAfterCreate { name } if name == declared(&key.name)),
+                )
+                .is_some()
+            {
+                self.log(&format!("create {} hangs", key.name));
+                std::future::pending::<()>().await;
+            }
             if lose {
                 self.log(&format!("create {} answer lost", key.name));
                 Err(ApiError::OutcomeUnknown {
@@ -341,6 +360,14 @@ impl AdminApi for FakeApi {
             .into_iter()
             .find(|k| &k.id == id)
             .map(|k| k.name);
+        if current.as_ref().is_some_and(|current| {
+            self.org
+                .take_fault(|f| matches!(f, Fault::HangBeforeRename { name } if &pending_name(name) == current))
+                .is_some()
+        }) {
+            self.log(&format!("update {id} hangs"));
+            std::future::pending::<()>().await;
+        }
         let rename_fault = current.is_some_and(|current| {
             self.org
                 .take_fault(|f| matches!(f, Fault::FailRename { name, .. } if pending_name(name) == current))

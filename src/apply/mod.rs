@@ -1181,7 +1181,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 if let Ok(now) = self.api.list_keys(&project.id).await {
                     racers = now
                         .into_iter()
-                        .filter(|k| is_named(k, &ours.key.name) && !self.is_known(&project.id, &k.id))
+                        .filter(|k| {
+                            is_named(k, &ours.key.name) && !self.is_known(&project.id, &k.id)
+                        })
                         .collect();
                 }
             }
