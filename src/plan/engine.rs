@@ -822,8 +822,20 @@ impl<'a> ProjectContext<'a> {
             self.diff(declared, found, out, errors);
         }
 
+        self.undeclared(&keys, &claims, &pinned, out)
+    }
+
+    /// Lists or deletes the live keys no declared key claims (by the project's `unmanaged`
+    /// policy), except ignored ones and leftovers. Returns how many live keys the guard counts.
+    fn undeclared(
+        &self,
+        keys: &[&'a LiveKey],
+        claims: &BTreeMap<&KeyId, Vec<String>>,
+        pinned: &BTreeSet<&KeyId>,
+        out: &mut ProjectOutcome,
+    ) -> usize {
         let mut looked_at = 0;
-        for key in &keys {
+        for key in keys {
             // Pending keys were handled above: never unmanaged, never ignored, and not live
             // keys for the guard (nobody has ever used one).
             if pending_stem(&key.name).is_some() && !pinned.contains(&key.id) {
