@@ -1353,6 +1353,8 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 work.outcome.index,
                 format!("removed its stored secret from {}", self.store.describe()),
             );
+        } else if names.first().is_some_and(|n| pending_stem(n).is_some()) {
+            work.note("no stored secret to remove (its create was interrupted before storing it)");
         } else {
             work.note(
                 "no stored secret to remove (keyplan did not create this key, or it was replaced)",
