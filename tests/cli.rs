@@ -532,8 +532,12 @@ fn a_mid_plan_failure_is_reported_and_a_rerun_converges() {
         "prod",
         &(key("a", "[\"ProjectEditor\"]") + &key("b", "[\"DataPlaneViewer\"]")),
     ));
-    env.emulator
-        .push_faults(Route::UpdateKey, [Fault::Status(403); 1]);
+    // The first PATCH is the create's rename of "b" from its pending name (let through); the
+    // second, the update of "a", fails.
+    env.emulator.push_faults(
+        Route::UpdateKey,
+        [Fault::Delay(std::time::Duration::ZERO), Fault::Status(403)],
+    );
     let partial = env.keyplan(["apply", "--auto-approve"]).run().code(6);
     assert!(
         partial

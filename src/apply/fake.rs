@@ -1,7 +1,8 @@
 //! In-memory fakes of the Admin API and of a secret store, for the failure paths of apply.
 //!
 //! Both write to one shared [`Journal`], so a test can assert the order of API calls, store
-//! writes and events across all of them. Faults are injected per key name.
+//! writes and events across all of them. Faults are injected per key name; a fault for a name
+//! also hits a key under that name's pending name (apply creates every key under it).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,6 +12,7 @@ use crate::live::{AdminApi, ApiError};
 use crate::model::{
     CreatedKey, KeyId, KeyUpdate, LiveKey, NewKey, Project, ProjectId, RoleSet, Secret,
 };
+use crate::plan::{pending_name, pending_stem};
 use crate::secrets::{SecretRecord, SecretStore, StoreError};
 
 /// One ordered log of everything that happened, shared by the fakes and the event handler.
@@ -51,11 +53,20 @@ pub enum Fault {
     FailDelete { name: String },
     /// Updating a key of this name fails (HTTP 500).
     FailUpdate { name: String },
+    /// Renaming a key from the pending name of `name` fails (HTTP 500), `times` times: the
+    /// last step of a create.
+    FailRename { name: String, times: usize },
     /// Right after a create of this name commits, "another run" creates a key of the same
     /// name, `times` times.
     TwinCreate { name: String, times: usize },
     /// Listing any project fails (HTTP 503), `times` times.
     FailList { times: usize },
+    /// The create commits, then the call never returns: dropping the apply then is a run
+    /// killed right after the create (before its secret is stored).
+    HangAfterCreate { name: String },
+    /// Renaming a key from the pending name of `name` never returns (and never takes effect):
+    /// a run killed after the secret was stored, before the rename.
+    HangBeforeRename { name: String },
 }
 
 #[derive(Debug, Default)]
@@ -110,6 +121,14 @@ impl FakeOrg {
         self.keys().into_iter().filter(|k| k.name == name).collect()
     }
 
+    /// Keys of this name or its pending name.
+    pub fn keys_named_or_pending(&self, name: &str) -> Vec<LiveKey> {
+        self.keys()
+            .into_iter()
+            .filter(|k| k.name == name || k.name == pending_name(name))
+            .collect()
+    }
+
     pub fn issued_secret(&self, id: &KeyId) -> Option<String> {
         self.state.lock().unwrap().issued.get(id).cloned()
     }
@@ -136,11 +155,16 @@ impl FakeOrg {
         match &mut state.faults[position] {
             Fault::LoseCreateAnswer { times, .. }
             | Fault::FailList { times }
+            | Fault::FailRename { times, .. }
             | Fault::TwinCreate { times, .. } => {
                 *times -= 1;
                 if *times == 0 {
                     state.faults.remove(position);
                 }
+            }
+            // A run hangs once: the next run goes through.
+            Fault::HangAfterCreate { .. } | Fault::HangBeforeRename { .. } => {
+                state.faults.remove(position);
             }
             _ => {}
         }
@@ -161,6 +185,11 @@ fn new_key(state: &mut State, project: &ProjectId, name: &str, roles: RoleSet) -
         roles,
         created_at: Some(created_at),
     }
+}
+
+/// The name a fault is matched on: a pending key's declared name, else the name itself.
+fn declared(name: &str) -> &str {
+    pending_stem(name).unwrap_or(name)
 }
 
 fn api_error(status: u16, code: &str, message: &str) -> ApiError {
@@ -249,17 +278,16 @@ impl AdminApi for FakeApi {
 
     async fn create_key(&self, project: &ProjectId, key: &NewKey) -> Result<CreatedKey, ApiError> {
         self.enter(self.create_delay).await;
-        let result = if let Some(Fault::RefuseCreate { message, .. }) = self
-            .org
-            .take_fault(|f| matches!(f, Fault::RefuseCreate { name, .. } if name == &key.name))
-        {
+        let result = if let Some(Fault::RefuseCreate { message, .. }) = self.org.take_fault(
+            |f| matches!(f, Fault::RefuseCreate { name, .. } if name == declared(&key.name)),
+        ) {
             self.log(&format!("create {} refused", key.name));
             Err(api_error(403, "QUOTA_EXCEEDED", &message))
         } else {
             let lose = self
                 .org
                 .take_fault(
-                    |f| matches!(f, Fault::LoseCreateAnswer { name, .. } if name == &key.name),
+                    |f| matches!(f, Fault::LoseCreateAnswer { name, .. } if name == declared(&key.name)),
                 )
                 .is_some();
             let (live, secret) = {
@@ -272,7 +300,7 @@ impl AdminApi for FakeApi {
                 let twin = self
                     .org
                     .take_fault(
-                        |f| matches!(f, Fault::TwinCreate { name, .. } if name == &key.name),
+                        |f| matches!(f, Fault::TwinCreate { name, .. } if name == declared(&key.name)),
                     )
                     .is_some();
                 let mut state = self.org.state.lock().unwrap();
@@ -287,6 +315,16 @@ impl AdminApi for FakeApi {
                 (live, secret)
             };
             self.log(&format!("create {} -> {}", key.name, live.id));
+            if self
+                .org
+                .take_fault(
+                    |f| matches!(f, Fault::HangAfterCreate { name } if name == declared(&key.name)),
+                )
+                .is_some()
+            {
+                self.log(&format!("create {} hangs", key.name));
+                std::future::pending::<()>().await;
+            }
             if lose {
                 self.log(&format!("create {} answer lost", key.name));
                 Err(ApiError::OutcomeUnknown {
@@ -316,15 +354,35 @@ impl AdminApi for FakeApi {
 
     async fn update_key(&self, id: &KeyId, update: &KeyUpdate) -> Result<LiveKey, ApiError> {
         self.enter(0).await;
+        let current = self
+            .org
+            .keys()
+            .into_iter()
+            .find(|k| &k.id == id)
+            .map(|k| k.name);
+        if current.as_ref().is_some_and(|current| {
+            self.org
+                .take_fault(|f| matches!(f, Fault::HangBeforeRename { name } if &pending_name(name) == current))
+                .is_some()
+        }) {
+            self.log(&format!("update {id} hangs"));
+            std::future::pending::<()>().await;
+        }
+        let rename_fault = current.is_some_and(|current| {
+            self.org
+                .take_fault(|f| matches!(f, Fault::FailRename { name, .. } if pending_name(name) == current))
+                .is_some()
+        });
         let result = {
             let mut state = self.org.state.lock().unwrap();
             let faults = state.faults.clone();
             match state.keys.iter_mut().find(|k| &k.id == id) {
                 None => Err(api_error(404, "NOT_FOUND", "API key not found")),
                 Some(key)
-                    if faults
-                        .iter()
-                        .any(|f| matches!(f, Fault::FailUpdate { name } if name == &key.name)) =>
+                    if rename_fault
+                        || faults.iter().any(
+                            |f| matches!(f, Fault::FailUpdate { name } if name == &key.name),
+                        ) =>
                 {
                     Err(api_error(500, "INTERNAL", "internal error while updating"))
                 }
@@ -358,7 +416,7 @@ impl AdminApi for FakeApi {
                 None => Ok(false),
                 Some(i)
                     if faults.iter().any(
-                        |f| matches!(f, Fault::FailDelete { name } if name == &state.keys[i].name),
+                        |f| matches!(f, Fault::FailDelete { name } if name == declared(&state.keys[i].name)),
                     ) =>
                 {
                     Err(api_error(500, "INTERNAL", "internal error while deleting"))
@@ -504,7 +562,7 @@ impl SecretStore for FakeStore {
             && !self.clobbered.swap(true, Ordering::SeqCst)
         {
             let twin = org
-                .keys_named(name)
+                .keys_named_or_pending(name)
                 .into_iter()
                 .filter(|k| k.id != record.key_id)
                 .max_by_key(|k| k.created_at);

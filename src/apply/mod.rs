@@ -4,6 +4,10 @@
 //! Phases run in order: creates, updates, replaces, deletes. Within a phase the changes run
 //! concurrently, bounded by [`ApplyOptions::concurrency`]. The rules that keep secrets safe
 //! (docs/design.md, "The apply algorithm", gives the reasons):
+//! - a new key is created under [`crate::plan::pending_name`], its secret stored under the
+//!   declared name, and only then is the key renamed to the declared name: a run killed
+//!   half-way leaves a pending key the next plan finishes or deletes, never a key under the
+//!   declared name whose secret nobody holds;
 //! - a new key's secret is in the store before its change is reported done; if the store
 //!   refuses it, the key is deleted again (no key exists whose secret nobody has);
 //! - a create whose answer was lost is never resent blindly: the project is listed, a key of that
@@ -29,7 +33,10 @@ use tokio::sync::Semaphore;
 
 use crate::live::{AdminApi, ApiError};
 use crate::model::{CreatedKey, KeyId, KeyUpdate, LiveKey, NewKey, Project, ProjectId, Secret};
-use crate::plan::{Action, Change, KeyBefore, Plan, retiring_name, retiring_stem};
+use crate::plan::{
+    Action, Cause, Change, KeyBefore, Plan, pending_name, pending_stem, retiring_name,
+    retiring_stem,
+};
 use crate::secrets::{SecretRecord, SecretStore, StoreError};
 
 mod report;
@@ -228,6 +235,9 @@ enum Creation {
     Lost { winner: KeyId },
     /// Nothing usable was made; orphans, if any, are already recorded in the outcome.
     Failed(String),
+    /// The key exists and its secret is stored under the declared name, but renaming it from
+    /// its pending name failed: the next plan finishes it. The message says so.
+    Unfinished(String),
 }
 
 /// How a race with another run, seen in the listing after the creates, was settled.
@@ -385,7 +395,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
         settled
             .into_iter()
             .map(|(mut work, creation, race)| match (creation, race) {
-                (Creation::Failed(error), _) => self.fail(work, error),
+                (Creation::Failed(error) | Creation::Unfinished(error), _) => {
+                    self.fail(work, error)
+                }
                 (Creation::Lost { winner }, _) => {
                     let name = self.new_name(work.outcome.index);
                     self.skip(
@@ -465,11 +477,33 @@ impl<'a, A: AdminApi> Run<'a, A> {
             work.note("nothing to change: the key already matches");
             return self.done(work);
         }
+        // Finishing an interrupted create: the secret is already stored under the declared
+        // name. The key gets that name only while the store still holds its secret.
+        let finishing = before.name == pending_name(&after.name)
+            && match self.held(&change.project, &after.name) {
+                Ok(Some(held)) => held == before.id,
+                _ => false,
+            };
+        if !finishing && change.causes.contains(&Cause::InterruptedCreate) {
+            return self.fail(
+                work,
+                format!(
+                    "the secret store no longer holds the secret of key {} under {}, so the key \
+                     keeps its pending name {:?}; run `keyplan plan` again (it deletes the key)",
+                    before.id, after.name, before.name
+                ),
+            );
+        }
         if let Err(error) = self.api.update_key(&before.id, &update).await {
             return self.fail(work, format!("failed to update key {}: {error}", before.id));
         }
         self.progress(index, format!("updated key {}", before.id));
-        if update.name.is_some() {
+        if finishing {
+            work.note(format!(
+                "finished its interrupted create: its secret was already stored under {}",
+                after.name
+            ));
+        } else if update.name.is_some() {
             let moved = store_call(|| {
                 self.store
                     .rename(&change.project, &before.id, &before.name, &after.name)
@@ -523,7 +557,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
             let index = work.outcome.index;
             let change = &self.plan.changes[index];
             match (creation, race) {
-                (Creation::Failed(error), _) => self.fail(work, error),
+                (Creation::Failed(error) | Creation::Unfinished(error), _) => {
+                    self.fail(work, error)
+                }
                 (Creation::Lost { winner }, _) | (Creation::Stored(_), Race::Lost { winner }) => {
                     let name = self.new_name(index);
                     self.skip(
@@ -610,6 +646,17 @@ impl<'a, A: AdminApi> Run<'a, A> {
         let creation = self
             .create_and_store(&mut work, &change.project, &new)
             .await;
+        if let Creation::Unfinished(error) = creation {
+            // The store's entry under the name now holds the new key's secret: the old key
+            // must not get the name back. The next plan renames the new key and deletes the
+            // old one.
+            let error = format!(
+                "{error}; the old key {} stays under the name {:?} until then",
+                before.id,
+                retiring_name(retiring_stem(&before.name).unwrap_or(&before.name))
+            );
+            return (work, Creation::Failed(error));
+        }
         if let Creation::Failed(error) = creation {
             let mut error = format!("{error}; the old key {} was kept", before.id);
             if retired {
@@ -654,7 +701,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
             return Creation::Failed(stale);
         };
         keys.iter()
-            .filter(|k| k.name == name && !self.is_known(&project.id, &k.id))
+            .filter(|k| is_named(k, name) && !self.is_known(&project.id, &k.id))
             .min_by(|a, b| race_order(a).cmp(&race_order(b)))
             .map_or(Creation::Failed(stale), |k| Creation::Lost {
                 winner: k.id.clone(),
@@ -726,12 +773,17 @@ impl<'a, A: AdminApi> Run<'a, A> {
 
     // ----- creating keys -----
 
-    /// Creates a key and stores its secret, reconciling a lost answer by listing (never by
-    /// resending blindly) and checking for a concurrent run's key before writing the store.
+    /// Creates a key under its pending name, stores its secret under the declared name, then
+    /// gives the key its declared name. Reconciles a lost answer by listing (never by
+    /// resending blindly) and checks for a concurrent run's key before writing the store.
     async fn create_and_store(&self, work: &mut Work, project: &Project, new: &NewKey) -> Creation {
         let index = work.outcome.index;
-        match self.api.create_key(&project.id, new).await {
-            Ok(created) => return self.store_new(work, project, created).await,
+        let pending = NewKey {
+            name: pending_name(&new.name),
+            roles: new.roles.clone(),
+        };
+        match self.api.create_key(&project.id, &pending).await {
+            Ok(created) => return self.store_new(work, project, created, &new.name).await,
             Err(ApiError::OutcomeUnknown { detail }) => {
                 self.progress(
                     index,
@@ -748,8 +800,8 @@ impl<'a, A: AdminApi> Run<'a, A> {
             return Creation::Failed(error);
         }
         self.progress(index, "trying the create once more");
-        match self.api.create_key(&project.id, new).await {
-            Ok(created) => self.store_new(work, project, created).await,
+        match self.api.create_key(&project.id, &pending).await {
+            Ok(created) => self.store_new(work, project, created, &new.name).await,
             Err(ApiError::OutcomeUnknown { detail }) => {
                 let cleanup = self
                     .clean_up_lost_create(work, project, &new.name)
@@ -770,9 +822,10 @@ impl<'a, A: AdminApi> Run<'a, A> {
         }
     }
 
-    /// After a create with an unknown outcome: deletes each key of that name that appeared
-    /// since the plan, that this run did not create and whose secret the store does not hold.
-    /// Such a key is the lost create's (or a key nobody can use): its secret is gone.
+    /// After a create with an unknown outcome: deletes each key of that name or its pending
+    /// name that appeared since the plan, that this run did not create and whose secret the
+    /// store does not hold. Such a key is the lost create's (still pending: it never got its
+    /// name) or a key nobody can use: its secret is gone.
     async fn clean_up_lost_create(
         &self,
         work: &mut Work,
@@ -797,7 +850,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
         let lost: Vec<&LiveKey> = keys
             .iter()
             .filter(|k| {
-                k.name == name && !self.is_known(&project.id, &k.id) && held.as_ref() != Some(&k.id)
+                is_named(k, name)
+                    && !self.is_known(&project.id, &k.id)
+                    && held.as_ref() != Some(&k.id)
             })
             .collect();
         for key in lost {
@@ -836,24 +891,31 @@ impl<'a, A: AdminApi> Run<'a, A> {
         Ok(())
     }
 
-    /// Stores a just-created key's secret. If an earlier-created key of the same name from
-    /// another run already holds the store's entry, this run lost a race: its key is deleted
-    /// instead of overwriting the winner's secret. If the store refuses, the key is deleted.
-    async fn store_new(&self, work: &mut Work, project: &Project, created: CreatedKey) -> Creation {
+    /// Stores a just-created (still pending) key's secret under the declared `name`, then
+    /// renames the key to `name`. If an earlier-created key of the same name from another run
+    /// already holds the store's entry, this run lost a race: its key is deleted instead of
+    /// overwriting the winner's secret. If the store refuses, the key is deleted.
+    async fn store_new(
+        &self,
+        work: &mut Work,
+        project: &Project,
+        created: CreatedKey,
+        name: &str,
+    ) -> Creation {
         let index = work.outcome.index;
         let key = &created.key;
         lock(&self.created).insert(key.id.clone());
-        self.progress(index, format!("created key {}", key.id));
+        self.progress(index, format!("created key {} as {:?}", key.id, key.name));
 
-        if let Some(winner) = self.stored_racer_wins(project, key).await {
+        if let Some(winner) = self.stored_racer_wins(project, key, name).await {
             return match self.api.delete_key(&key.id).await {
                 Ok(_) => Creation::Lost { winner },
                 Err(error) => {
                     self.orphan(work, project, &key.id, "another run's key of the same name was kept and deleting this duplicate failed");
                     Creation::Failed(format!(
-                        "another keyplan run created {} at the same time and its key {winner} was \
-                         kept, but deleting this run's duplicate {} failed: {error}",
-                        key.name, key.id
+                        "another keyplan run created {name} at the same time and its key {winner} \
+                         was kept, but deleting this run's duplicate {} failed: {error}",
+                        key.id
                     ))
                 }
             };
@@ -862,7 +924,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
         let record = SecretRecord {
             project: project.clone(),
             key_id: key.id.clone(),
-            key_name: key.name.clone(),
+            key_name: name.to_owned(),
             created_at: key.created_at.unwrap_or_else(jiff::Timestamp::now),
         };
         match store_call(|| self.store.put(&record, &created.secret)) {
@@ -873,9 +935,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 );
                 if !self.store_reads_back.load(Ordering::Relaxed) {
                     // Learn once whether the store can say whose secret it holds.
-                    let _ = self.held(project, &key.name);
+                    let _ = self.held(project, name);
                 }
-                Creation::Stored(created)
+                self.name_new(work, project, created, name).await
             }
             Err(store_err) => {
                 let refused = format!(
@@ -906,18 +968,69 @@ impl<'a, A: AdminApi> Run<'a, A> {
         }
     }
 
-    /// The key id the store already holds under this name, when it is another run's live key
-    /// of the same name, created after the plan, that wins over `ours`: because it is earlier,
-    /// or because ours is already gone (deleted by that run's clean-up after a lost create).
-    /// Writing our secret then would overwrite the secret of the key that stays.
-    async fn stored_racer_wins(&self, project: &Project, ours: &LiveKey) -> Option<KeyId> {
-        let held = self.held(project, &ours.name).ok().flatten()?;
+    /// The last step of a create: the key, its secret stored, takes its declared name.
+    ///
+    /// If the key is gone (404), another run deleted it while cleaning up after its own lost
+    /// create: this run's secret is useless and the other run's key is the one to keep. Any
+    /// other failure leaves the key pending with its secret stored, which the next plan
+    /// finishes.
+    async fn name_new(
+        &self,
+        work: &mut Work,
+        project: &Project,
+        mut created: CreatedKey,
+        name: &str,
+    ) -> Creation {
+        let id = created.key.id.clone();
+        let update = KeyUpdate {
+            name: Some(name.to_owned()),
+            roles: None,
+        };
+        match self.api.update_key(&id, &update).await {
+            Ok(_) => {
+                self.progress(work.outcome.index, format!("renamed key {id} to {name:?}"));
+                created.key.name = name.to_owned();
+                Creation::Stored(created)
+            }
+            Err(error) if error.is_not_found() => {
+                created.key.name = name.to_owned();
+                match self.lost_own_key(project, &created, &[]).await {
+                    Race::Lost { winner } => Creation::Lost { winner },
+                    Race::Failed(error) => Creation::Failed(error),
+                    Race::None | Race::Won { .. } => Creation::Failed(format!(
+                        "the new key {id} was deleted by someone else right after it was created; \
+                         re-run apply"
+                    )),
+                }
+            }
+            Err(error) => Creation::Unfinished(format!(
+                "created key {id} and stored its secret in {} under {name}, but renaming the key \
+                 from {:?} to {name:?} failed: {error}; the secret is safe, and the next \
+                 `keyplan apply` finishes the rename",
+                self.store.describe(),
+                created.key.name
+            )),
+        }
+    }
+
+    /// The key id the store already holds under `name`, when it is another run's live key
+    /// of that name (or its pending name), created after the plan, that wins over `ours`:
+    /// because it is earlier, or because ours is already gone (deleted by that run's clean-up
+    /// after a lost create). Writing our secret then would overwrite the secret of the key
+    /// that stays.
+    async fn stored_racer_wins(
+        &self,
+        project: &Project,
+        ours: &LiveKey,
+        name: &str,
+    ) -> Option<KeyId> {
+        let held = self.held(project, name).ok().flatten()?;
         if held == ours.id || self.is_known(&project.id, &held) {
             return None;
         }
         // A stale entry (its key deleted since) or a key under another name does not count.
         let theirs = self.api.describe_key(&held).await.ok()?;
-        if theirs.name != ours.name || theirs.project_id != project.id {
+        if !is_named(&theirs, name) || theirs.project_id != project.id {
             return None;
         }
         if race_order(&theirs) < race_order(ours) {
@@ -982,13 +1095,14 @@ impl<'a, A: AdminApi> Run<'a, A> {
         let mut others: BTreeSet<KeyId> = BTreeSet::new();
         let mut attempt = 0;
         loop {
+            // Another run's key counts from its create on, while it still has its pending name.
             let racers: Vec<LiveKey> = listing
                 .iter()
-                .filter(|k| k.name == ours.key.name && !self.is_known(&project.id, &k.id))
+                .filter(|k| is_named(k, &ours.key.name) && !self.is_known(&project.id, &k.id))
                 .cloned()
                 .collect();
             others.extend(racers.iter().map(|k| k.id.clone()));
-            let mine = match listing.iter().find(|k| k.id == ours.key.id) {
+            let mut mine = match listing.iter().find(|k| k.id == ours.key.id) {
                 Some(mine) => mine.clone(),
                 None => match self.api.describe_key(&ours.key.id).await {
                     // Missing from the listing but there: trust the key itself.
@@ -999,6 +1113,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
                     Err(_) => ours.key.clone(),
                 },
             };
+            // The store and the messages know the key by its declared name, whatever a
+            // listing taken around the rename says.
+            mine.name.clone_from(&ours.key.name);
             let winner = racers
                 .iter()
                 .chain(std::iter::once(&mine))
@@ -1064,7 +1181,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 if let Ok(now) = self.api.list_keys(&project.id).await {
                     racers = now
                         .into_iter()
-                        .filter(|k| k.name == ours.key.name && !self.is_known(&project.id, &k.id))
+                        .filter(|k| {
+                            is_named(k, &ours.key.name) && !self.is_known(&project.id, &k.id)
+                        })
                         .collect();
                 }
             }
@@ -1234,6 +1353,8 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 work.outcome.index,
                 format!("removed its stored secret from {}", self.store.describe()),
             );
+        } else if names.first().is_some_and(|n| pending_stem(n).is_some()) {
+            work.note("no stored secret to remove (its create was interrupted before storing it)");
         } else {
             work.note(
                 "no stored secret to remove (keyplan did not create this key, or it was replaced)",
@@ -1288,13 +1409,14 @@ fn race_order(key: &LiveKey) -> (Option<jiff::Timestamp>, &KeyId) {
     (key.created_at, &key.id)
 }
 
-/// The names a deleted key's secret may be stored under: its live name, and for a retiring
-/// key the name it had before (and the name the plan gives its replacement).
+/// The names a deleted key's secret may be stored under: its live name, for a retiring key
+/// the name it had before (and the name the plan gives its replacement), for a pending key
+/// the name it was being created under.
 fn old_names(change: &Change) -> Vec<String> {
     let mut names = Vec::new();
     if let Some(before) = &change.before {
         names.push(before.name.clone());
-        if let Some(stem) = retiring_stem(&before.name) {
+        if let Some(stem) = retiring_stem(&before.name).or_else(|| pending_stem(&before.name)) {
             names.push(stem.to_owned());
         }
     }
@@ -1304,6 +1426,12 @@ fn old_names(change: &Change) -> Vec<String> {
     let mut seen = BTreeSet::new();
     names.retain(|n| seen.insert(n.clone()));
     names
+}
+
+/// Whether `key` has the declared `name`, or the pending name a create gives it until its
+/// secret is stored.
+fn is_named(key: &LiveKey, name: &str) -> bool {
+    key.name == name || key.name == pending_name(name)
 }
 
 fn store_error(error: &StoreError) -> String {

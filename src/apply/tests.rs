@@ -188,6 +188,14 @@ fn check_converged(
             .filter(|k| k.project_id == p.id)
             .collect();
         for name in created_names {
+            let pending: Vec<&LiveKey> = keys
+                .iter()
+                .filter(|k| k.name == crate::plan::pending_name(name))
+                .collect();
+            assert!(
+                pending.is_empty(),
+                "a key still under the pending name of {name}: {pending:?} {case}"
+            );
             let named: Vec<&LiveKey> = keys.iter().filter(|k| &k.name == name).collect();
             assert!(
                 named.len() <= 1,
@@ -331,7 +339,8 @@ async fn a_refused_secret_whose_key_cannot_be_deleted_is_reported_as_orphaned() 
     let plan = plan_of(vec![create(&p, "ingest")]);
     let (report, events) = h.apply(&plan, &serial()).await;
 
-    let orphan = h.org.keys_named("ingest")[0].id.clone();
+    // Never renamed: a key without its secret keeps its pending name.
+    let orphan = h.org.keys_named("ingest (keyplan: pending)")[0].id.clone();
     assert_eq!(report.outcomes[0].orphaned, vec![orphan.clone()]);
     let message = failed_message(&report.outcomes[0]);
     assert!(
@@ -371,20 +380,20 @@ async fn a_lost_create_answer_is_reconciled_by_listing_not_by_resending() {
     let lines = h.journal.lines();
     let creates: Vec<&String> = lines
         .iter()
-        .filter(|l| l.starts_with("create ingest ->"))
+        .filter(|l| l.starts_with("create ingest (keyplan: pending) ->"))
         .collect();
     assert_eq!(creates.len(), 2, "{lines:#?}");
     let lost_id = creates[0].rsplit(' ').next().unwrap();
     let listed = pos(&h.journal, "list ");
     let deleted = pos(&h.journal, &format!("delete {lost_id}"));
-    assert!(pos(&h.journal, "create ingest answer lost") < listed);
+    assert!(pos(&h.journal, "create ingest (keyplan: pending) answer lost") < listed);
     assert!(
         listed < deleted
             && deleted
                 < h.journal
                     .lines()
                     .iter()
-                    .rposition(|l| l.starts_with("create ingest ->"))
+                    .rposition(|l| l.starts_with("create ingest (keyplan: pending) ->"))
                     .unwrap()
     );
     assert_eq!(
@@ -414,7 +423,7 @@ async fn a_create_lost_twice_is_not_tried_a_third_time_and_leaves_no_secretless_
 
     let message = failed_message(&report.outcomes[0]);
     assert!(message.contains("lost twice"), "{message}");
-    assert_eq!(h.journal.count("create ingest ->"), 2);
+    assert_eq!(h.journal.count("create ingest (keyplan: pending) ->"), 2);
     assert!(
         h.org.keys_named("ingest").is_empty(),
         "a key without its secret remains"
@@ -468,7 +477,7 @@ async fn a_replace_retires_then_creates_stores_and_deletes() {
         &h.journal,
         &format!("update {} name=search (keyplan: retiring)", old.id),
     );
-    let created = pos(&h.journal, "create search ->");
+    let created = pos(&h.journal, "create search (keyplan: pending) ->");
     let stored = pos(&h.journal, "put search");
     let deleted = pos(&h.journal, &format!("delete {}", old.id));
     let done = pos(&h.journal, "event done 0");
@@ -542,7 +551,12 @@ async fn an_interrupted_replace_is_finished_without_renaming_again() {
     let (report, _) = h.apply(&plan, &serial()).await;
 
     assert!(report.is_success(), "{report:#?}");
-    assert_eq!(h.journal.count("update "), 0, "{:#?}", h.journal.lines());
+    assert_eq!(
+        h.journal.count(&format!("update {}", old.id)),
+        0,
+        "{:#?}",
+        h.journal.lines()
+    );
     assert_eq!(h.org.keys().len(), 1);
     assert_converged_safely(&h.org, &h.store, &[p], &["search"]);
 }
@@ -927,7 +941,7 @@ async fn a_lost_answer_with_a_failed_listing_is_not_retried_blindly() {
     );
     assert!(message.contains("run `keyplan plan`"), "{message}");
     assert_eq!(
-        h.journal.count("create ingest ->"),
+        h.journal.count("create ingest (keyplan: pending) ->"),
         1,
         "resent a create blindly"
     );
@@ -1046,4 +1060,366 @@ async fn a_lost_create_rewrites_its_secret_if_the_other_run_erased_it() {
         h.journal.lines()
     );
     assert_converged_safely(&h.org, &h.store, &[p], &["ingest"]);
+}
+
+// ---- runs killed half-way (the pending name) ----
+
+/// Runs `plan` until it hangs on an injected `Hang*` fault, then drops it: the process killed
+/// at that point, with nothing after it run.
+async fn killed(h: &Harness, plan: &Plan) {
+    let options = serial();
+    let run = h.apply(plan, &options);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), run)
+            .await
+            .is_err(),
+        "the apply finished instead of hanging: {:#?}",
+        h.journal.lines()
+    );
+}
+
+/// The next run's plan, as `keyplan plan` makes it: the manifest (these keys in project `p`),
+/// the live keys, and the store's record of the keys it holds under the declared names.
+fn replan(h: &Harness, p: &Project, keys: Vec<crate::desired::DesiredKey>) -> Plan {
+    use crate::desired::{Desired, DesiredProject, ProjectSelector, UnmanagedPolicy};
+    let desired = Desired {
+        projects: vec![DesiredProject {
+            selector: ProjectSelector::Id(p.id.clone()),
+            unmanaged: UnmanagedPolicy::Keep,
+            ignore: Vec::new(),
+            keys,
+        }],
+        secrets: None,
+    };
+    let live = crate::plan::LiveState {
+        projects: vec![p.clone()],
+        keys: BTreeMap::from([(
+            p.id.clone(),
+            h.org
+                .keys()
+                .into_iter()
+                .filter(|k| k.project_id == p.id)
+                .collect(),
+        )]),
+    };
+    let mut options = crate::plan::PlanOptions::default();
+    for key in &desired.projects[0].keys {
+        if let Some((id, _)) = h.store.held(p, &key.name) {
+            options.held.insert((p.id.clone(), key.name.clone()), id);
+        }
+    }
+    crate::plan::compute_plan(&desired, &live, &options).unwrap()
+}
+
+fn declared(name: &str, list: RoleSet) -> crate::desired::DesiredKey {
+    crate::desired::DesiredKey::new(name, list)
+}
+
+/// `(action, before name, after name, reason)` of each change.
+fn steps(plan: &Plan) -> Vec<(Action, Option<String>, Option<String>, String)> {
+    plan.changes
+        .iter()
+        .map(|c| {
+            (
+                c.action,
+                c.before.as_ref().map(|b| b.name.clone()),
+                c.after.as_ref().map(|a| a.name.clone()),
+                c.reason.clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_create_is_made_pending_stored_then_renamed() {
+    let h = Harness::new();
+    let p = project(1);
+    let plan = plan_of(vec![create(&p, "ingest")]);
+    let (report, _) = h.apply(&plan, &serial()).await;
+
+    assert!(report.is_success(), "{report:#?}");
+    let key = &h.org.keys_named("ingest")[0];
+    let created = pos(&h.journal, "create ingest (keyplan: pending) ->");
+    let stored = pos(&h.journal, &format!("put ingest {}", key.id));
+    let renamed = pos(
+        &h.journal,
+        &format!("update {} name=ingest roles=false", key.id),
+    );
+    let done = pos(&h.journal, "event done 0");
+    assert!(
+        created < stored && stored < renamed && renamed < done,
+        "{:#?}",
+        h.journal.lines()
+    );
+    assert_eq!(h.journal.count("update "), 1, "one extra PATCH per create");
+    assert_converged_safely(&h.org, &h.store, &[p], &["ingest"]);
+}
+
+#[tokio::test]
+async fn a_run_killed_after_the_create_leaves_a_pending_key_the_next_run_replaces() {
+    let h = Harness::new();
+    let p = project(1);
+    h.org.inject(Fault::HangAfterCreate {
+        name: "ingest".into(),
+    });
+    killed(&h, &plan_of(vec![create(&p, "ingest")])).await;
+
+    // What the crash left: a key nobody holds the secret of, but not under the declared name.
+    let left = h.org.keys_named("ingest (keyplan: pending)");
+    assert_eq!(left.len(), 1, "{:?}", h.org.keys());
+    assert!(h.org.keys_named("ingest").is_empty());
+    assert_eq!(h.store.len(), 0);
+
+    let next = replan(&h, &p, vec![declared("ingest", viewer())]);
+    assert_eq!(
+        steps(&next),
+        vec![
+            (
+                Action::Create,
+                None,
+                Some("ingest".into()),
+                "declared in the manifest, not found live".into()
+            ),
+            (
+                Action::Delete,
+                Some("ingest (keyplan: pending)".into()),
+                None,
+                "left by an interrupted create of \"ingest\"; keyplan never stored its secret"
+                    .into()
+            ),
+        ]
+    );
+    let (report, _) = h.apply(&next, &serial()).await;
+    assert!(report.is_success(), "{report:#?}");
+    assert!(h.org.keys().iter().all(|k| k.id != left[0].id));
+    assert_eq!(h.org.keys().len(), 1);
+    assert_converged_safely(&h.org, &h.store, std::slice::from_ref(&p), &["ingest"]);
+    assert!(replan(&h, &p, vec![declared("ingest", viewer())]).is_empty());
+}
+
+#[tokio::test]
+async fn a_run_killed_after_the_store_write_leaves_a_pending_key_the_next_run_renames() {
+    let h = Harness::new();
+    let p = project(1);
+    h.org.inject(Fault::HangBeforeRename {
+        name: "ingest".into(),
+    });
+    killed(&h, &plan_of(vec![create(&p, "ingest")])).await;
+
+    let left = h.org.keys_named("ingest (keyplan: pending)");
+    assert_eq!(left.len(), 1, "{:?}", h.org.keys());
+    let secret = h.org.issued_secret(&left[0].id).unwrap();
+    assert_eq!(
+        h.store.held(&p, "ingest"),
+        Some((left[0].id.clone(), secret.clone()))
+    );
+
+    let next = replan(&h, &p, vec![declared("ingest", viewer())]);
+    assert_eq!(
+        steps(&next),
+        vec![(
+            Action::Update,
+            Some("ingest (keyplan: pending)".into()),
+            Some("ingest".into()),
+            "finishing an interrupted create".into()
+        )]
+    );
+    let (report, _) = h.apply(&next, &serial()).await;
+    assert!(report.is_success(), "{report:#?}");
+    assert!(
+        report.outcomes[0]
+            .notes
+            .iter()
+            .any(|n| n.contains("finished its interrupted create")),
+        "{report:#?}"
+    );
+    // The same key, its secret kept: nothing was created again.
+    assert_eq!(h.journal.count("create "), 1);
+    assert_eq!(h.org.keys_named("ingest")[0].id, left[0].id);
+    assert_eq!(
+        h.store.held(&p, "ingest"),
+        Some((left[0].id.clone(), secret))
+    );
+    assert_converged_safely(&h.org, &h.store, std::slice::from_ref(&p), &["ingest"]);
+    assert!(replan(&h, &p, vec![declared("ingest", viewer())]).is_empty());
+}
+
+#[tokio::test]
+async fn a_replace_killed_at_either_side_of_the_store_write_is_finished_by_the_next_run() {
+    for after_store in [false, true] {
+        let h = Harness::new();
+        let p = project(1);
+        let old = h.org.seed(&p, "search", viewer());
+        h.store.insert(&p, "search", &old.id, "old-secret");
+        h.org.inject(if after_store {
+            Fault::HangBeforeRename {
+                name: "search".into(),
+            }
+        } else {
+            Fault::HangAfterCreate {
+                name: "search".into(),
+            }
+        });
+        killed(&h, &plan_of(vec![replace(&p, &old, "search")])).await;
+        assert_eq!(h.org.keys_named("search (keyplan: retiring)").len(), 1);
+        assert_eq!(h.org.keys_named("search (keyplan: pending)").len(), 1);
+
+        let editor = roles(&[Role::ProjectEditor]);
+        let next = replan(&h, &p, vec![declared("search", editor.clone())]);
+        let expected = if after_store {
+            vec![
+                (
+                    Action::Update,
+                    Some("search (keyplan: pending)".to_owned()),
+                    Some("search".to_owned()),
+                    "finishing an interrupted create".to_owned(),
+                ),
+                (
+                    Action::Delete,
+                    Some("search (keyplan: retiring)".to_owned()),
+                    None,
+                    "left by an interrupted replace of \"search\", whose new key exists".to_owned(),
+                ),
+            ]
+        } else {
+            vec![
+                (
+                    Action::Replace,
+                    Some("search (keyplan: retiring)".to_owned()),
+                    Some("search".to_owned()),
+                    "finishing an interrupted replace".to_owned(),
+                ),
+                (
+                    Action::Delete,
+                    Some("search (keyplan: pending)".to_owned()),
+                    None,
+                    "left by an interrupted create of \"search\"; keyplan never stored its secret"
+                        .to_owned(),
+                ),
+            ]
+        };
+        assert_eq!(steps(&next), expected, "after_store = {after_store}");
+        let (report, _) = h.apply(&next, &serial()).await;
+        assert!(report.is_success(), "{report:#?}");
+        assert!(h.org.keys().iter().all(|k| k.id != old.id), "old key kept");
+        assert_eq!(h.org.keys().len(), 1, "{:?}", h.org.keys());
+        assert_converged_safely(&h.org, &h.store, std::slice::from_ref(&p), &["search"]);
+        assert!(replan(&h, &p, vec![declared("search", editor)]).is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_pending_key_of_an_undeclared_name_is_deleted_with_its_stored_secret() {
+    let h = Harness::new();
+    let p = project(1);
+    let left = h.org.seed(&p, "gone (keyplan: pending)", viewer());
+    h.store.insert(&p, "gone", &left.id, "gone-secret");
+    let next = replan(&h, &p, Vec::new());
+    assert_eq!(
+        steps(&next),
+        vec![(
+            Action::Delete,
+            Some("gone (keyplan: pending)".into()),
+            None,
+            "left by an interrupted create of a key the manifest no longer declares".into()
+        )]
+    );
+    let (report, _) = h.apply(&next, &serial()).await;
+    assert!(report.is_success(), "{report:#?}");
+    assert!(h.org.keys().is_empty());
+    assert_eq!(h.store.held(&p, "gone"), None, "its secret was left behind");
+}
+
+#[tokio::test]
+async fn a_failed_rename_after_the_store_write_fails_and_the_next_run_finishes_it() {
+    let h = Harness::new();
+    let p = project(1);
+    h.org.inject(Fault::FailRename {
+        name: "ingest".into(),
+        times: 1,
+    });
+    let (report, _) = h
+        .apply(&plan_of(vec![create(&p, "ingest")]), &serial())
+        .await;
+
+    let message = failed_message(&report.outcomes[0]);
+    assert!(message.contains("the secret is safe"), "{message}");
+    assert!(
+        message.contains("internal error while updating (HTTP 500, INTERNAL)"),
+        "{message}"
+    );
+    let left = h.org.keys_named("ingest (keyplan: pending)");
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        h.store.held(&p, "ingest").map(|(id, _)| id),
+        Some(left[0].id.clone())
+    );
+
+    let next = replan(&h, &p, vec![declared("ingest", viewer())]);
+    assert_eq!(next.summary.update, 1, "{next:#?}");
+    let (report, _) = h.apply(&next, &serial()).await;
+    assert!(report.is_success(), "{report:#?}");
+    assert_eq!(h.org.keys_named("ingest")[0].id, left[0].id);
+    assert_converged_safely(&h.org, &h.store, &[p], &["ingest"]);
+}
+
+#[tokio::test]
+async fn a_failed_rename_in_a_replace_keeps_the_old_key_retiring() {
+    // The store's entry under the name now holds the new key's secret: giving the old key its
+    // name back would leave a key under the name whose secret the store does not hold.
+    let h = Harness::new();
+    let p = project(1);
+    let old = h.org.seed(&p, "search", viewer());
+    h.store.insert(&p, "search", &old.id, "old-secret");
+    h.org.inject(Fault::FailRename {
+        name: "search".into(),
+        times: 1,
+    });
+    let (report, _) = h
+        .apply(&plan_of(vec![replace(&p, &old, "search")]), &serial())
+        .await;
+
+    let message = failed_message(&report.outcomes[0]);
+    assert!(message.contains("the secret is safe"), "{message}");
+    assert!(
+        message.contains("stays under the name \"search (keyplan: retiring)\""),
+        "{message}"
+    );
+    assert_eq!(h.journal.count(&format!("delete {}", old.id)), 0);
+    assert_eq!(h.org.keys_named("search (keyplan: retiring)").len(), 1);
+
+    let editor = roles(&[Role::ProjectEditor]);
+    let next = replan(&h, &p, vec![declared("search", editor)]);
+    assert_eq!(
+        next.changes.iter().map(|c| c.action).collect::<Vec<_>>(),
+        vec![Action::Update, Action::Delete],
+        "{next:#?}"
+    );
+    let (report, _) = h.apply(&next, &serial()).await;
+    assert!(report.is_success(), "{report:#?}");
+    assert_eq!(h.org.keys().len(), 1);
+    assert_converged_safely(&h.org, &h.store, &[p], &["search"]);
+}
+
+#[tokio::test]
+async fn a_pending_key_whose_secret_left_the_store_since_the_plan_keeps_its_name() {
+    let h = Harness::new();
+    let p = project(1);
+    let left = h.org.seed(&p, "ingest (keyplan: pending)", viewer());
+    h.store.insert(&p, "ingest", &left.id, "its-secret");
+    let next = replan(&h, &p, vec![declared("ingest", viewer())]);
+    assert_eq!(next.summary.update, 1);
+    // Another run replaced the store's entry meanwhile.
+    h.store
+        .insert(&p, "ingest", &KeyId("someone-else".into()), "other");
+    let (report, _) = h.apply(&next, &serial()).await;
+
+    let message = failed_message(&report.outcomes[0]);
+    assert!(message.contains("no longer holds the secret"), "{message}");
+    assert_eq!(
+        h.journal.count("update "),
+        0,
+        "renamed a key whose secret is not held"
+    );
+    assert_eq!(h.org.keys_named("ingest (keyplan: pending)").len(), 1);
 }

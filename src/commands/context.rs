@@ -253,9 +253,10 @@ pub fn store_config(manifest: &Manifest, overrides: &StoreArgs) -> SecretsConfig
 }
 
 /// What the store knows that settles otherwise ambiguous matches: for live key names that
-/// repeat within a project, and for declared names whose retiring twin is live (an
-/// interrupted replace), which key id the store holds a secret for. Only those names are
-/// asked about, so a plan costs no store lookups in the common case.
+/// repeat within a project, for declared names whose retiring twin is live (an interrupted
+/// replace), and for declared names whose pending twin is live (an interrupted create), which
+/// key id the store holds a secret for. Only those names are asked about, so a plan costs no
+/// store lookups in the common case.
 pub fn held_duplicates(
     store: &dyn SecretStore,
     observed: &Observed,
@@ -273,6 +274,9 @@ pub fn held_duplicates(
             .collect();
         let live_names: BTreeSet<&str> = keys.iter().map(|k| k.name.as_str()).collect();
         for key in &declared.keys {
+            if live_names.contains(crate::plan::pending_name(&key.name).as_str()) {
+                ask.insert(&key.name);
+            }
             for name in std::iter::once(&key.name).chain(&key.previous_names) {
                 if live_names.contains(crate::plan::retiring_name(name).as_str()) {
                     ask.insert(name);

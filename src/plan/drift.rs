@@ -38,8 +38,8 @@ pub struct DriftReport {
     pub unmanaged: Vec<DriftItem>,
     /// Keys older than their `rotate_after`.
     pub rotation_due: Vec<DriftItem>,
-    /// Keys left by an interrupted replace, and duplicates left by an interrupted or
-    /// concurrent apply.
+    /// Keys left by an interrupted replace or create, and duplicates left by an interrupted
+    /// or concurrent apply.
     pub leftovers: Vec<DriftItem>,
     /// Not drift, but worth knowing (e.g. a key whose age cannot be checked).
     pub notes: Vec<PlanNote>,
@@ -89,7 +89,9 @@ pub fn drift(plan: &Plan) -> DriftReport {
                 Cause::Differs => &mut report.changed,
                 Cause::Rotation => &mut report.rotation_due,
                 Cause::Unmanaged => &mut report.unmanaged,
-                Cause::InterruptedReplace | Cause::Duplicate => &mut report.leftovers,
+                Cause::InterruptedReplace | Cause::InterruptedCreate | Cause::Duplicate => {
+                    &mut report.leftovers
+                }
                 // Asked for on the command line: not drift.
                 Cause::Requested => continue,
             };

@@ -7,7 +7,8 @@
 //! Wherever the live state allows more than one reading, it refuses with a [`PlanError`] that
 //! names the candidates and says how to pick one: keyplan never guesses. The only tie-breaks
 //! are ones every run makes the same way: the secret store's record of which key it holds
-//! ([`PlanOptions::held`]) and the retiring name a replace gives the key it is replacing.
+//! ([`PlanOptions::held`]), the retiring name a replace gives the key it is replacing, and the
+//! pending name a create gives a new key until its secret is stored.
 //! docs/plan-output.md states the rules for users.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,8 +20,9 @@ use crate::desired::{
 use crate::model::{KeyId, LiveKey, Project, ProjectId, RoleSet};
 
 use super::{
-    Action, Cause, Change, FORMAT_VERSION, GuardRefusal, KeyAfter, KeyBefore, LiveState, Plan,
-    PlanNote, PlanOptions, RETIRING_SUFFIX, Summary, UnmanagedKey, retiring_name, retiring_stem,
+    Action, Cause, Change, FORMAT_VERSION, GuardRefusal, KeyAfter, KeyBefore, LiveState,
+    PENDING_SUFFIX, Plan, PlanNote, PlanOptions, RETIRING_SUFFIX, Summary, UnmanagedKey,
+    pending_name, pending_stem, retiring_name, retiring_stem,
 };
 
 /// How a declared key found its live key.
@@ -63,7 +65,7 @@ pub enum PlanError {
     ProjectNotListed { project: Project },
     /// A key name appears twice in a project, as a name or a previous name.
     DeclaredTwice { project: Project, name: String },
-    /// A declared name or previous name ends with keyplan's retiring suffix.
+    /// A declared name or previous name ends with keyplan's retiring or pending suffix.
     ReservedName { project: Project, name: String },
     /// A declared `id` that no live key of the project has.
     KeyIdNotFound {
@@ -162,11 +164,18 @@ impl PlanError {
                 "key name {name:?} appears more than once in {} (as a name or a previous name)",
                 project_label(project)
             ),
-            PlanError::ReservedName { project, name } => format!(
-                "key name {name:?} in {} ends with {RETIRING_SUFFIX:?}, which keyplan reserves \
-                 for keys it is replacing",
-                project_label(project)
-            ),
+            PlanError::ReservedName { project, name } => {
+                let (suffix, what) = if pending_stem(name).is_some() {
+                    (PENDING_SUFFIX, "creating")
+                } else {
+                    (RETIRING_SUFFIX, "replacing")
+                };
+                format!(
+                    "key name {name:?} in {} ends with {suffix:?}, which keyplan reserves for \
+                     keys it is {what}",
+                    project_label(project)
+                )
+            }
             PlanError::KeyIdNotFound {
                 project,
                 key,
@@ -512,7 +521,8 @@ pub fn compute_plan(
             Action::Delete => &mut summary.delete,
         } += 1;
     }
-    let guard = guard(&guard_counts, summary.delete, options);
+    let guarded_deletes = guard_counts.iter().map(|(_, deletes, _)| deletes).sum();
+    let guard = guard(&guard_counts, guarded_deletes, options);
     let mut projects = resolved;
     projects.sort();
     projects.dedup();
@@ -654,10 +664,12 @@ struct ProjectOutcome {
 }
 
 impl ProjectOutcome {
+    /// The deletes the safety guard counts: all but those of pending keys, which keyplan made
+    /// and never handed to anyone, so deleting them cannot take a working key from anybody.
     fn delete_count(&self) -> usize {
         self.changes
             .iter()
-            .filter(|c| c.action == Action::Delete)
+            .filter(|c| c.action == Action::Delete && !c.causes.contains(&Cause::InterruptedCreate))
             .count()
     }
 }
@@ -673,6 +685,15 @@ struct ProjectContext<'a> {
 
 /// A declared key's live key, and how it was found.
 type Binding<'a> = Option<(&'a LiveKey, MatchedBy)>;
+
+/// What a declared key has live: its binding, else the retiring key whose replace is being
+/// finished, else the pending key whose create is being finished.
+#[derive(Clone, Copy)]
+struct Found<'a> {
+    binding: Binding<'a>,
+    retiring: Option<&'a LiveKey>,
+    created: Option<&'a LiveKey>,
+}
 
 /// A live key under a declared key's name that an interrupted or concurrent apply left, and
 /// that keyplan deletes because it does not hold its secret.
@@ -713,6 +734,19 @@ impl<'a> ProjectContext<'a> {
             .filter_map(|d| d.id.as_ref())
             .collect();
         let retiring = self.retiring_owners(&keys, &pinned, errors);
+        // Keys left by an interrupted create, and for each declared key the one whose secret
+        // the store holds under its name (the create got as far as storing it).
+        let pending: Vec<&'a LiveKey> = keys
+            .iter()
+            .filter(|k| pending_stem(&k.name).is_some() && !pinned.contains(&k.id))
+            .copied()
+            .collect();
+        let held_pending: Vec<Option<&'a LiveKey>> = self
+            .declared
+            .keys
+            .iter()
+            .map(|declared| self.held_pending(declared, &pending))
+            .collect();
 
         let mut claims: BTreeMap<&KeyId, Vec<String>> = BTreeMap::new();
         let mut extras: Vec<Extra<'a>> = Vec::new();
@@ -723,7 +757,14 @@ impl<'a> ProjectContext<'a> {
                 .filter(|(_, owner)| *owner == Some(index))
                 .map(|(key, _)| *key)
                 .collect();
-            let binding = self.bind(declared, &keys, &owned, &mut extras, errors);
+            let binding = self.bind(
+                declared,
+                &keys,
+                &owned,
+                held_pending[index].is_some(),
+                &mut extras,
+                errors,
+            );
             if let Some((key, by)) = binding {
                 claims
                     .entry(&key.id)
@@ -731,6 +772,20 @@ impl<'a> ProjectContext<'a> {
                     .push(format!("{:?} (by {by})", declared.name));
             }
             bindings.push(binding);
+        }
+        // A declared key with no live key of its own whose pending key's secret is stored:
+        // the create is finished by renaming that key.
+        let mut created: BTreeMap<usize, &'a LiveKey> = BTreeMap::new();
+        for (index, declared) in self.declared.keys.iter().enumerate() {
+            if let Some(key) = held_pending[index]
+                && bindings[index].is_none()
+            {
+                created.insert(index, key);
+                claims
+                    .entry(&key.id)
+                    .or_default()
+                    .push(format!("{:?} (finishing its create)", declared.name));
+            }
         }
         for extra in &extras {
             claims
@@ -752,20 +807,40 @@ impl<'a> ProjectContext<'a> {
         }
 
         self.delete_extras(&extras, out);
+        self.pending_leftovers(&pending, &created, out);
 
-        let finishing = self.retiring(&retiring, &bindings, out);
+        let has_key: Vec<bool> = (0..bindings.len())
+            .map(|i| bindings[i].is_some() || created.contains_key(&i))
+            .collect();
+        let finishing = self.retiring(&retiring, &has_key, out);
         for (index, declared) in self.declared.keys.iter().enumerate() {
-            self.diff(
-                declared,
-                bindings[index],
-                finishing.get(&index).copied(),
-                out,
-                errors,
-            );
+            let found = Found {
+                binding: bindings[index],
+                retiring: finishing.get(&index).copied(),
+                created: created.get(&index).copied(),
+            };
+            self.diff(declared, found, out, errors);
         }
 
+        self.undeclared(&keys, &claims, &pinned, out)
+    }
+
+    /// Lists or deletes the live keys no declared key claims (by the project's `unmanaged`
+    /// policy), except ignored ones and leftovers. Returns how many live keys the guard counts.
+    fn undeclared(
+        &self,
+        keys: &[&'a LiveKey],
+        claims: &BTreeMap<&KeyId, Vec<String>>,
+        pinned: &BTreeSet<&KeyId>,
+        out: &mut ProjectOutcome,
+    ) -> usize {
         let mut looked_at = 0;
-        for key in &keys {
+        for key in keys {
+            // Pending keys were handled above: never unmanaged, never ignored, and not live
+            // keys for the guard (nobody has ever used one).
+            if pending_stem(&key.name).is_some() && !pinned.contains(&key.id) {
+                continue;
+            }
             let retiring = retiring_stem(&key.name).is_some();
             let ignored = self.declared.ignore.iter().any(|g| g.is_match(&key.name));
             if claims.contains_key(&key.id) || retiring || !ignored {
@@ -824,6 +899,82 @@ impl<'a> ProjectContext<'a> {
         }
     }
 
+    /// Deletes the pending keys no create is finished from: their secret was never stored
+    /// (the run was killed before), or the declared key already has a live key, or the
+    /// manifest no longer declares the key.
+    fn pending_leftovers(
+        &self,
+        pending: &[&'a LiveKey],
+        created: &BTreeMap<usize, &'a LiveKey>,
+        out: &mut ProjectOutcome,
+    ) {
+        for key in pending {
+            if created.values().any(|k| k.id == key.id) {
+                continue;
+            }
+            let owners: Vec<&DesiredKey> = self
+                .declared
+                .keys
+                .iter()
+                .filter(|d| pending_name(&d.name) == key.name)
+                .collect();
+            let held = owners.iter().find(|d| {
+                self.options
+                    .held
+                    .get(&(self.project.id.clone(), d.name.clone()))
+                    == Some(&key.id)
+            });
+            let reason = match (held, owners.first()) {
+                (Some(owner), _) => match self.overdue(owner, key) {
+                    Some(overdue) => format!(
+                        "left by an interrupted create of {:?}, and {overdue}: a new key is \
+                         created instead",
+                        owner.name
+                    ),
+                    None => format!(
+                        "left by an interrupted create of {:?}, which already has a live key",
+                        owner.name
+                    ),
+                },
+                (None, Some(owner)) => format!(
+                    "left by an interrupted create of {:?}; keyplan never stored its secret",
+                    owner.name
+                ),
+                (None, None) => {
+                    "left by an interrupted create of a key the manifest no longer declares"
+                        .to_owned()
+                }
+            };
+            out.changes.push(self.change(
+                Action::Delete,
+                Some(key),
+                None,
+                reason,
+                vec![Cause::InterruptedCreate],
+            ));
+        }
+    }
+
+    /// The pending key (left by an interrupted create) whose secret the store holds under
+    /// the declared key's name, unless it is already older than the key's `rotate_after`
+    /// (then a new key is made rather than one finished only to be replaced). Keys bound by
+    /// `id` are never created, so have none.
+    fn held_pending(&self, declared: &DesiredKey, pending: &[&'a LiveKey]) -> Option<&'a LiveKey> {
+        if declared.id.is_some() {
+            return None;
+        }
+        let held = self
+            .options
+            .held
+            .get(&(self.project.id.clone(), declared.name.clone()))?;
+        let name = pending_name(&declared.name);
+        pending
+            .iter()
+            .find(|k| &k.id == held && k.name == name)
+            .copied()
+            .filter(|k| self.overdue(declared, k).is_none())
+    }
+
     /// Names and previous names must be unique in a project and must not look retiring. The
     /// manifest's validation checks this too; the engine re-checks because matching relies
     /// on it.
@@ -845,7 +996,7 @@ impl<'a> ProjectContext<'a> {
         let mut seen = BTreeSet::new();
         for declared in &self.declared.keys {
             for name in std::iter::once(&declared.name).chain(&declared.previous_names) {
-                if retiring_stem(name).is_some() {
+                if retiring_stem(name).is_some() || pending_stem(name).is_some() {
                     errors.push(PlanError::ReservedName {
                         project: self.project.clone(),
                         name: name.clone(),
@@ -864,13 +1015,15 @@ impl<'a> ProjectContext<'a> {
 
     /// Finds a declared key's live key: by id, else by name, else by a previous name.
     ///
-    /// `owned` are the retiring keys that belong to the declared key. Live keys left over by
-    /// an interrupted or concurrent apply go to `extras`, to be deleted.
+    /// `owned` are the retiring keys that belong to the declared key; `pending_held` says
+    /// that the store holds the secret of the declared key's pending key. Live keys left over
+    /// by an interrupted or concurrent apply go to `extras`, to be deleted.
     fn bind(
         &self,
         declared: &'a DesiredKey,
         keys: &[&'a LiveKey],
         owned: &[&'a LiveKey],
+        pending_held: bool,
         extras: &mut Vec<Extra<'a>>,
         errors: &mut Vec<PlanError>,
     ) -> Binding<'a> {
@@ -923,6 +1076,20 @@ impl<'a> ProjectContext<'a> {
                     key,
                     of: declared,
                     orphan: true,
+                });
+            }
+            return None;
+        }
+        if by == MatchedBy::Name && holders.is_empty() && pending_held {
+            // The store holds the secret of the key a create left under its pending name: a
+            // key under the declared name appeared since that create was planned (another
+            // run's, whose secret the store no longer holds). The pending key is finished;
+            // these are duplicates nobody holds the secret of.
+            for key in &candidates {
+                extras.push(Extra {
+                    key,
+                    of: declared,
+                    orphan: false,
                 });
             }
             return None;
@@ -1015,19 +1182,20 @@ impl<'a> ProjectContext<'a> {
         found
     }
 
-    /// Plans the retiring keys. If the declared key has no live key of its own, its replace
+    /// Plans the retiring keys. If the declared key has no live key of its own (`has_key`: a
+    /// binding, or a pending key whose create is finished), its replace
     /// is finished: the retiring key whose secret the store holds, else the first by id,
     /// becomes its `before`. Every other retiring key is deleted. Returns the declared keys
     /// whose replace is being finished.
     fn retiring(
         &self,
         retiring: &[(&'a LiveKey, Option<usize>)],
-        bindings: &[Binding<'a>],
+        has_key: &[bool],
         out: &mut ProjectOutcome,
     ) -> BTreeMap<usize, &'a LiveKey> {
         let mut finishing: BTreeMap<usize, &'a LiveKey> = BTreeMap::new();
         for (index, declared) in self.declared.keys.iter().enumerate() {
-            if bindings[index].is_some() {
+            if has_key[index] {
                 continue;
             }
             let owned: Vec<&LiveKey> = retiring
@@ -1070,8 +1238,7 @@ impl<'a> ProjectContext<'a> {
     fn diff(
         &self,
         declared: &DesiredKey,
-        binding: Binding<'a>,
-        finishing: Option<&'a LiveKey>,
+        found: Found<'a>,
         out: &mut ProjectOutcome,
         errors: &mut Vec<PlanError>,
     ) {
@@ -1080,8 +1247,36 @@ impl<'a> ProjectContext<'a> {
             roles: declared.roles.clone(),
         };
         let requested = self.requested.contains(&declared.name);
-        let Some((key, by)) = binding else {
-            if let Some(retiring) = finishing {
+        if let Some(pending) = found.created {
+            if requested {
+                errors.push(PlanError::ReplaceUnknown {
+                    target: format!("{}/{}", self.project.name, declared.name),
+                    problem: format!(
+                        "key {:?} in {} is still being created (the plan finishes its \
+                         interrupted create)",
+                        declared.name,
+                        project_label(self.project)
+                    ),
+                });
+                return;
+            }
+            // A just-made key nobody has used: its roles are set in place whatever
+            // role_change says, in the same PATCH as the rename.
+            let mut reason = "finishing an interrupted create".to_owned();
+            if pending.roles != declared.roles {
+                reason.push_str("; roles differ from the manifest");
+            }
+            out.changes.push(self.change(
+                Action::Update,
+                Some(pending),
+                Some(after),
+                reason,
+                vec![Cause::InterruptedCreate],
+            ));
+            return;
+        }
+        let Some((key, by)) = found.binding else {
+            if let Some(retiring) = found.retiring {
                 let reason = "finishing an interrupted replace".to_owned();
                 if declared.protected {
                     errors.push(self.protected(declared, retiring, Action::Replace, &reason));
@@ -1194,15 +1389,9 @@ impl<'a> ProjectContext<'a> {
     ) {
         let spelled = format_duration(limit);
         match (key.created_at, self.options.now) {
-            (Some(created), Some(now)) => {
-                let age = now.duration_since(created);
-                if age > limit {
-                    replace_reasons.push(format!(
-                        "older than {spelled} (created {created}, {} ago)",
-                        format_duration(jiff::SignedDuration::from_secs(
-                            age.as_secs() - age.as_secs() % 86_400
-                        ))
-                    ));
+            (Some(_), Some(_)) => {
+                if let Some(overdue) = self.overdue(declared, key) {
+                    replace_reasons.push(overdue);
                     causes.push(Cause::Rotation);
                 }
             }
@@ -1224,6 +1413,23 @@ impl<'a> ProjectContext<'a> {
                 ),
             }),
         }
+    }
+
+    /// "older than 90d (created …, 179d ago)" when the key is older than the declared key's
+    /// `rotate_after`; `None` when it is not, or when that cannot be told.
+    fn overdue(&self, declared: &DesiredKey, key: &LiveKey) -> Option<String> {
+        let limit = declared.rotate_after?;
+        let (created, now) = (key.created_at?, self.options.now?);
+        let age = now.duration_since(created);
+        (age > limit).then(|| {
+            format!(
+                "older than {} (created {created}, {} ago)",
+                format_duration(limit),
+                format_duration(jiff::SignedDuration::from_secs(
+                    age.as_secs() - age.as_secs() % 86_400
+                ))
+            )
+        })
     }
 
     fn protected(

@@ -443,7 +443,8 @@ fn names_declared_twice_or_reserved_are_errors() {
     a.previous_names = vec!["b".into()];
     let b = key("b", &[DataPlaneEditor]);
     let reserved = key("c (keyplan: retiring)", &[DataPlaneEditor]);
-    let d = desired(vec![by_name("prod", vec![a, b, reserved])]);
+    let pending = key("e (keyplan: pending)", &[DataPlaneEditor]);
+    let d = desired(vec![by_name("prod", vec![a, b, reserved, pending])]);
     let err = plan_err(&d, &prod(vec![]));
     assert_eq!(
         err.errors(),
@@ -455,6 +456,10 @@ fn names_declared_twice_or_reserved_are_errors() {
             &PlanError::ReservedName {
                 project: project("p1", "prod"),
                 name: "c (keyplan: retiring)".into()
+            },
+            &PlanError::ReservedName {
+                project: project("p1", "prod"),
+                name: "e (keyplan: pending)".into()
             },
         ]
     );
@@ -713,6 +718,348 @@ fn finishing_a_replace_of_a_protected_key_is_refused() {
         plan_err(&d, &l),
         PlanError::Protected { action: Action::Replace, ref reason, .. }
             if reason == "finishing an interrupted replace"
+    ));
+}
+
+// ---- interrupted creates (pending keys) ----
+
+fn holding(pairs: &[(&str, &str)]) -> PlanOptions {
+    let mut options = PlanOptions::default();
+    for (name, id) in pairs {
+        options.held.insert(
+            (ProjectId("p1".into()), (*name).to_owned()),
+            KeyId((*id).to_owned()),
+        );
+    }
+    options
+}
+
+#[test]
+fn a_pending_key_whose_secret_was_never_stored_is_deleted_and_created_anew() {
+    // Killed after the create's answer, before the store write: nobody holds its secret.
+    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let l = prod(vec![live(
+        "k1",
+        "api (keyplan: pending)",
+        &[DataPlaneEditor],
+    )]);
+    let p = plan(&d, &l);
+    assert_eq!(
+        brief(&p),
+        vec![
+            (
+                Action::Create,
+                None,
+                Some("api"),
+                "declared in the manifest, not found live"
+            ),
+            (
+                Action::Delete,
+                Some("k1"),
+                None,
+                "left by an interrupted create of \"api\"; keyplan never stored its secret"
+            ),
+        ]
+    );
+    assert_eq!(p.changes[1].causes, vec![Cause::InterruptedCreate]);
+    // The store holding another (stale) key's secret under the name changes nothing.
+    let p2 = compute_plan(&d, &l, &holding(&[("api", "k0")])).unwrap();
+    assert_eq!(brief(&p2), brief(&p));
+}
+
+#[test]
+fn a_pending_key_whose_secret_is_stored_is_renamed_to_finish_its_create() {
+    // Killed after the store write, before the rename: the secret is safe, finish the rename.
+    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let l = prod(vec![live(
+        "k1",
+        "api (keyplan: pending)",
+        &[DataPlaneEditor],
+    )]);
+    let options = holding(&[("api", "k1")]);
+    let p = compute_plan(&d, &l, &options).unwrap();
+    assert_eq!(
+        brief(&p),
+        vec![(
+            Action::Update,
+            Some("k1"),
+            Some("api"),
+            "finishing an interrupted create"
+        )]
+    );
+    assert_eq!(p.changes[0].causes, vec![Cause::InterruptedCreate]);
+    assert!(p.unmanaged.is_empty());
+
+    // The manifest's roles changed meanwhile: the same PATCH sets them, even with
+    // role_change = "replace" (nobody has used the key yet).
+    let mut changed = key("api", &[DataPlaneViewer]);
+    changed.role_change = RoleChange::Replace;
+    let d = desired(vec![by_name("prod", vec![changed])]);
+    let p = compute_plan(&d, &l, &options).unwrap();
+    assert_eq!(
+        brief(&p),
+        vec![(
+            Action::Update,
+            Some("k1"),
+            Some("api"),
+            "finishing an interrupted create; roles differ from the manifest"
+        )]
+    );
+}
+
+#[test]
+fn a_pending_key_of_an_undeclared_name_is_deleted_never_ignored_or_unmanaged() {
+    let mut project_decl = by_name("prod", vec![]);
+    project_decl.ignore = vec![KeyGlob::new("*").unwrap()];
+    let d = desired(vec![project_decl]);
+    let l = prod(vec![
+        live("k1", "gone (keyplan: pending)", &[DataPlaneViewer]),
+        live("k2", "cli", &[DataPlaneViewer]),
+    ]);
+    let p = compute_plan(&d, &l, &holding(&[("gone", "k1")])).unwrap();
+    assert_eq!(
+        brief(&p),
+        vec![(
+            Action::Delete,
+            Some("k1"),
+            None,
+            "left by an interrupted create of a key the manifest no longer declares"
+        )]
+    );
+    assert!(p.unmanaged.is_empty(), "k2 is ignored");
+    let report = drift(&p);
+    assert_eq!(report.leftovers.len(), 1);
+    assert_eq!(report.leftovers[0].key, "gone (keyplan: pending)");
+}
+
+#[test]
+fn a_pending_key_beside_a_live_key_of_its_name() {
+    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let l = prod(vec![
+        live("k1", "api", &[DataPlaneEditor]),
+        live("k2", "api (keyplan: pending)", &[DataPlaneEditor]),
+    ]);
+    // The named key is the one whose secret is stored (or the store cannot tell): the
+    // pending key is a leftover.
+    for options in [PlanOptions::default(), holding(&[("api", "k1")])] {
+        let p = compute_plan(&d, &l, &options).unwrap();
+        assert_eq!(
+            brief(&p),
+            vec![(
+                Action::Delete,
+                Some("k2"),
+                None,
+                "left by an interrupted create of \"api\"; keyplan never stored its secret"
+            )]
+        );
+    }
+    // The store holds the pending key's secret: that one is finished, and the named key,
+    // whose secret nobody holds (another run's write was replaced), is the duplicate.
+    let p = compute_plan(&d, &l, &holding(&[("api", "k2")])).unwrap();
+    assert_eq!(
+        brief(&p),
+        vec![
+            (
+                Action::Update,
+                Some("k2"),
+                Some("api"),
+                "finishing an interrupted create"
+            ),
+            (
+                Action::Delete,
+                Some("k1"),
+                None,
+                "duplicate of \"api\" left by an interrupted or concurrent apply; keyplan does \
+                 not hold its secret"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_held_pending_key_of_a_key_bound_by_id_is_deleted() {
+    let mut declared = key("api", &[DataPlaneEditor]);
+    declared.id = Some(KeyId("k1".into()));
+    let d = desired(vec![by_name("prod", vec![declared])]);
+    let l = prod(vec![
+        live("k1", "api", &[DataPlaneEditor]),
+        live("k2", "api (keyplan: pending)", &[DataPlaneEditor]),
+    ]);
+    let p = compute_plan(&d, &l, &holding(&[("api", "k2")])).unwrap();
+    assert_eq!(
+        brief(&p),
+        vec![(
+            Action::Delete,
+            Some("k2"),
+            None,
+            "left by an interrupted create of \"api\", which already has a live key"
+        )]
+    );
+}
+
+#[test]
+fn a_pending_key_bound_by_id_is_an_ordinary_binding() {
+    let mut declared = key("api", &[DataPlaneEditor]);
+    declared.id = Some(KeyId("k1".into()));
+    let d = desired(vec![by_name("prod", vec![declared])]);
+    let l = prod(vec![live(
+        "k1",
+        "api (keyplan: pending)",
+        &[DataPlaneEditor],
+    )]);
+    let p = plan(&d, &l);
+    assert_eq!(
+        brief(&p),
+        vec![(
+            Action::Update,
+            Some("k1"),
+            Some("api"),
+            "name differs from the manifest"
+        )]
+    );
+}
+
+#[test]
+fn a_replace_interrupted_around_its_pending_key_is_finished_either_way() {
+    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let l = prod(vec![
+        live("k1", "api (keyplan: retiring)", &[DataPlaneViewer]),
+        live("k2", "api (keyplan: pending)", &[DataPlaneEditor]),
+    ]);
+    // Killed before the new secret was stored: the store still names the old key. The new
+    // key goes, the replace starts over from the retiring key.
+    let p = compute_plan(&d, &l, &holding(&[("api", "k1")])).unwrap();
+    assert_eq!(
+        brief(&p),
+        vec![
+            (
+                Action::Replace,
+                Some("k1"),
+                Some("api"),
+                "finishing an interrupted replace"
+            ),
+            (
+                Action::Delete,
+                Some("k2"),
+                None,
+                "left by an interrupted create of \"api\"; keyplan never stored its secret"
+            ),
+        ]
+    );
+    // Killed after the store write, before the rename: the new key is renamed, the old deleted.
+    let p = compute_plan(&d, &l, &holding(&[("api", "k2")])).unwrap();
+    assert_eq!(
+        brief(&p),
+        vec![
+            (
+                Action::Update,
+                Some("k2"),
+                Some("api"),
+                "finishing an interrupted create"
+            ),
+            (
+                Action::Delete,
+                Some("k1"),
+                None,
+                "left by an interrupted replace of \"api\", whose new key exists"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_pending_key_of_a_long_name_matches_by_its_cut_stem() {
+    let long = "y".repeat(80);
+    let pending = pending_name(&long);
+    assert!(key_name_is_valid(&pending));
+    assert_eq!(pending.chars().count(), 80);
+    assert_eq!(pending_stem(&pending), Some(&long[..61]));
+    let d = desired(vec![by_name("prod", vec![key(&long, &[DataPlaneEditor])])]);
+    let l = prod(vec![live("k1", &pending, &[DataPlaneEditor])]);
+    let p = compute_plan(&d, &l, &holding(&[(&long, "k1")])).unwrap();
+    assert_eq!(
+        brief(&p),
+        vec![(
+            Action::Update,
+            Some("k1"),
+            Some(long.as_str()),
+            "finishing an interrupted create"
+        )]
+    );
+}
+
+#[test]
+fn a_pending_key_older_than_its_rotation_is_not_finished_but_made_anew() {
+    let mut declared = key("api", &[DataPlaneEditor]);
+    declared.rotate_after = Some(jiff::SignedDuration::from_hours(24 * 30));
+    let d = desired(vec![by_name("prod", vec![declared])]);
+    let l = prod(vec![aged(
+        live("k1", "api (keyplan: pending)", &[DataPlaneEditor]),
+        "2026-06-01T00:00:00Z",
+    )]);
+    let mut options = holding(&[("api", "k1")]);
+    options.now = Some("2026-11-27T00:00:00Z".parse().unwrap());
+    let p = compute_plan(&d, &l, &options).unwrap();
+    assert_eq!(
+        brief(&p),
+        vec![
+            (
+                Action::Create,
+                None,
+                Some("api"),
+                "declared in the manifest, not found live"
+            ),
+            (
+                Action::Delete,
+                Some("k1"),
+                None,
+                "left by an interrupted create of \"api\", and older than 30d (created \
+                 2026-06-01T00:00:00Z, 179d ago): a new key is created instead"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn deleting_pending_keys_does_not_count_for_the_guard() {
+    let d = desired(vec![by_name(
+        "prod",
+        vec![
+            key("a", &[DataPlaneViewer]),
+            key("b", &[DataPlaneViewer]),
+            key("c", &[DataPlaneViewer]),
+            key("d", &[DataPlaneViewer]),
+        ],
+    )]);
+    let mut keys: Vec<LiveKey> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|n| live(&format!("k-{n}"), n, &[DataPlaneViewer]))
+        .collect();
+    for (i, n) in ["a", "b", "c", "gone"].iter().enumerate() {
+        keys.push(live(&format!("p{i}"), &pending_name(n), &[DataPlaneViewer]));
+    }
+    let options = PlanOptions {
+        max_deletes: 1,
+        ..PlanOptions::default()
+    };
+    let p = compute_plan(&d, &prod(keys), &options).unwrap();
+    assert_eq!(p.summary.delete, 4);
+    assert_eq!(p.guard, None, "{p:#?}");
+}
+
+#[test]
+fn replace_of_a_key_whose_create_is_being_finished_is_an_error() {
+    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let l = prod(vec![live(
+        "k1",
+        "api (keyplan: pending)",
+        &[DataPlaneEditor],
+    )]);
+    let mut options = holding(&[("api", "k1")]);
+    options.replace.insert(("prod".into(), "api".into()));
+    assert!(matches!(
+        compute_plan(&d, &l, &options).unwrap_err(),
+        PlanError::ReplaceUnknown { ref problem, .. } if problem.contains("still being created")
     ));
 }
 
@@ -1283,7 +1630,7 @@ mod convergence {
         proptest::collection::vec(
             (
                 0..NAMES.len(),
-                any::<bool>(),
+                0_u8..4,
                 role_set(),
                 proptest::option::of(0_i64..200),
             ),
@@ -1293,11 +1640,12 @@ mod convergence {
             specs
                 .into_iter()
                 .enumerate()
-                .map(|(i, (name, retiring, roles, age))| {
-                    let name = if retiring && i % 2 == 0 {
-                        retiring_name(NAMES[name])
-                    } else {
-                        NAMES[name].to_owned()
+                .map(|(i, (name, kind, roles, age))| {
+                    // Plain keys, and leftovers of interrupted replaces and creates.
+                    let name = match kind {
+                        1 if i % 2 == 0 => retiring_name(NAMES[name]),
+                        2 => pending_name(NAMES[name]),
+                        _ => NAMES[name].to_owned(),
                     };
                     LiveKey {
                         id: KeyId(format!("live-{i}")),
@@ -1439,8 +1787,12 @@ mod convergence {
             };
             for i in &case.held {
                 if let Some(k) = case.live.get(*i) {
-                    // The store records keys under their declared name, retiring or not.
-                    let name = retiring_stem(&k.name).unwrap_or(&k.name).to_owned();
+                    // The store records keys under their declared name, retiring, pending or
+                    // not.
+                    let name = retiring_stem(&k.name)
+                        .or_else(|| pending_stem(&k.name))
+                        .unwrap_or(&k.name)
+                        .to_owned();
                     options.held.insert((ProjectId("p1".into()), name), k.id.clone());
                 }
             }

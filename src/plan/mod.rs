@@ -75,6 +75,8 @@ pub enum Cause {
     Requested,
     /// A key keyplan was retiring when a replace was interrupted.
     InterruptedReplace,
+    /// A key still under its pending name: a create was interrupted before its rename.
+    InterruptedCreate,
     /// A second live key under a declared key's name whose secret keyplan does not hold.
     Duplicate,
     /// A live key the manifest does not declare, in a project with `unmanaged = "delete"`.
@@ -217,4 +219,27 @@ pub fn retiring_name(name: &str) -> String {
 /// For a retiring key's name, the (possibly cut) name it had before; `None` for other names.
 pub fn retiring_stem(name: &str) -> Option<&str> {
     name.strip_suffix(RETIRING_SUFFIX)
+}
+
+/// The suffix keyplan puts on a key it is creating, until its secret is stored.
+///
+/// A create makes the key under its pending name, stores its secret under the declared name
+/// (with the key's id), and only then renames the key to the declared name. A run killed
+/// half-way leaves a key with this suffix, never a key under the declared name whose secret
+/// nobody holds: the next plan renames it if the store holds its secret, else deletes it (see
+/// docs/design.md, "interrupted create").
+pub const PENDING_SUFFIX: &str = " (keyplan: pending)";
+
+/// The name a key has while it is being created: its name with [`PENDING_SUFFIX`], the name
+/// cut short where both would not fit in 80 characters.
+pub fn pending_name(name: &str) -> String {
+    let room = crate::model::MAX_KEY_NAME_CHARS - PENDING_SUFFIX.chars().count();
+    let stem: String = name.chars().take(room).collect();
+    format!("{stem}{PENDING_SUFFIX}")
+}
+
+/// For a pending key's name, the (possibly cut) name it is being created under; `None` for
+/// other names.
+pub fn pending_stem(name: &str) -> Option<&str> {
+    name.strip_suffix(PENDING_SUFFIX)
 }
