@@ -189,6 +189,20 @@ fn import_writes_a_manifest_that_plans_no_changes() {
     env.keyplan(["validate"]).run().code(0);
     let plan = env.keyplan(["plan", "--detailed-exitcode"]).run().code(0);
     assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+
+    // A key left half-made by an interrupted apply is not imported: the next apply removes it.
+    env.key(
+        &staging,
+        "half-made (keyplan: pending)",
+        &[Role::ProjectViewer],
+    );
+    let import = env.keyplan(["import"]).run().code(0);
+    assert!(
+        !import.stdout.contains("keyplan: pending"),
+        "{}",
+        import.stdout
+    );
+    assert!(import.stderr.contains("interrupted"), "{}", import.stderr);
     env.assert_no_leaks(&[]);
 }
 

@@ -20,13 +20,27 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> CommandResu
         let projects = select(&org, &args.projects)?;
         let ids: Vec<ProjectId> = projects.iter().map(|p| p.id.clone()).collect();
         let mut keys = list_keys_of_projects(&connection.api, &ids, global.concurrency).await?;
+        let mut in_flight = 0;
         let listed: Vec<_> = projects
             .into_iter()
             .map(|project| {
-                let keys = keys.remove(&project.id).unwrap_or_default();
+                let mut keys = keys.remove(&project.id).unwrap_or_default();
+                // Keys an interrupted apply left under its reserved names are not the user's
+                // to declare: the next apply finishes or removes them.
+                keys.retain(|key| {
+                    let reserved = crate::plan::retiring_stem(&key.name).is_some()
+                        || crate::plan::pending_stem(&key.name).is_some();
+                    in_flight += usize::from(reserved);
+                    !reserved
+                });
                 (project, keys)
             })
             .collect();
+        if in_flight > 0 {
+            ui.warn(&format!(
+                "left out {in_flight} key(s) named by an interrupted keyplan apply                  (\"(keyplan: pending)\" or \"(keyplan: retiring)\"); `keyplan apply` finishes them"
+            ));
+        }
         ui.out(&crate::manifest::render_manifest(&listed));
         Ok(ExitCode::Success)
     }
