@@ -293,15 +293,16 @@ mod bound {
         2 + rounds(n, c)
     }
 
-    /// `keyplan apply` creating `m` keys in `touched` projects: the plan's listings, then the
-    /// creates and one listing per touched project (apply's check for a concurrent run), C at
-    /// a time; a project's listing follows its creates, so at least two rounds.
+    /// `keyplan apply` creating `m` keys in `touched` projects: the plan's listings, then for
+    /// each key a create (under its pending name) and a rename once its secret is stored, and
+    /// one listing per touched project (apply's check for a concurrent run), C at a time; a
+    /// rename follows its create and a project's listing its renames, so at least three rounds.
     pub fn apply_create(n: usize, m: usize, touched: usize, c: usize) -> u64 {
         plan(n, c)
             + if m == 0 {
                 0
             } else {
-                rounds(m + touched, c).max(2)
+                rounds(2 * m + touched, c).max(3)
             }
     }
 
@@ -954,7 +955,7 @@ impl<'a> Bench<'a> {
                 name: format!("apply: create {m} keys {label}"),
                 runs: creates,
                 ideal: Some(ideal(world.latency, bound::apply_create(n, m, touched, c))),
-                expected_requests: Some((2 + n + m + touched) as u64),
+                expected_requests: Some((2 + n + 2 * m + touched) as u64),
             });
             scenarios.push(Scenario {
                 name: format!("apply: delete them {label}"),
@@ -970,8 +971,9 @@ impl<'a> Bench<'a> {
         print_table(&scenarios);
         println!(
             "\nThe ideal counts apply's real requests: token, projects, {n} listings for the plan, \
-             then {m} creates and one listing per touched project ({touched}: apply's check for a \
-             concurrent run), or {m} deletes; each run's secrets file held exactly {m} records, \
+             then {m} creates, {m} renames from the pending name once each secret is stored, and one \
+             listing per touched project ({touched}: apply's check for a concurrent run), or {m} \
+             deletes; each run's secrets file held exactly {m} records, \
              each for a live key, and none after the deletion."
         );
         let create = &scenarios[0];
