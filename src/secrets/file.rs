@@ -1,6 +1,7 @@
 //! The file store: secrets in a JSON document (or a dotenv file) that only its owner can read.
 //!
-//! Every change is a locked read-modify-write: an exclusive `flock` on `<file>.lock` keeps
+//! Every change is a locked read-modify-write (concurrent changes from one process are written
+//! together: group commit): an exclusive `flock` on `<file>.lock` keeps
 //! concurrent keyplan processes from losing each other's entries, and the new contents go to a
 //! temp file in the same directory (created 0600, fsynced) that is renamed over the old file,
 //! then the directory is fsynced. A crash therefore leaves the old file or the new one, never a
@@ -36,10 +37,10 @@ pub struct FileStore {
     puts: Arc<PutQueue>,
 }
 
-/// Group commit: puts that arrive while another is being written wait, and the next writer
-/// writes them all in one rewrite and one fsync. An apply of many creates then costs a few
-/// rewrites instead of one per secret (each a whole-file rewrite: quadratic in the count).
-/// Each put still returns only once its own secret is durable.
+/// Group commit: edits (puts, renames, removals) that arrive while another batch is being
+/// written wait, and the next writer applies them all in one rewrite and one fsync. An apply
+/// of many creates or deletes then costs a few rewrites instead of one per key (each a
+/// whole-file rewrite: quadratic in the count). Each edit still returns only once it is durable.
 #[derive(Debug, Default)]
 struct PutQueue {
     state: Mutex<QueueState>,
@@ -49,9 +50,24 @@ struct PutQueue {
 #[derive(Debug, Default)]
 struct QueueState {
     next_ticket: u64,
-    waiting: Vec<(u64, SecretRecord, Secret)>,
-    results: std::collections::HashMap<u64, Result<(), StoreError>>,
+    waiting: Vec<(u64, Edit)>,
+    results: std::collections::HashMap<u64, Result<bool, StoreError>>,
     writing: bool,
+}
+
+/// One change to the file, owning its data so that it can wait in the queue.
+#[derive(Debug)]
+enum Edit {
+    Put(SecretRecord, Secret),
+    Rename {
+        project: Project,
+        key_id: KeyId,
+        to: String,
+    },
+    Remove {
+        project: Project,
+        key_id: KeyId,
+    },
 }
 
 impl PutQueue {
@@ -165,26 +181,99 @@ impl FileStore {
 
     /// Runs `change` on the current contents under the lock, and writes the result back when it
     /// says something changed.
-    /// Writes a batch of puts in one locked rewrite. A put the file refuses (a dotenv name
+    /// Queues an edit and returns once it is durable: the first caller to find no batch being
+    /// written writes everything queued so far, then hands each caller its own result.
+    fn edit(&self, edit: Edit) -> Result<bool, StoreError> {
+        let mut state = self.puts.lock();
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.waiting.push((ticket, edit));
+        loop {
+            if let Some(result) = state.results.remove(&ticket) {
+                return result;
+            }
+            if state.writing {
+                state = self
+                    .puts
+                    .written
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            state.writing = true;
+            let batch = std::mem::take(&mut state.waiting);
+            drop(state);
+            let results = self.write_batch(batch);
+            state = self.puts.lock();
+            state.writing = false;
+            state.results.extend(results);
+            self.puts.written.notify_all();
+        }
+    }
+
+    /// Applies a batch of edits in one locked rewrite. An edit the file refuses (a dotenv name
     /// clash) fails alone; a failed write fails the whole batch, since none of it is stored.
-    fn write_batch(
-        &self,
-        batch: Vec<(u64, SecretRecord, Secret)>,
-    ) -> Vec<(u64, Result<(), StoreError>)> {
+    fn write_batch(&self, batch: Vec<(u64, Edit)>) -> Vec<(u64, Result<bool, StoreError>)> {
         let mut outcomes = Vec::with_capacity(batch.len());
         let written = self.modify(|contents| {
-            for (ticket, record, secret) in &batch {
-                outcomes.push((*ticket, self.put_into(contents, record, secret)));
+            let mut changed = false;
+            for (ticket, edit) in &batch {
+                let outcome = self.apply_edit(contents, edit);
+                if let Ok((_, true)) = outcome {
+                    changed = true;
+                }
+                outcomes.push((*ticket, outcome.map(|(result, _)| result)));
             }
-            let changed = outcomes.iter().any(|(_, result)| result.is_ok());
             Ok(((), changed))
         });
         match written {
             Ok(()) => outcomes,
             Err(error) => batch
                 .into_iter()
-                .map(|(ticket, _, _)| (ticket, Err(error.clone())))
+                .map(|(ticket, _)| (ticket, Err(error.clone())))
                 .collect(),
+        }
+    }
+
+    /// One edit on the contents: (its result, whether the contents changed). Checks come
+    /// first, so a refused edit leaves the contents as they were.
+    fn apply_edit(&self, contents: &mut Contents, edit: &Edit) -> Result<(bool, bool), StoreError> {
+        match edit {
+            Edit::Put(record, secret) => {
+                self.put_into(contents, record, secret)?;
+                Ok((true, true))
+            }
+            Edit::Rename {
+                project,
+                key_id,
+                to,
+            } => {
+                // The key id is the identity: the record moves whatever name it was under.
+                let mine = |r: &FileRecord| {
+                    r.key_id == key_id.as_str() && r.project_id == project.id.as_str()
+                };
+                if !contents.records().any(mine) {
+                    return Ok((false, false));
+                }
+                if contents
+                    .records()
+                    .filter(|r| mine(r))
+                    .all(|r| &r.key_name == to && r.project_name == project.name)
+                {
+                    return Ok((true, false));
+                }
+                self.check_dotenv_variable(contents, project, key_id, to, false)?;
+                for record in contents.records_mut().filter(|r| mine(r)) {
+                    record.key_name.clone_from(to);
+                    project.name.clone_into(&mut record.project_name);
+                }
+                Ok((true, true))
+            }
+            Edit::Remove { project, key_id } => {
+                // Only records of this very key go; other keys of the same name keep theirs.
+                let removed = contents.remove_key(project, key_id);
+                Ok((removed, removed))
+            }
         }
     }
 
@@ -483,31 +572,8 @@ impl SecretStore for FileStore {
             )
             .with_hint("use format = \"json\""));
         }
-        let mut state = self.puts.lock();
-        let ticket = state.next_ticket;
-        state.next_ticket += 1;
-        state.waiting.push((ticket, record.clone(), secret.clone()));
-        loop {
-            if let Some(result) = state.results.remove(&ticket) {
-                return result;
-            }
-            if state.writing {
-                state = self
-                    .puts
-                    .written
-                    .wait(state)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                continue;
-            }
-            state.writing = true;
-            let batch = std::mem::take(&mut state.waiting);
-            drop(state);
-            let results = self.write_batch(batch);
-            state = self.puts.lock();
-            state.writing = false;
-            state.results.extend(results);
-            self.puts.written.notify_all();
-        }
+        self.edit(Edit::Put(record.clone(), secret.clone()))
+            .map(|_| ())
     }
 
     fn rename(
@@ -517,26 +583,10 @@ impl SecretStore for FileStore {
         _from: &str,
         to: &str,
     ) -> Result<bool, StoreError> {
-        // The key id is the identity: the record moves whatever name it was under.
-        self.modify(|contents| {
-            let mine =
-                |r: &FileRecord| r.key_id == key_id.as_str() && r.project_id == project.id.as_str();
-            if !contents.records().any(mine) {
-                return Ok((false, false));
-            }
-            if contents
-                .records()
-                .filter(|r| mine(r))
-                .all(|r| r.key_name == to && r.project_name == project.name)
-            {
-                return Ok((true, false));
-            }
-            self.check_dotenv_variable(contents, project, key_id, to, false)?;
-            for record in contents.records_mut().filter(|r| mine(r)) {
-                to.clone_into(&mut record.key_name);
-                project.name.clone_into(&mut record.project_name);
-            }
-            Ok((true, true))
+        self.edit(Edit::Rename {
+            project: project.clone(),
+            key_id: key_id.clone(),
+            to: to.to_owned(),
         })
     }
 
@@ -546,10 +596,9 @@ impl SecretStore for FileStore {
         key_id: &KeyId,
         _key_name: &str,
     ) -> Result<bool, StoreError> {
-        // Only records of this very key go; other keys of the same name keep theirs.
-        self.modify(|contents| {
-            let removed = contents.remove_key(project, key_id);
-            Ok((removed, removed))
+        self.edit(Edit::Remove {
+            project: project.clone(),
+            key_id: key_id.clone(),
         })
     }
 
