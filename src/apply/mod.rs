@@ -437,23 +437,28 @@ impl<'a, A: AdminApi> Run<'a, A> {
             work.note("nothing to change: the key already matches");
             return self.done(work);
         }
-        if let Err(error) = self.api.update_key(&before.id, &update).await {
-            return self.fail(work, format!("failed to update key {}: {error}", before.id));
-        }
-        self.progress(index, format!("updated key {}", before.id));
+        // A rename moves the stored secret before the key: a run killed between the two
+        // leaves the secret under the name the manifest wants and the key under its old name,
+        // which the next plan renames again (its move then finds nothing to move). The other
+        // order would leave the key renamed and its secret under the old name, a state no later
+        // plan notices.
+        let mut moved = false;
         if update.name.is_some() {
-            let moved = store_call(|| {
+            let moving = store_call(|| {
                 self.store
                     .rename(&change.project, &before.id, &before.name, &after.name)
             });
-            match moved {
-                Ok(true) => self.progress(
-                    index,
-                    format!(
-                        "moved its stored secret from {} to {}",
-                        before.name, after.name
-                    ),
-                ),
+            match moving {
+                Ok(true) => {
+                    moved = true;
+                    self.progress(
+                        index,
+                        format!(
+                            "moved its stored secret from {} to {}",
+                            before.name, after.name
+                        ),
+                    );
+                }
                 Ok(false) => {
                     work.note("no stored secret to move (keyplan did not create this key)");
                 }
@@ -461,8 +466,8 @@ impl<'a, A: AdminApi> Run<'a, A> {
                     return self.fail(
                         work,
                         format!(
-                            "renamed key {} from {} to {}, but failed to move its stored secret \
-                             in {}: {}; the secret is still stored under {}",
+                            "failed to move the stored secret of key {} from {} to {} in {}: {}; \
+                             the key was not renamed and its secret is still stored under {}",
                             before.id,
                             before.name,
                             after.name,
@@ -474,6 +479,24 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 }
             }
         }
+        if let Err(error) = self.api.update_key(&before.id, &update).await {
+            let mut message = format!("failed to update key {}: {error}", before.id);
+            if moved {
+                let back = store_call(|| {
+                    self.store
+                        .rename(&change.project, &before.id, &after.name, &before.name)
+                });
+                if !matches!(back, Ok(true)) {
+                    message = format!(
+                        "{message}; its stored secret stays under {} (the next apply renames \
+                         the key to match)",
+                        after.name
+                    );
+                }
+            }
+            return self.fail(work, message);
+        }
+        self.progress(index, format!("updated key {}", before.id));
         self.done(work)
     }
 
