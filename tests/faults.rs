@@ -43,5 +43,19 @@ fn randomised_fault_runs_converge_without_duplicates_lost_secrets_or_leaks() {
     assert_clean("fault runs", &tally);
     // The faults really happened.
     assert!(tally.throttled > 0 && tally.server_errors > 0 && tally.dropped > 0, "{tally:#?}");
-    let _ = Duration::ZERO;
+}
+
+#[test]
+fn sigkill_at_random_moments_leaves_a_valid_store_and_the_next_apply_converges() {
+    let points = std::env::var("KEYPLAN_CRASH_POINTS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    let window = reliability::calibrate_crash_window(&program(), 1000);
+    let tally = reliability::run_many(1000, points, 4, |seed| reliability::crash_point(&program(), seed, window));
+    eprintln!("kill window {window:?}\n{tally:#?}");
+    assert!(tally.problems.is_empty(), "{}", tally.problems.join("\n=====\n"));
+    assert_eq!(tally.recovered, tally.scenarios);
+    assert_eq!(tally.invalid_store_files, 0);
+    assert_eq!(tally.duplicate_keys, 0);
+    assert_eq!(tally.leaks, 0);
+    assert_eq!(tally.panics, 0);
+    assert!(tally.kills_mid_apply > 0, "no kill landed during an apply: {tally:#?}");
 }

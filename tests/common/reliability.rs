@@ -275,6 +275,12 @@ impl Sandbox {
                             || key.name.strip_suffix(RETIRING_SUFFIX) == Some(name.as_str());
                         if !name_ok || issued_hash != Some(hash) {
                             audit.wrong += 1;
+                            audit.wrong_names.push(format!(
+                                "{}/{} (stored under {name:?}, secret {})",
+                                project.name,
+                                key.name,
+                                if issued_hash == Some(hash) { "matches" } else { "DIFFERS" }
+                            ));
                         }
                     }
                 }
@@ -290,6 +296,7 @@ pub struct SecretAudit {
     pub secretless: usize,
     pub secretless_names: Vec<String>,
     pub wrong: usize,
+    pub wrong_names: Vec<String>,
     pub invalid_file: bool,
 }
 
@@ -843,11 +850,11 @@ pub fn fault_scenario(program: &Program, seed: u64) -> Tally {
     if !clean {
         let mut problem = format!(
             "fault scenario seed {seed}: converged {converged} (after {:?} applies; plan exit {}), \
-             duplicates {duplicates}, secretless {:?}, wrong secrets {}, leaks {}, panics {}\n{}",
+             duplicates {duplicates}, secretless {:?}, wrong secrets {:?}, leaks {}, panics {}\n{}",
             converged_in.map(|a| a + 1),
             plan.code,
             audit.secretless_names,
-            audit.wrong,
+            audit.wrong_names,
             tally.leaks,
             tally.panics,
             prepared.describe_live()
@@ -934,11 +941,11 @@ pub fn crash_point(program: &Program, seed: u64, max_delay: Duration) -> Tally {
     if !converged || duplicates > 0 || audit.wrong > 0 || tally.invalid_store_files > 0 || tally.leaks > 0 || tally.panics > 0 {
         tally.problems.push(format!(
             "crash point seed {seed} (kill after {delay:?}): recovery apply exit {}, plan exit {}, \
-             equal {equal}, duplicates {duplicates}, wrong secrets {}, invalid store files {}, \
+             equal {equal}, duplicates {duplicates}, wrong secrets {:?}, invalid store files {}, \
              leaks {}, panics {}\n{}--- killed apply\n{}\n{}\n--- recovery\n{}\n{}\n--- plan\n{}\n{}",
             recovery.code,
             plan.code,
-            audit.wrong,
+            audit.wrong_names,
             tally.invalid_store_files,
             tally.leaks,
             tally.panics,
