@@ -938,6 +938,17 @@ pub fn crash_point(program: &Program, seed: u64, max_delay: Duration) -> Tally {
         tally.converged = 1;
         tally.recovered = 1;
     }
+    if std::env::var_os("KEYPLAN_DEBUG_SECRETLESS").is_some() && audit.secretless > 0 {
+        tally.problems.push(format!(
+            "secretless after recovery, seed {seed}: {:?}\n{}--- killed\n{}\n{}\n--- recovery\n{}\n{}",
+            audit.secretless_names,
+            prepared.describe_live(),
+            killed.stdout,
+            killed.stderr,
+            recovery.stdout,
+            recovery.stderr
+        ));
+    }
     if !converged || duplicates > 0 || audit.wrong > 0 || tally.invalid_store_files > 0 || tally.leaks > 0 || tally.panics > 0 {
         tally.problems.push(format!(
             "crash point seed {seed} (kill after {delay:?}): recovery apply exit {}, plan exit {}, \
