@@ -161,8 +161,9 @@ impl Sandbox {
         args
     }
 
-    /// How many times any secret the emulator issued appears in keyplan's output or in a file
-    /// of the directory other than the secret store and its temp files.
+    /// How many times any secret the emulator issued (whole, or its first or last 16
+    /// characters) appears in keyplan's output or in a file of the directory other than the
+    /// secret store and its temp files.
     pub fn leaks(&self) -> usize {
         let secrets = self.emulator.issued_secrets();
         let mut haystacks = self.outputs.lock().unwrap().clone();
@@ -175,9 +176,18 @@ impl Sandbox {
                 haystacks.push(String::from_utf8_lossy(&bytes).into_owned());
             }
         }
+        // A whole secret, or its first or last 16 characters (a quoted, truncated body).
         secrets
             .iter()
-            .map(|secret| haystacks.iter().filter(|text| text.contains(secret.as_str())).count())
+            .map(|secret| {
+                let chars: Vec<char> = secret.chars().collect();
+                let head: String = chars.iter().take(16).collect();
+                let tail: String = chars[chars.len().saturating_sub(16)..].iter().collect();
+                haystacks
+                    .iter()
+                    .filter(|text| text.contains(head.as_str()) || text.contains(tail.as_str()))
+                    .count()
+            })
             .sum()
     }
 
