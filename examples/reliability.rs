@@ -184,7 +184,10 @@ fn report_crashes(t: &Tally, elapsed: Duration, window: Duration) -> bool {
         t.kills_mid_apply, t.finished_before_kill
     );
     println!("   secrets file not valid JSON:  {}", t.invalid_store_files);
-    println!("   store temp files left behind: {}", t.store_temp_files);
+    println!(
+        "   store temp files left behind: {} right after the kills, {} after the next apply",
+        t.store_temp_files, t.temp_files_after_recovery
+    );
     println!(
         "   next apply converged:         {} / {}",
         t.recovered, t.scenarios
@@ -202,6 +205,7 @@ fn report_crashes(t: &Tally, elapsed: Duration, window: Duration) -> bool {
     }
     problems(t);
     t.recovered == t.scenarios
+        && t.temp_files_after_recovery == 0
         && t.duplicate_keys == 0
         && t.wrong_secrets == 0
         && t.leaks == 0

@@ -56,6 +56,8 @@ fn sigkill_at_random_moments_leaves_a_valid_store_and_the_next_apply_converges()
     assert!(tally.problems.is_empty(), "{}", tally.problems.join("\n=====\n"));
     assert_eq!(tally.recovered, tally.scenarios);
     assert_eq!(tally.invalid_store_files, 0);
+    assert_eq!(tally.temp_files_after_recovery, 0, "a temp file holding secrets outlived the next write");
+    assert_eq!(tally.wrong_secrets, 0);
     assert_eq!(tally.duplicate_keys, 0);
     assert_eq!(tally.leaks, 0);
     assert_eq!(tally.panics, 0);

@@ -713,6 +713,7 @@ pub struct Tally {
     pub finished_before_kill: usize,
     pub secretless_after_kill: usize,
     pub store_temp_files: usize,
+    pub temp_files_after_recovery: usize,
     pub recovered: usize,
     pub crash_secretless_names: Vec<String>,
 }
@@ -741,6 +742,7 @@ impl Tally {
         self.finished_before_kill += other.finished_before_kill;
         self.secretless_after_kill += other.secretless_after_kill;
         self.store_temp_files += other.store_temp_files;
+        self.temp_files_after_recovery += other.temp_files_after_recovery;
         self.recovered += other.recovered;
         self.crash_secretless_names.extend(other.crash_secretless_names);
     }
@@ -929,6 +931,7 @@ pub fn crash_point(program: &Program, seed: u64, max_delay: Duration) -> Tally {
     sandbox.emulator.set_faults(Faults::default());
     let recovery = sandbox.run(&sandbox.apply_args(&prepared.pending_rotations()));
     tally.apply_runs += 1;
+    tally.temp_files_after_recovery = sandbox.store_temp_files();
     let plan = sandbox.run(&Sandbox::plan_args());
     let (equal, duplicates) = prepared.check();
     let audit = sandbox.secret_audit(&prepared.projects, &prepared.foreign_ids);
