@@ -51,8 +51,9 @@ pub enum Fault {
     FailDelete { name: String },
     /// Updating a key of this name fails (HTTP 500).
     FailUpdate { name: String },
-    /// Right after a create of this name commits, "another run" creates a key of the same name.
-    TwinCreate { name: String },
+    /// Right after a create of this name commits, "another run" creates a key of the same
+    /// name, `times` times.
+    TwinCreate { name: String, times: usize },
     /// Listing any project fails (HTTP 503), `times` times.
     FailList { times: usize },
 }
@@ -133,7 +134,9 @@ impl FakeOrg {
         let position = state.faults.iter().position(pred)?;
         let fault = state.faults[position].clone();
         match &mut state.faults[position] {
-            Fault::LoseCreateAnswer { times, .. } | Fault::FailList { times } => {
+            Fault::LoseCreateAnswer { times, .. }
+            | Fault::FailList { times }
+            | Fault::TwinCreate { times, .. } => {
                 *times -= 1;
                 if *times == 0 {
                     state.faults.remove(position);
@@ -265,10 +268,14 @@ impl AdminApi for FakeApi {
                 let secret = format!("pcsk_fake{}_{}SECRETVALUE", state.next_id, "x".repeat(40));
                 state.issued.insert(live.id.clone(), secret.clone());
                 state.keys.push(live.clone());
-                let twin = state
-                    .faults
-                    .iter()
-                    .any(|f| matches!(f, Fault::TwinCreate { name } if name == &key.name));
+                drop(state);
+                let twin = self
+                    .org
+                    .take_fault(
+                        |f| matches!(f, Fault::TwinCreate { name, .. } if name == &key.name),
+                    )
+                    .is_some();
+                let mut state = self.org.state.lock().unwrap();
                 if twin {
                     let other = new_key(&mut state, project, &key.name, key.roles.clone());
                     state.issued.insert(
@@ -391,6 +398,12 @@ pub struct FakeStore {
     /// After a put of this name, the newest other key of that name in this organisation
     /// writes its secret over it (a racing run's late write).
     clobber: Option<(Arc<FakeOrg>, String)>,
+    clobbered: Arc<std::sync::atomic::AtomicBool>,
+    /// Like a command store: writes, but cannot say which key it holds.
+    pub blind: bool,
+    /// Right after the first put, the entry vanishes (another run wrote over it, then removed
+    /// what it wrote).
+    pub erase_first_put: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FakeStore {
@@ -401,6 +414,9 @@ impl FakeStore {
             refuse_puts: Arc::default(),
             tag: "",
             clobber: None,
+            clobbered: Arc::default(),
+            blind: false,
+            erase_first_put: Arc::default(),
         }
     }
 
@@ -476,19 +492,23 @@ impl SecretStore for FakeStore {
             },
         );
         self.log(&format!("put {} {}", record.key_name, record.key_id));
-        if let Some((org, name)) = &self.clobber {
+        if self.erase_first_put.swap(false, Ordering::SeqCst) {
+            self.entries
+                .lock()
+                .unwrap()
+                .remove(&(record.project.id.clone(), record.key_name.clone()));
+            self.log(&format!("erase {} (the other run)", record.key_name));
+        }
+        if let Some((org, name)) = &self.clobber
+            && record.key_name == *name
+            && !self.clobbered.swap(true, Ordering::SeqCst)
+        {
             let twin = org
                 .keys_named(name)
                 .into_iter()
-                .filter(|k| k.id != record.key_id && record.key_name == *name)
+                .filter(|k| k.id != record.key_id)
                 .max_by_key(|k| k.created_at);
-            let already = self
-                .entries
-                .lock()
-                .unwrap()
-                .values()
-                .any(|e| twin.as_ref().is_some_and(|t| t.id == e.key_id));
-            if let Some(twin) = twin.filter(|_| !already) {
+            if let Some(twin) = twin {
                 let secret = org.issued_secret(&twin.id).unwrap();
                 self.insert(&record.project, name, &twin.id, &secret);
                 self.log(&format!("put {name} {} (the other run)", twin.id));
@@ -540,6 +560,9 @@ impl SecretStore for FakeStore {
     }
 
     fn held_key_id(&self, project: &Project, key_name: &str) -> Result<Option<KeyId>, StoreError> {
+        if self.blind {
+            return Ok(None);
+        }
         Ok(self.held(project, key_name).map(|(id, _)| id))
     }
 

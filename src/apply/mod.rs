@@ -9,8 +9,9 @@
 //! - a create whose answer was lost is never resent blindly: the project is listed, a key of that
 //!   name that appeared since the plan and whose secret the store does not hold is deleted, and
 //!   the create is tried once more;
-//! - two runs that created the same key at once both keep the earliest-created one and the
-//!   later run deletes its own (the same decision in both processes);
+//! - two runs that created the same key at once both keep the earliest-created one, and the
+//!   later run deletes its own once the store holds the winner's secret (the same decision in
+//!   both processes);
 //! - a replace renames the old key to [`crate::plan::retiring_name`] first, so a run killed
 //!   half-way leaves a state the next plan finishes without guessing;
 //! - a change whose prerequisite failed is skipped, never run.
@@ -20,13 +21,14 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
 use crate::live::{AdminApi, ApiError};
-use crate::model::{CreatedKey, KeyId, KeyUpdate, LiveKey, NewKey, Project, ProjectId};
+use crate::model::{CreatedKey, KeyId, KeyUpdate, LiveKey, NewKey, Project, ProjectId, Secret};
 use crate::plan::{Action, Change, KeyBefore, Plan, retiring_name, retiring_stem};
 use crate::secrets::{SecretRecord, SecretStore, StoreError};
 
@@ -115,9 +117,18 @@ impl Event {
     }
 }
 
-/// How long the winner of a race between two runs waits for the loser to delete its duplicate
-/// before deleting it itself: the pauses between re-listings.
-const RACE_WAITS_MS: [u64; 5] = [50, 100, 200, 400, 800];
+/// The pauses between re-listings while a race between two runs settles: the winner waits for
+/// the losers to delete their keys (then deletes what is left), a loser waits for the winner's
+/// secret to be stored. Shorter in unit tests, which race on in-memory fakes.
+const RACE_WAITS_MS: [u64; 6] = if cfg!(test) {
+    [5, 10, 20, 40, 80, 160]
+} else {
+    [50, 100, 200, 400, 800, 1600]
+};
+
+/// After a lost create's clean-up deleted keys, how long to wait before checking that the store
+/// holds the new secret: a concurrent run whose key was deleted may be writing its own over it.
+const CLEANUP_GRACE_MS: u64 = if cfg!(test) { 30 } else { 300 };
 
 /// Applies `plan`: creates, then updates, then replaces, then deletes.
 ///
@@ -188,12 +199,18 @@ struct Run<'a, A> {
     created: Mutex<BTreeSet<KeyId>>,
     /// Projects where a change failed: their deletes are skipped.
     failed_projects: Mutex<BTreeSet<ProjectId>>,
+    /// Whether the store has ever named a key id: a store that cannot read back (a command)
+    /// always answers "none", which must not be taken for "our secret was removed".
+    store_reads_back: AtomicBool,
     warnings: Mutex<Vec<String>>,
 }
 
 /// The state of one change while it runs.
 struct Work {
     outcome: Outcome,
+    /// A lost create's clean-up deleted keys: a concurrent run whose key was among them may
+    /// still be writing its secret, so the final store check waits a moment first.
+    deleted_foreign: bool,
 }
 
 impl Work {
@@ -258,6 +275,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
             known,
             created: Mutex::new(BTreeSet::new()),
             failed_projects: Mutex::new(BTreeSet::new()),
+            store_reads_back: AtomicBool::new(false),
             warnings: Mutex::new(Vec::new()),
         }
     }
@@ -292,6 +310,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
         });
         Work {
             outcome: Outcome::new(index, change.action),
+            deleted_foreign: false,
         }
     }
 
@@ -332,6 +351,15 @@ impl<'a, A: AdminApi> Run<'a, A> {
              nobody can use it: delete it in the Pinecone console or with `pc api-key delete`",
             project.name, project.id
         ));
+    }
+
+    /// The key id the store holds under this name, remembering whether it can tell at all.
+    fn held(&self, project: &Project, name: &str) -> Result<Option<KeyId>, StoreError> {
+        let held = store_call(|| self.store.held_key_id(project, name));
+        if matches!(held, Ok(Some(_))) {
+            self.store_reads_back.store(true, Ordering::Relaxed);
+        }
+        held
     }
 
     fn is_known(&self, project: &ProjectId, id: &KeyId) -> bool {
@@ -689,6 +717,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
         if lock(&self.failed_projects).contains(&change.project.id) {
             let work = Work {
                 outcome: Outcome::new(index, Action::Delete),
+                deleted_foreign: false,
             };
             return self.skip(
                 work,
@@ -781,7 +810,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 project.name
             )
         })?;
-        let held = store_call(|| self.store.held_key_id(project, name)).map_err(|error| {
+        let held = self.held(project, name).map_err(|error| {
             format!(
                 "failed to create key {name}: the answer was lost, and the secret store could \
                      not say which key it holds: {}",
@@ -795,8 +824,16 @@ impl<'a, A: AdminApi> Run<'a, A> {
             })
             .collect();
         for key in lost {
+            // Another run may have stored this key's secret since the listing: look again right
+            // before deleting, to keep that window as short as one call.
+            if let Ok(Some(now_held)) = self.held(project, name)
+                && now_held == key.id
+            {
+                continue;
+            }
             match self.api.delete_key(&key.id).await {
                 Ok(_) => {
+                    work.deleted_foreign = true;
                     let message = format!(
                         "deleted key {} of the lost create: its secret was lost with the answer",
                         key.id
@@ -831,7 +868,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
         lock(&self.created).insert(key.id.clone());
         self.progress(index, format!("created key {}", key.id));
 
-        if let Some(winner) = self.earlier_stored_racer(project, key).await {
+        if let Some(winner) = self.stored_racer_wins(project, key).await {
             return match self.api.delete_key(&key.id).await {
                 Ok(_) => Creation::Lost { winner },
                 Err(error) => {
@@ -857,6 +894,10 @@ impl<'a, A: AdminApi> Run<'a, A> {
                     index,
                     format!("stored its secret in {}", self.store.describe()),
                 );
+                if !self.store_reads_back.load(Ordering::Relaxed) {
+                    // Learn once whether the store can say whose secret it holds.
+                    let _ = self.held(project, &key.name);
+                }
                 Creation::Stored(created)
             }
             Err(store_err) => {
@@ -888,21 +929,27 @@ impl<'a, A: AdminApi> Run<'a, A> {
         }
     }
 
-    /// The key id the store already holds under this name, when it is another run's key of the
-    /// same name, created after the plan and earlier than `ours` (so it wins the race).
-    async fn earlier_stored_racer(&self, project: &Project, ours: &LiveKey) -> Option<KeyId> {
-        let held = store_call(|| self.store.held_key_id(project, &ours.name))
-            .ok()
-            .flatten()?;
+    /// The key id the store already holds under this name, when it is another run's live key
+    /// of the same name, created after the plan, that wins over `ours`: because it is earlier,
+    /// or because ours is already gone (deleted by that run's clean-up after a lost create).
+    /// Writing our secret then would overwrite the secret of the key that stays.
+    async fn stored_racer_wins(&self, project: &Project, ours: &LiveKey) -> Option<KeyId> {
+        let held = self.held(project, &ours.name).ok().flatten()?;
         if held == ours.id || self.is_known(&project.id, &held) {
             return None;
         }
         // A stale entry (its key deleted since) or a key under another name does not count.
         let theirs = self.api.describe_key(&held).await.ok()?;
-        (theirs.name == ours.name
-            && theirs.project_id == project.id
-            && race_order(&theirs) < race_order(ours))
-        .then_some(held)
+        if theirs.name != ours.name || theirs.project_id != project.id {
+            return None;
+        }
+        if race_order(&theirs) < race_order(ours) {
+            return Some(held);
+        }
+        match self.api.describe_key(&ours.id).await {
+            Err(error) if error.is_not_found() => Some(held),
+            _ => None,
+        }
     }
 
     /// After a project's creates: lists it once and, for each key this run created, settles a
@@ -937,7 +984,10 @@ impl<'a, A: AdminApi> Run<'a, A> {
         let mut settled = Vec::with_capacity(made.len());
         for (mut work, creation) in made {
             let race = match &creation {
-                Creation::Stored(created) => self.settle_race(&mut work, created, &keys).await,
+                Creation::Stored(created) => {
+                    let _permit = self.permits.acquire().await.ok();
+                    self.settle_race(&mut work, created, &keys).await
+                }
                 _ => Race::None,
             };
             settled.push((work, creation, race));
@@ -945,106 +995,237 @@ impl<'a, A: AdminApi> Run<'a, A> {
         settled
     }
 
+    /// Settles one key this run created against keys of the same name that other runs created
+    /// since the plan. The earliest key (by `created_at`, then id) stays; a later key's run
+    /// deletes its own, but only once the store holds the winner's secret (so a key from a
+    /// lost create, which its own run is about to delete, never makes another run give up).
     async fn settle_race(&self, work: &mut Work, ours: &CreatedKey, keys: &[LiveKey]) -> Race {
         let project = &self.plan.changes[work.outcome.index].project;
-        let mine = keys
-            .iter()
-            .find(|k| k.id == ours.key.id)
-            .unwrap_or(&ours.key);
-        let racers: Vec<&LiveKey> = keys
-            .iter()
-            .filter(|k| k.name == ours.key.name && !self.is_known(&project.id, &k.id))
-            .collect();
-        if racers.is_empty() {
-            return Race::None;
-        }
-        let winner = racers
-            .iter()
-            .copied()
-            .chain(std::iter::once(mine))
-            .min_by(|a, b| race_order(a).cmp(&race_order(b)))
-            .map_or_else(|| mine.id.clone(), |k| k.id.clone());
-        let _permit = self.permits.acquire().await.ok();
-        if winner != mine.id {
-            // Ours is later: delete it, and its store entry if the store still names it.
-            return match self.api.delete_key(&mine.id).await {
-                Ok(_) => {
-                    self.remove_quietly(project, &mine.id, &mine.name);
-                    Race::Lost { winner }
-                }
-                Err(error) => {
-                    self.orphan(work, project, &mine.id, "another run's key of the same name was kept and deleting this duplicate failed");
-                    Race::Failed(format!(
-                        "another keyplan run created {} at the same time and kept {winner}, but \
-                         deleting this run's duplicate {} failed: {error}",
-                        mine.name, mine.id
-                    ))
-                }
-            };
-        }
-        // Ours is the earliest. The other runs delete theirs once they list; wait for that, so
-        // that no late write of theirs to the store follows our check below.
-        let mut others: Vec<KeyId> = racers.iter().map(|k| k.id.clone()).collect();
-        let mut remaining = others.clone();
-        for pause in RACE_WAITS_MS {
-            tokio::time::sleep(Duration::from_millis(pause)).await;
-            match self.api.list_keys(&project.id).await {
-                Ok(now) => remaining.retain(|id| now.iter().any(|k| &k.id == id)),
-                Err(_) => continue,
-            }
-            if remaining.is_empty() {
-                break;
-            }
-        }
-        // A run that crashed or stalled leaves its duplicate: both runs agree it goes.
-        for id in &remaining {
-            if let Err(error) = self.api.delete_key(id).await {
-                self.warn(format!(
-                    "another keyplan run left a duplicate key {id} named {} in project {}, and \
-                     deleting it failed: {error}; the next plan shows it",
-                    mine.name, project.name
-                ));
-                others.retain(|o| o != id);
-            }
-        }
-        // The losers may have written their secret over ours: make sure ours is what is stored.
-        match store_call(|| self.store.held_key_id(project, &mine.name)) {
-            Ok(Some(held)) if held == mine.id => Race::Won { others },
-            _ => {
-                let record = SecretRecord {
-                    project: project.clone(),
-                    key_id: mine.id.clone(),
-                    key_name: mine.name.clone(),
-                    created_at: mine.created_at.unwrap_or_else(jiff::Timestamp::now),
-                };
-                match store_call(|| self.store.put(&record, &ours.secret)) {
-                    Ok(()) => Race::Won { others },
-                    Err(store_err) => {
-                        let error = format!(
-                            "another keyplan run created {} at the same time; this run's key {} \
-                             was kept but writing its secret again failed: {}",
-                            mine.name,
-                            mine.id,
-                            store_error(&store_err)
-                        );
-                        match self.api.delete_key(&mine.id).await {
-                            Ok(_) => {
-                                Race::Failed(format!("{error}; deleted it again (re-run apply)"))
-                            }
-                            Err(delete_error) => {
-                                self.orphan(
-                                    work,
-                                    project,
-                                    &mine.id,
-                                    "its secret could not be stored and deleting it failed",
-                                );
-                                Race::Failed(format!(
-                                    "{error}; deleting it failed too: {delete_error}"
-                                ))
-                            }
-                        }
+        let mut listing = keys.to_vec();
+        let mut others: BTreeSet<KeyId> = BTreeSet::new();
+        let mut attempt = 0;
+        loop {
+            let racers: Vec<LiveKey> = listing
+                .iter()
+                .filter(|k| k.name == ours.key.name && !self.is_known(&project.id, &k.id))
+                .cloned()
+                .collect();
+            others.extend(racers.iter().map(|k| k.id.clone()));
+            let mine = match listing.iter().find(|k| k.id == ours.key.id) {
+                Some(mine) => mine.clone(),
+                None => match self.api.describe_key(&ours.key.id).await {
+                    // Missing from the listing but there: trust the key itself.
+                    Ok(key) => key,
+                    Err(error) if error.is_not_found() => {
+                        return self.lost_own_key(project, ours, &racers).await;
                     }
+                    Err(_) => ours.key.clone(),
+                },
+            };
+            let winner = racers
+                .iter()
+                .chain(std::iter::once(&mine))
+                .min_by(|a, b| race_order(a).cmp(&race_order(b)))
+                .map_or_else(|| mine.id.clone(), |k| k.id.clone());
+            let last = attempt == RACE_WAITS_MS.len();
+            if winner == mine.id {
+                // Write ours again if a loser's write replaced it: that is what lets the losers
+                // see that this key won.
+                let contested = !others.is_empty();
+                if let Err(error) = self
+                    .ensure_stored(work, project, &mine, &ours.secret, contested)
+                    .await
+                {
+                    return Race::Failed(error);
                 }
+                if racers.is_empty() {
+                    return if others.is_empty() {
+                        Race::None
+                    } else {
+                        Race::Won {
+                            others: others.into_iter().collect(),
+                        }
+                    };
+                }
+                if last {
+                    return self
+                        .outlast(work, project, &mine, &ours.secret, &racers, others)
+                        .await;
+                }
+            } else {
+                let held = self.held(project, &mine.name);
+                if matches!(&held, Ok(Some(held)) if *held == winner) {
+                    return self.lose(work, project, &mine, winner).await;
+                }
+                if last {
+                    self.warn(format!(
+                        "another key named {} ({winner}) appeared in project {} while this run \
+                         created {}, and no store holds its secret; kept both: the next plan keeps \
+                         the one whose secret is stored",
+                        mine.name, project.name, mine.id
+                    ));
+                    return Race::None;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(RACE_WAITS_MS[attempt])).await;
+            attempt += 1;
+            if let Ok(now) = self.api.list_keys(&project.id).await {
+                listing = now;
+            }
+        }
+    }
+
+    /// This run's new key vanished: another run deleted it (cleaning up after its lost create,
+    /// which it then tries again). Its secret must not linger, and it takes no part in the
+    /// race; wait a little for the other run's key to show up with its secret stored.
+    async fn lost_own_key(&self, project: &Project, ours: &CreatedKey, racers: &[LiveKey]) -> Race {
+        self.remove_quietly(project, &ours.key.id, &ours.key.name);
+        let mut racers = racers.to_vec();
+        for pause in std::iter::once(0).chain(RACE_WAITS_MS) {
+            if pause > 0 {
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                if let Ok(now) = self.api.list_keys(&project.id).await {
+                    racers = now
+                        .into_iter()
+                        .filter(|k| k.name == ours.key.name && !self.is_known(&project.id, &k.id))
+                        .collect();
+                }
+            }
+            let held = self.held(project, &ours.key.name);
+            if let Ok(Some(held)) = held
+                && racers.iter().any(|k| k.id == held)
+            {
+                return Race::Lost { winner: held };
+            }
+        }
+        match racers
+            .iter()
+            .min_by(|a, b| race_order(a).cmp(&race_order(b)))
+        {
+            Some(winner) => Race::Lost {
+                winner: winner.id.clone(),
+            },
+            None => Race::Failed(format!(
+                "the new key {} was deleted by someone else right after it was created; re-run apply",
+                ours.key.id
+            )),
+        }
+    }
+
+    /// Ours is later than a key whose secret the store holds: delete ours, and its store entry
+    /// if the store still names it.
+    async fn lose(
+        &self,
+        work: &mut Work,
+        project: &Project,
+        mine: &LiveKey,
+        winner: KeyId,
+    ) -> Race {
+        match self.api.delete_key(&mine.id).await {
+            Ok(_) => {
+                self.remove_quietly(project, &mine.id, &mine.name);
+                Race::Lost { winner }
+            }
+            Err(error) => {
+                self.orphan(
+                    work,
+                    project,
+                    &mine.id,
+                    "another run's key of the same name was kept and deleting this duplicate failed",
+                );
+                Race::Failed(format!(
+                    "another keyplan run created {} at the same time and kept {winner}, but \
+                     deleting this run's duplicate {} failed: {error}",
+                    mine.name, mine.id
+                ))
+            }
+        }
+    }
+
+    /// Ours won but other runs' keys remain after every wait (a run that crashed or stalled):
+    /// both runs agree those go, so delete them, then make sure ours is what is stored.
+    async fn outlast(
+        &self,
+        work: &mut Work,
+        project: &Project,
+        mine: &LiveKey,
+        secret: &Secret,
+        racers: &[LiveKey],
+        mut others: BTreeSet<KeyId>,
+    ) -> Race {
+        for racer in racers {
+            if let Err(error) = self.api.delete_key(&racer.id).await {
+                self.warn(format!(
+                    "another keyplan run left a duplicate key {} named {} in project {}, and \
+                     deleting it failed: {error}; the next plan shows it",
+                    racer.id, mine.name, project.name
+                ));
+                others.remove(&racer.id);
+            }
+        }
+        match self.ensure_stored(work, project, mine, secret, true).await {
+            Ok(()) => Race::Won {
+                others: others.into_iter().collect(),
+            },
+            Err(error) => Race::Failed(error),
+        }
+    }
+
+    /// Makes sure the store holds `mine`'s secret (another run's late write may have replaced
+    /// it). If it cannot be written, the key is deleted: no key stays whose secret nobody has.
+    ///
+    /// `contested`: another run is known to be at work on this key. An empty answer from the
+    /// store then means that run removed what it wrote over ours; otherwise it may only mean
+    /// the store cannot read back (a command), and writing again would run it twice.
+    async fn ensure_stored(
+        &self,
+        work: &mut Work,
+        project: &Project,
+        mine: &LiveKey,
+        secret: &Secret,
+        contested: bool,
+    ) -> Result<(), String> {
+        if work.deleted_foreign {
+            tokio::time::sleep(Duration::from_millis(CLEANUP_GRACE_MS)).await;
+        }
+        let contested = contested || work.deleted_foreign;
+        match self.held(project, &mine.name) {
+            Ok(Some(held)) if held == mine.id => return Ok(()),
+            Ok(None) if !contested && !self.store_reads_back.load(Ordering::Relaxed) => {
+                return Ok(());
+            }
+            _ => {}
+        }
+        let record = SecretRecord {
+            project: project.clone(),
+            key_id: mine.id.clone(),
+            key_name: mine.name.clone(),
+            created_at: mine.created_at.unwrap_or_else(jiff::Timestamp::now),
+        };
+        let Err(store_err) = store_call(|| self.store.put(&record, secret)) else {
+            self.progress(
+                work.outcome.index,
+                format!("wrote the secret of key {} to the store again", mine.id),
+            );
+            return Ok(());
+        };
+        let error = format!(
+            "the stored secret of key {} was replaced and writing it again failed: {}",
+            mine.id,
+            store_error(&store_err)
+        );
+        match self.api.delete_key(&mine.id).await {
+            Ok(_) => Err(format!("{error}; deleted the key (re-run apply)")),
+            Err(delete_error) => {
+                self.orphan(
+                    work,
+                    project,
+                    &mine.id,
+                    "its secret could not be stored and deleting it failed",
+                );
+                Err(format!(
+                    "{error}; deleting the key failed too: {delete_error}"
+                ))
             }
         }
     }
@@ -1143,7 +1324,6 @@ fn old_names(change: &Change) -> Vec<String> {
     if let Some(after) = &change.after {
         names.push(after.name.clone());
     }
-    names.dedup();
     let mut seen = BTreeSet::new();
     names.retain(|n| seen.insert(n.clone()));
     names

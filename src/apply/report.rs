@@ -126,6 +126,7 @@ impl ApplyReport {
                     .get(outcome.index)
                     .map_or_else(|| format!("change #{}", outcome.index), change_label);
                 let verb = verb(outcome.action);
+                let mark = paint.fg(colour, mark(&outcome.status));
                 match &outcome.status {
                     OutcomeStatus::Done => {
                         let new_key = outcome
@@ -133,26 +134,11 @@ impl ApplyReport {
                             .as_ref()
                             .map(|id| format!(" (key {id})"))
                             .unwrap_or_default();
-                        let _ = writeln!(
-                            out,
-                            "  {} {label}: {}{new_key}",
-                            paint.fg(colour, "✓"),
-                            done_verb(outcome.action)
-                        );
+                        let done = done_verb(outcome.action);
+                        let _ = writeln!(out, "  {mark} {done} {label}{new_key}");
                     }
-                    OutcomeStatus::Failed(error) => {
-                        let _ = writeln!(
-                            out,
-                            "  {} {label}: {verb} failed: {error}",
-                            paint.fg(colour, "✗")
-                        );
-                    }
-                    OutcomeStatus::Skipped(reason) => {
-                        let _ = writeln!(
-                            out,
-                            "  {} {label}: {verb} skipped: {reason}",
-                            paint.fg(colour, "-")
-                        );
+                    OutcomeStatus::Failed(why) | OutcomeStatus::Skipped(why) => {
+                        let _ = writeln!(out, "  {mark} {verb} {label}: {why}");
                     }
                 }
                 for note in &outcome.notes {
@@ -210,6 +196,14 @@ pub fn change_label(change: &Change) -> String {
         .or_else(|| change.before.as_ref().map(|b| b.name.as_str()))
         .unwrap_or("?");
     format!("{}/{key}", change.project.name)
+}
+
+fn mark(status: &OutcomeStatus) -> &'static str {
+    match status {
+        OutcomeStatus::Done => "✓",
+        OutcomeStatus::Failed(_) => "✗",
+        OutcomeStatus::Skipped(_) => "-",
+    }
 }
 
 fn verb(action: Action) -> &'static str {

@@ -24,57 +24,46 @@ fn viewer() -> RoleSet {
     roles(&[Role::DataPlaneViewer])
 }
 
+/// A change built through serde, so that fields the plan gains later (with serde defaults)
+/// need no edit here.
+fn change(
+    action: Action,
+    p: &Project,
+    before: Option<&LiveKey>,
+    after: Option<(&str, RoleSet)>,
+    reason: &str,
+) -> Change {
+    serde_json::from_value(serde_json::json!({
+        "action": action,
+        "project": p,
+        "before": before.map(KeyBefore::from),
+        "after": after.map(|(name, roles)| KeyAfter { name: name.into(), roles }),
+        "reason": reason,
+    }))
+    .unwrap()
+}
+
 fn create(p: &Project, name: &str) -> Change {
-    Change {
-        action: Action::Create,
-        project: p.clone(),
-        before: None,
-        after: Some(KeyAfter {
-            name: name.into(),
-            roles: viewer(),
-        }),
-        reason: String::new(),
-        causes: Vec::new(),
-    }
+    change(Action::Create, p, None, Some((name, viewer())), "")
 }
 
 fn update(p: &Project, key: &LiveKey, name: &str, new_roles: RoleSet) -> Change {
-    Change {
-        action: Action::Update,
-        project: p.clone(),
-        before: Some(KeyBefore::from(key)),
-        after: Some(KeyAfter {
-            name: name.into(),
-            roles: new_roles,
-        }),
-        reason: String::new(),
-        causes: Vec::new(),
-    }
+    change(Action::Update, p, Some(key), Some((name, new_roles)), "")
 }
 
 fn replace(p: &Project, key: &LiveKey, name: &str) -> Change {
-    Change {
-        action: Action::Replace,
-        project: p.clone(),
-        before: Some(KeyBefore::from(key)),
-        after: Some(KeyAfter {
-            name: name.into(),
-            roles: roles(&[Role::ProjectEditor]),
-        }),
-        reason: "role_change = \"replace\"".into(),
-        causes: Vec::new(),
-    }
+    let roles = roles(&[Role::ProjectEditor]);
+    change(
+        Action::Replace,
+        p,
+        Some(key),
+        Some((name, roles)),
+        "role_change = \"replace\"",
+    )
 }
 
 fn delete(p: &Project, key: &LiveKey) -> Change {
-    Change {
-        action: Action::Delete,
-        project: p.clone(),
-        before: Some(KeyBefore::from(key)),
-        after: None,
-        reason: "not in the manifest".into(),
-        causes: Vec::new(),
-    }
+    change(Action::Delete, p, Some(key), None, "not in the manifest")
 }
 
 fn plan_of(changes: Vec<Change>) -> Plan {
@@ -90,15 +79,16 @@ fn plan_of(changes: Vec<Change>) -> Plan {
     let mut projects: Vec<Project> = changes.iter().map(|c| c.project.clone()).collect();
     projects.sort();
     projects.dedup();
-    Plan {
-        format_version: crate::plan::FORMAT_VERSION.into(),
-        changes,
-        unmanaged: Vec::new(),
-        summary,
-        projects,
-        guard: None,
-        notes: Vec::new(),
-    }
+    let mut plan: Plan = serde_json::from_value(serde_json::json!({
+        "format_version": crate::plan::FORMAT_VERSION,
+        "changes": [],
+        "unmanaged": [],
+        "summary": summary,
+        "projects": projects,
+    }))
+    .unwrap();
+    plan.changes = changes;
+    plan
 }
 
 /// One fake organisation, a client and a store sharing one journal.
@@ -181,6 +171,16 @@ fn assert_converged_safely(
     projects: &[Project],
     created_names: &[&str],
 ) {
+    check_converged(org, store, projects, created_names, "");
+}
+
+fn check_converged(
+    org: &FakeOrg,
+    store: &FakeStore,
+    projects: &[Project],
+    created_names: &[&str],
+    case: &str,
+) {
     for p in projects {
         let keys: Vec<LiveKey> = org
             .keys()
@@ -189,19 +189,22 @@ fn assert_converged_safely(
             .collect();
         for name in created_names {
             let named: Vec<&LiveKey> = keys.iter().filter(|k| &k.name == name).collect();
-            assert!(named.len() <= 1, "duplicate keys named {name}: {named:?}");
+            assert!(
+                named.len() <= 1,
+                "duplicate keys named {name}: {named:?} {case}"
+            );
             if let Some(key) = named.first() {
                 let (held, secret) = store
                     .held(p, name)
-                    .unwrap_or_else(|| panic!("no stored secret for live key {name}"));
+                    .unwrap_or_else(|| panic!("no stored secret for live key {name} {case}"));
                 assert_eq!(
                     held, key.id,
-                    "the store holds another key's secret for {name}"
+                    "the store holds another key's secret for {name} {case}"
                 );
                 assert_eq!(
                     Some(secret),
                     org.issued_secret(&key.id),
-                    "wrong secret stored for {name}"
+                    "wrong secret stored for {name} {case}"
                 );
             }
         }
@@ -661,11 +664,11 @@ async fn a_failure_mid_plan_skips_its_dependents_and_runs_the_rest() {
     );
     let human = report.render_human(&plan, false);
     assert!(
-        human.contains("Failed:\n  ✗ proj-1/new-writer: create failed: "),
+        human.contains("Failed:\n  ✗ create proj-1/new-writer: failed to create key new-writer: "),
         "{human}"
     );
     assert!(
-        human.contains("Skipped:\n  - proj-1/legacy: delete skipped: "),
+        human.contains("Skipped:\n  - delete proj-1/legacy: an earlier change"),
         "{human}"
     );
     assert!(
@@ -694,15 +697,17 @@ async fn a_failed_rename_of_the_stored_secret_is_a_failure_not_silence() {
 #[tokio::test]
 async fn two_racing_applies_keep_exactly_one_key_with_its_secret() {
     let mut cases = Vec::new();
-    for yields_a in 0..3 {
-        for yields_b in 0..3 {
-            for delay_b in [0, 1, 2, 3, 5, 8, 13, 21, 40] {
-                cases.push((yields_a, yields_b, delay_b));
+    for lost_answer in [false, true] {
+        for yields_a in 0..3 {
+            for yields_b in 0..3 {
+                for delay_b in [0, 1, 2, 3, 5, 8, 13, 21, 40] {
+                    cases.push((lost_answer, yields_a, yields_b, delay_b));
+                }
             }
         }
     }
     let mut loser_saw_stored_winner = 0;
-    for (yields_a, yields_b, delay_b) in cases {
+    for (lost_answer, yields_a, yields_b, delay_b) in cases {
         let journal = Arc::new(Journal::default());
         let org = FakeOrg::new(Arc::clone(&journal));
         let p = project(1);
@@ -718,13 +723,20 @@ async fn two_racing_applies_keep_exactly_one_key_with_its_secret() {
         let store_a = store_a.sharing("A ");
         let store_b = store_a.sharing("B ");
         let plan = plan_of(vec![create(&p, "ingest"), replace(&p, &old, "rotating")]);
+        if lost_answer {
+            // One of the two runs (whichever creates first) loses its create's answer.
+            org.inject(Fault::LoseCreateAnswer {
+                name: "ingest".into(),
+                times: 1,
+            });
+        }
         let options = ApplyOptions::default();
         let ((report_a, _), (report_b, _)) = tokio::join!(
             run(&api_a, &store_a, &journal, &plan, &options),
             run(&api_b, &store_b, &journal, &plan, &options),
         );
         let case = format!(
-            "case ({yields_a}, {yields_b}, {delay_b}): {:#?}",
+            "case ({lost_answer}, {yields_a}, {yields_b}, {delay_b}): {:#?}",
             journal.lines()
         );
         assert!(
@@ -738,11 +750,12 @@ async fn two_racing_applies_keep_exactly_one_key_with_its_secret() {
             2,
             "the old key or a duplicate survived: {case}"
         );
-        assert_converged_safely(
+        check_converged(
             &org,
             &store_a,
             std::slice::from_ref(&p),
             &["ingest", "rotating"],
+            &case,
         );
         let done = [&report_a, &report_b]
             .iter()
@@ -759,10 +772,16 @@ async fn two_racing_applies_keep_exactly_one_key_with_its_secret() {
 /// The same race on a multi-threaded runtime, where the store calls of both runs overlap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_racing_applies_on_threads_keep_exactly_one_key() {
-    for round in 0..20 {
+    for round in 0..40 {
         let journal = Arc::new(Journal::default());
         let org = FakeOrg::new(Arc::clone(&journal));
         let p = project(1);
+        if round % 2 == 1 {
+            org.inject(Fault::LoseCreateAnswer {
+                name: "ingest".into(),
+                times: 1,
+            });
+        }
         let store_a = FakeStore::new(&journal).sharing("A ");
         let store_b = store_a.sharing("B ");
         let check = store_a.clone();
@@ -788,7 +807,7 @@ async fn two_racing_applies_on_threads_keep_exactly_one_key() {
         let case = format!("round {round}: {:#?}", journal.lines());
         assert!(report_a.is_success() && report_b.is_success(), "{case}");
         assert_eq!(org.keys_named("ingest").len(), 1, "{case}");
-        assert_converged_safely(&org, &check, std::slice::from_ref(&p), &["ingest"]);
+        check_converged(&org, &check, std::slice::from_ref(&p), &["ingest"], &case);
         let live = &org.keys_named("ingest")[0];
         assert!(
             [&report_a, &report_b]
@@ -942,6 +961,7 @@ async fn the_winner_of_a_race_repairs_the_store_and_removes_a_stalled_duplicate(
     let p = project(1);
     h.org.inject(Fault::TwinCreate {
         name: "ingest".into(),
+        times: 1,
     });
     let store = h.store.clobbering_with_twins_of(&h.org, "ingest");
     let plan = plan_of(vec![create(&p, "ingest")]);
@@ -959,4 +979,71 @@ async fn the_winner_of_a_race_repairs_the_store_and_removes_a_stalled_duplicate(
     );
     assert_eq!(h.journal.count("put ingest"), 3, "{:#?}", h.journal.lines());
     assert_converged_safely(&h.org, &store, &[p], &["ingest"]);
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_read_back_gets_each_secret_once() {
+    let h = Harness::new();
+    let p = project(1);
+    let mut store = h.store.clone();
+    store.blind = true;
+    let plan = plan_of(vec![create(&p, "ingest"), create(&p, "reader")]);
+    let (report, _) = run(&h.api, &store, &h.journal, &plan, &serial()).await;
+
+    assert!(report.is_success(), "{report:#?}");
+    assert_eq!(h.journal.count("put ingest"), 1, "{:#?}", h.journal.lines());
+    assert_eq!(h.journal.count("put reader"), 1, "{:#?}", h.journal.lines());
+    assert_converged_safely(&h.org, &h.store, &[p], &["ingest", "reader"]);
+}
+
+#[tokio::test]
+async fn the_human_report_lists_done_failed_skipped_and_the_summary() {
+    let h = Harness::new();
+    let (p1, p2) = (project(1), project(2));
+    let p1_old = h.org.seed(&p1, "legacy", viewer());
+    let p2_key = h.org.seed(&p2, "reader", viewer());
+    h.org.inject(Fault::RefuseCreate {
+        name: "new-writer".into(),
+        message: "the project's key quota is full".into(),
+    });
+    let plan = plan_of(vec![
+        create(&p1, "new-writer"),
+        create(&p2, "new-reader"),
+        update(&p2, &p2_key, "reader-v2", viewer()),
+        delete(&p1, &p1_old),
+    ]);
+    let (report, events) = h.apply(&plan, &serial()).await;
+    insta::assert_snapshot!(report.render_human(&plan, false));
+    let lines: Vec<String> = events.iter().map(|e| e.line(&plan)).collect();
+    insta::assert_snapshot!(lines.join("\n"));
+}
+
+/// A lost create whose clean-up deleted another run's fresh key: that run may still write its
+/// (now useless) secret over ours and then remove it. The store's empty answer must then be
+/// read as "ours is gone", not as "this store cannot read back".
+#[tokio::test]
+async fn a_lost_create_rewrites_its_secret_if_the_other_run_erased_it() {
+    let h = Harness::new();
+    let p = project(1);
+    h.org.inject(Fault::LoseCreateAnswer {
+        name: "ingest".into(),
+        times: 1,
+    });
+    h.org.inject(Fault::TwinCreate {
+        name: "ingest".into(),
+        times: 1,
+    });
+    h.store.erase_first_put.store(true, Ordering::SeqCst);
+    let plan = plan_of(vec![create(&p, "ingest")]);
+    let (report, _) = h.apply(&plan, &serial()).await;
+
+    assert!(report.is_success(), "{report:#?}");
+    assert_eq!(h.journal.count("put ingest"), 2, "{:#?}", h.journal.lines());
+    assert_eq!(
+        h.org.keys_named("ingest").len(),
+        1,
+        "{:#?}",
+        h.journal.lines()
+    );
+    assert_converged_safely(&h.org, &h.store, &[p], &["ingest"]);
 }

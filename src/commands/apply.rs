@@ -63,8 +63,18 @@ async fn apply_saved(
 ) -> CommandResult {
     let mut saved = SavedPlan::read(path)?;
     saved.check_applicable(&manifest_bytes(manifest)?, &connection.api_host())?;
-    let only: Vec<String> = saved.snapshot.iter().map(|s| s.project.id.to_string()).collect();
-    let observed = observe(&connection.api, &manifest.desired, &only, global.concurrency).await?;
+    let only: Vec<String> = saved
+        .snapshot
+        .iter()
+        .map(|s| s.project.id.to_string())
+        .collect();
+    let observed = observe(
+        &connection.api,
+        &manifest.desired,
+        &only,
+        global.concurrency,
+    )
+    .await?;
     let changed = saved.staleness(&observed.live);
     if !changed.is_empty() {
         let mut failure = Failure::new(
@@ -97,7 +107,8 @@ fn probe(store: &dyn SecretStore) -> Result<(), Failure> {
         .cause(&error.message);
         match hint {
             Some(hint) => failure.hint(hint),
-            None => failure.hint("fix the store, or pass --secrets-file PATH to store secrets in a 0600 file"),
+            None => failure
+                .hint("fix the store, or pass --secrets-file PATH to store secrets in a 0600 file"),
         }
     })
 }
@@ -146,7 +157,10 @@ async fn execute(
     };
     let progress = super::progress::Progress::new(ui.clone(), plan);
     let report: ApplyReport =
-        crate::apply::apply(&connection.api, store, plan, &options, &|event: Event| progress.on_event(&event)).await;
+        crate::apply::apply(&connection.api, store, plan, &options, &|event: Event| {
+            progress.on_event(&event);
+        })
+        .await;
     ui.out(&report.render_human(plan, ui.color_stdout()));
     Ok(if report.is_success() {
         ExitCode::Success

@@ -1,6 +1,9 @@
 //! The command-line grammar. Doc comments here are the `--help` text.
 
-#![expect(clippy::doc_markdown, reason = "doc comments here are --help text, shown as written")]
+#![expect(
+    clippy::doc_markdown,
+    reason = "doc comments here are --help text, shown as written"
+)]
 
 use std::path::PathBuf;
 
@@ -26,7 +29,12 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// The manifest.
-    #[arg(short = 'f', long = "file", global = true, default_value = "keyplan.toml")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        default_value = "keyplan.toml"
+    )]
     pub file: PathBuf,
     /// Admin API base URL [env: PINECONE_CONTROLLER_HOST] [default: https://api.pinecone.io].
     #[arg(long, global = true)]

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::desired::{Desired, DesiredProject, ProjectSelector, SecretsConfig};
 use crate::emulator::{EmulatorConfig, RunningEmulator, Seed};
-use crate::live::client::{ClientConfig, Credentials, HttpAdminApi, list_keys_of_projects};
 use crate::live::AdminApi;
+use crate::live::client::{ClientConfig, Credentials, HttpAdminApi, list_keys_of_projects};
 use crate::manifest::{Manifest, ManifestError};
 use crate::model::{Project, ProjectId, Secret};
 use crate::plan::LiveState;
@@ -28,8 +28,9 @@ pub fn load_manifest(ui: &Ui, path: &Path) -> Result<Manifest, Failure> {
             ui.info(&diagnostics.render(ui.color_stderr()));
             Err(Failure::reported(crate::exit::ExitCode::Error))
         }
-        Err(error) => Err(Failure::error(error.to_string())
-            .hint("pass the manifest with -f/--file, or create keyplan.toml (see `keyplan import`)")),
+        Err(error) => Err(Failure::error(error.to_string()).hint(
+            "pass the manifest with -f/--file, or create keyplan.toml (see `keyplan import`)",
+        )),
     }
 }
 
@@ -88,8 +89,10 @@ impl Connection {
         let emulator = crate::emulator::start(emulator_config, addr)
             .await
             .map_err(|e| {
-                Failure::wrap("start the sandbox emulator", &e)
-                    .hint(format!("check that {} is readable and writable", state_file.display()))
+                Failure::wrap("start the sandbox emulator", &e).hint(format!(
+                    "check that {} is readable and writable",
+                    state_file.display()
+                ))
             })?;
         let existing: BTreeSet<String> = emulator.projects().into_iter().map(|p| p.name).collect();
         for project in desired.map(|d| d.projects.as_slice()).unwrap_or_default() {
@@ -98,7 +101,10 @@ impl Connection {
                     emulator.add_project(name);
                 }
                 ProjectSelector::Id(id) if !emulator.projects().iter().any(|p| &p.id == id) => {
-                    emulator.add_project_with_id(id, &format!("sandbox-{}", id.as_str().get(..8).unwrap_or_default()));
+                    emulator.add_project_with_id(
+                        id,
+                        &format!("sandbox-{}", id.as_str().get(..8).unwrap_or_default()),
+                    );
                 }
                 _ => {}
             }
@@ -130,7 +136,10 @@ pub fn sandbox_state_path(manifest: &Path) -> PathBuf {
     manifest
         .parent()
         .filter(|dir| !dir.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from(SANDBOX_STATE_FILE), |dir| dir.join(SANDBOX_STATE_FILE))
+        .map_or_else(
+            || PathBuf::from(SANDBOX_STATE_FILE),
+            |dir| dir.join(SANDBOX_STATE_FILE),
+        )
 }
 
 /// The live state a plan needs, and which part of the manifest it covers.
@@ -188,9 +197,16 @@ fn select_projects(
     if only.is_empty() {
         return Ok((desired.clone(), resolved));
     }
-    let matches = |project: &Project, wanted: &str| project.name == wanted || project.id.as_str() == wanted;
-    if let Some(unknown) = only.iter().find(|w| !resolved.iter().any(|p| matches(p, w))) {
-        let known: Vec<String> = resolved.iter().map(|p| format!("{} ({})", p.name, p.id)).collect();
+    let matches =
+        |project: &Project, wanted: &str| project.name == wanted || project.id.as_str() == wanted;
+    if let Some(unknown) = only
+        .iter()
+        .find(|w| !resolved.iter().any(|p| matches(p, w)))
+    {
+        let known: Vec<String> = resolved
+            .iter()
+            .map(|p| format!("{} ({})", p.name, p.id))
+            .collect();
         return Err(Failure::new(
             crate::exit::ExitCode::Error,
             format!("--project {unknown:?} names no project of the manifest"),
@@ -237,24 +253,34 @@ pub fn store_config(manifest: &Manifest, overrides: &StoreArgs) -> SecretsConfig
     }
 }
 
-/// For live keys whose names repeat within a project, which of them the store holds a secret
-/// for. Only duplicates need settling, so the store is asked about those names only.
+/// What the store knows that settles otherwise ambiguous matches: for live key names that
+/// repeat within a project, and for declared names whose retiring twin is live (an
+/// interrupted replace), which key id the store holds a secret for. Only those names are
+/// asked about, so a plan costs no store lookups in the common case.
 pub fn held_duplicates(
     store: &dyn SecretStore,
     observed: &Observed,
 ) -> BTreeMap<(ProjectId, String), crate::model::KeyId> {
     let mut held = BTreeMap::new();
-    for project in &observed.resolved {
+    for (declared, project) in observed.desired.projects.iter().zip(&observed.resolved) {
         let Some(keys) = observed.live.keys.get(&project.id) else {
             continue;
         };
         let mut seen = BTreeSet::new();
-        let repeated: BTreeSet<&str> = keys
+        let mut ask: BTreeSet<&str> = keys
             .iter()
             .filter(|k| !seen.insert(k.name.as_str()))
             .map(|k| k.name.as_str())
             .collect();
-        for name in repeated {
+        let live_names: BTreeSet<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        for key in &declared.keys {
+            for name in std::iter::once(&key.name).chain(&key.previous_names) {
+                if live_names.contains(crate::plan::retiring_name(name).as_str()) {
+                    ask.insert(name);
+                }
+            }
+        }
+        for name in ask {
             if let Ok(Some(id)) = store.held_key_id(project, name) {
                 held.insert((project.id.clone(), name.to_owned()), id);
             }

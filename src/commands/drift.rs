@@ -13,7 +13,13 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResul
     let manifest = load_manifest(ui, &global.file)?;
     let connection = Connection::open(global, Some(&manifest.desired)).await?;
     let result = async {
-        let observed = observe(&connection.api, &manifest.desired, &args.projects, global.concurrency).await?;
+        let observed = observe(
+            &connection.api,
+            &manifest.desired,
+            &args.projects,
+            global.concurrency,
+        )
+        .await?;
         if !args.projects.is_empty() {
             ui.warn("--project: the audit covers only the named projects");
         }
@@ -24,13 +30,19 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResul
         let plan = crate::plan::compute_plan(&observed.desired, &observed.live, &options)
             .map_err(|e| Failure::error(e.to_string()))?;
         let report = crate::plan::drift(&plan);
-        let color = RenderOptions { color: ui.color_stdout() };
+        let color = RenderOptions {
+            color: ui.color_stdout(),
+        };
         ui.out(&match args.format {
             Format::Human => crate::render::drift_human(&report, &color),
             Format::Json => crate::render::drift_json(&report),
             Format::Markdown => crate::render::drift_markdown(&report),
         });
-        Ok(if report.is_clean() { ExitCode::Success } else { ExitCode::Changes })
+        Ok(if report.is_clean() {
+            ExitCode::Success
+        } else {
+            ExitCode::Changes
+        })
     }
     .await;
     connection.close().await;

@@ -69,9 +69,9 @@ impl From<crate::live::ApiError> for Failure {
                 "set PINECONE_ACCESS_TOKEN, or PINECONE_CLIENT_ID and PINECONE_CLIENT_SECRET \
                  (a service account's credentials); or try --sandbox",
             ),
-            ApiError::Api { status: 401, .. } => {
-                Some("the credentials were refused: check PINECONE_CLIENT_ID/PINECONE_CLIENT_SECRET")
-            }
+            ApiError::Api { status: 401, .. } => Some(
+                "the credentials were refused: check PINECONE_CLIENT_ID/PINECONE_CLIENT_SECRET",
+            ),
             ApiError::Api { status: 403, .. } => Some(
                 "the organisation refused it: a full key quota, or a plan (Starter) that forbids \
                  this role or role change (see role_change = \"replace\")",

@@ -49,8 +49,11 @@ fn select(org: &[Project], wanted: &[String]) -> Result<Vec<Project>, Failure> {
         match matches.as_slice() {
             [one] => selected.push((*one).clone()),
             [] => {
-                return Err(Failure::error(format!("no project is named {want:?} or has that id"))
-                    .hint("list the organisation's projects with `keyplan import` (no --project)"));
+                return Err(
+                    Failure::error(format!("no project is named {want:?} or has that id")).hint(
+                        "list the organisation's projects with `keyplan import` (no --project)",
+                    ),
+                );
             }
             several => {
                 let ids: Vec<String> = several.iter().map(|p| p.id.to_string()).collect();

@@ -29,10 +29,17 @@ pub fn run() -> ExitCode {
         Err(error) => return usage_error(&error),
     };
     let ui = Ui::new(cli.global.no_color);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
-            ui.error(&format!("failed to start the async runtime: {error}"), &[], None);
+            ui.error(
+                &format!("failed to start the async runtime: {error}"),
+                &[],
+                None,
+            );
             return ExitCode::Error;
         }
     };
@@ -68,7 +75,11 @@ async fn dispatch(ui: &Ui, cli: Cli) -> CommandResult {
 }
 
 /// Help and version exit 0; anything else is a usage error, 64, never 2 (which means "changes").
-#[expect(clippy::print_stdout, clippy::print_stderr, reason = "clap's own output")]
+#[expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "clap's own output"
+)]
 fn usage_error(error: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     let rendered = error.render();

@@ -31,7 +31,8 @@ async fn plan_and_show(
     connection: &Connection,
 ) -> CommandResult {
     // The store settles duplicates it holds a secret for; planning works without it.
-    let store = super::context::open_store(manifest, &super::cli::StoreArgs { secrets_file: None }).ok();
+    let store =
+        super::context::open_store(manifest, &super::cli::StoreArgs { secrets_file: None }).ok();
     let (observed, plan) = make_plan(
         ui,
         &connection.api,
@@ -88,7 +89,9 @@ pub async fn make_plan<A: AdminApi>(
         max_deletes: scope.max_deletes,
         replace: parse_replace(&scope.replace)?,
         now: Some(jiff::Timestamp::now()),
-        held: store.map(|s| held_duplicates(s, &observed)).unwrap_or_default(),
+        held: store
+            .map(|s| held_duplicates(s, &observed))
+            .unwrap_or_default(),
         ..PlanOptions::default()
     };
     let plan = crate::plan::compute_plan(&observed.desired, &observed.live, &options)

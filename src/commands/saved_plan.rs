@@ -166,8 +166,10 @@ impl SavedPlan {
                 changes.push(format!("{label}: the project could not be listed"));
                 continue;
             };
-            let old: BTreeMap<&KeyId, &KeySnapshot> = before.keys.iter().map(|k| (&k.id, k)).collect();
-            let new: BTreeMap<&KeyId, &KeySnapshot> = after.keys.iter().map(|k| (&k.id, k)).collect();
+            let old: BTreeMap<&KeyId, &KeySnapshot> =
+                before.keys.iter().map(|k| (&k.id, k)).collect();
+            let new: BTreeMap<&KeyId, &KeySnapshot> =
+                after.keys.iter().map(|k| (&k.id, k)).collect();
             for (id, key) in &old {
                 match new.get(id) {
                     None => changes.push(format!("{label}: key {:?} ({id}) was deleted", key.name)),
@@ -229,10 +231,12 @@ fn snapshot(live: &LiveState, projects: &[Project]) -> Vec<ProjectSnapshot> {
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    Sha256::digest(bytes).iter().fold(String::with_capacity(64), |mut hex, byte| {
-        let _ = write!(hex, "{byte:02x}");
-        hex
-    })
+    Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
 }
 
 /// Writes `bytes` to `path` so that a reader sees the old file or the new one, never half.
@@ -242,10 +246,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or_else(|| Path::new("."));
-    let file_name = path.file_name().map_or_else(
-        || "plan".into(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let file_name = path
+        .file_name()
+        .map_or_else(|| "plan".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
@@ -306,7 +309,9 @@ mod tests {
         saved.write(&path).unwrap();
         assert_eq!(SavedPlan::read(&path).unwrap(), saved);
 
-        let edited = std::fs::read_to_string(&path).unwrap().replace("\"ci\"", "\"cd\"");
+        let edited = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("\"ci\"", "\"cd\"");
         std::fs::write(&path, edited).unwrap();
         let error = SavedPlan::read(&path).unwrap_err();
         assert!(error.message.contains("checksum"), "{}", error.message);
@@ -328,9 +333,18 @@ mod tests {
         let (live, projects) = live();
         let mut saved = SavedPlan::new(empty_plan(), &live, &projects, b"m", "h".into());
         assert!(saved.check_applicable(b"m", "h").is_ok());
-        assert_eq!(saved.check_applicable(b"other", "h").unwrap_err().exit, ExitCode::StalePlan);
-        assert_eq!(saved.check_applicable(b"m", "elsewhere").unwrap_err().exit, ExitCode::StalePlan);
+        assert_eq!(
+            saved.check_applicable(b"other", "h").unwrap_err().exit,
+            ExitCode::StalePlan
+        );
+        assert_eq!(
+            saved.check_applicable(b"m", "elsewhere").unwrap_err().exit,
+            ExitCode::StalePlan
+        );
         saved.applied_at = Some(jiff::Timestamp::now());
-        assert_eq!(saved.check_applicable(b"m", "h").unwrap_err().exit, ExitCode::StalePlan);
+        assert_eq!(
+            saved.check_applicable(b"m", "h").unwrap_err().exit,
+            ExitCode::StalePlan
+        );
     }
 }

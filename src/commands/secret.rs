@@ -13,15 +13,25 @@ use super::ui::Ui;
 pub async fn get(ui: &Ui, global: &GlobalArgs, args: &SecretGetArgs) -> CommandResult {
     let manifest = load_manifest(ui, &global.file)?;
     let Some((wanted_project, key)) = args.key.split_once('/') else {
-        return Err(Failure::new(ExitCode::Usage, format!("{:?} is not PROJECT/KEY", args.key))
-            .hint("e.g. keyplan secret get search-prod/ingest-worker"));
+        return Err(Failure::new(
+            ExitCode::Usage,
+            format!("{:?} is not PROJECT/KEY", args.key),
+        )
+        .hint("e.g. keyplan secret get search-prod/ingest-worker"));
     };
     let connection = Connection::open(global, Some(&manifest.desired)).await?;
-    let resolved = observe_projects(&connection.api, &manifest.desired, &[wanted_project.to_owned()]).await;
+    let resolved = observe_projects(
+        &connection.api,
+        &manifest.desired,
+        &[wanted_project.to_owned()],
+    )
+    .await;
     connection.close().await;
     let (_, (_, projects)) = resolved?;
     let Some(project) = projects.into_iter().next() else {
-        return Err(Failure::error(format!("the manifest declares no project {wanted_project:?}")));
+        return Err(Failure::error(format!(
+            "the manifest declares no project {wanted_project:?}"
+        )));
     };
     let store = open_store(&manifest, &args.store)?;
     match store.get(&project, key)? {
@@ -34,6 +44,8 @@ pub async fn get(ui: &Ui, global: &GlobalArgs, args: &SecretGetArgs) -> CommandR
             store.describe(),
             project.name
         ))
-        .hint("secrets exist only for keys keyplan created; the API shows a secret once, at creation")),
+        .hint(
+            "secrets exist only for keys keyplan created; the API shows a secret once, at creation",
+        )),
     }
 }

@@ -71,6 +71,14 @@ impl Ui {
         eprintln!("{line}");
     }
 
+    /// Redraws the one status line at the bottom of a terminal (empty text clears it).
+    pub fn status_line(&self, text: &str) {
+        let width = 100;
+        let shown: String = text.chars().take(width).collect();
+        eprint!("\r\x1b[2K{shown}");
+        let _ = std::io::stderr().flush();
+    }
+
     /// A warning on stderr.
     pub fn warn(&self, line: &str) {
         eprintln!("{} {line}", self.paint_err("warning:", "33;1"));

@@ -327,13 +327,13 @@ impl Seed {
             if project.name.is_empty() {
                 return Err("a project has an empty name".to_owned());
             }
-            if let Some(id) = &project.id {
-                if !crate::model::is_uuid(id) {
-                    return Err(format!(
-                        "project {:?}: id {id:?} is not a UUID",
-                        project.name
-                    ));
-                }
+            if let Some(id) = &project.id
+                && !crate::model::is_uuid(id)
+            {
+                return Err(format!(
+                    "project {:?}: id {id:?} is not a UUID",
+                    project.name
+                ));
             }
             for key in &project.keys {
                 if !crate::model::key_name_is_valid(&key.name) {
@@ -348,10 +348,10 @@ impl Seed {
                         project.name, key.name
                     ));
                 }
-                if let Some(id) = &key.id {
-                    if !crate::model::is_uuid(id) {
-                        return Err(format!("key {:?}: id {id:?} is not a UUID", key.name));
-                    }
+                if let Some(id) = &key.id
+                    && !crate::model::is_uuid(id)
+                {
+                    return Err(format!("key {:?}: id {id:?} is not a UUID", key.name));
                 }
             }
         }

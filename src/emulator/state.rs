@@ -346,17 +346,17 @@ impl Store {
                  role (\"All\"). Upgrade your plan to use other roles.",
             ));
         }
-        if let Some(quota) = self.key_quota {
-            if existing >= quota {
-                return Err(Refusal::new(
-                    403,
-                    "QUOTA_EXCEEDED",
-                    format!(
-                        "The project has reached its quota of {quota} API keys. Delete a key or \
+        if let Some(quota) = self.key_quota
+            && existing >= quota
+        {
+            return Err(Refusal::new(
+                403,
+                "QUOTA_EXCEEDED",
+                format!(
+                    "The project has reached its quota of {quota} API keys. Delete a key or \
                          contact support to increase the quota."
-                    ),
-                ));
-            }
+                ),
+            ));
         }
         Ok(self.insert_key(project_id, name, roles, None, None))
     }
@@ -374,15 +374,16 @@ impl Store {
             .iter_mut()
             .find(|key| key.id == id)
             .ok_or_else(Refusal::key_not_found)?;
-        if let Some(roles) = &roles {
-            if starter && *roles != key.roles {
-                return Err(Refusal::new(
-                    403,
-                    "FORBIDDEN",
-                    "Your organization's plan (Starter) does not allow changing an API key's \
+        if let Some(roles) = &roles
+            && starter
+            && *roles != key.roles
+        {
+            return Err(Refusal::new(
+                403,
+                "FORBIDDEN",
+                "Your organization's plan (Starter) does not allow changing an API key's \
                      roles. Create a new API key instead.",
-                ));
-            }
+            ));
         }
         if let Some(name) = name {
             key.name = name;

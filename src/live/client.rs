@@ -178,7 +178,14 @@ impl HttpAdminApi {
             "x-pinecone-api-version",
             HeaderValue::from_static(API_VERSION),
         );
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if api_base.scheme() == "http" || oauth_url.scheme() == "http" {
+            // The loopback rule assumes a direct connection: an HTTP_PROXY from the environment
+            // would carry the token in clear text to another host. (Over https a proxy only
+            // sees an encrypted tunnel, so HTTPS_PROXY is honoured.)
+            builder = builder.no_proxy();
+        }
+        let http = builder
             .user_agent(concat!("keyplan/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
             // Without it, a small request on a keep-alive connection can wait ~40 ms for a
@@ -296,8 +303,9 @@ impl Inner {
         let mut sent = 0_u32;
         loop {
             if call.api {
-                let slot = self.pacer.reserve(Instant::now());
-                tokio::time::sleep_until(slot).await;
+                while let Err(due) = self.pacer.try_take(Instant::now()) {
+                    tokio::time::sleep_until(due).await;
+                }
             }
             let bearer = if call.api {
                 Some(self.bearer().await?)
@@ -325,21 +333,24 @@ impl Inner {
                 Attempt::NotSent(_) => Outcome::NotSent,
                 Attempt::MaybeSent(_) => Outcome::MaybeSent,
             };
-            if let (Attempt::Reply(reply), Some((_, generation))) = (&attempt, &bearer) {
-                if reply.status == 401 && self.can_refresh() && !refreshed {
-                    // The token may have been revoked or expired early: one fresh one, once.
-                    // A 401 means the request was refused before any effect, so even a create
-                    // may be resent.
-                    refreshed = true;
-                    self.tokens.invalidate(*generation).await;
-                    bump(&self.counters.retries);
-                    continue;
-                }
+            if let (Attempt::Reply(reply), Some((_, generation))) = (&attempt, &bearer)
+                && reply.status == 401
+                && self.can_refresh()
+                && !refreshed
+            {
+                // The token may have been revoked or expired early: one fresh one, once.
+                // A 401 means the request was refused before any effect, so even a create
+                // may be resent.
+                refreshed = true;
+                self.tokens.invalidate(*generation).await;
+                bump(&self.counters.retries);
+                continue;
             }
-            if let Attempt::Reply(reply) = &attempt {
-                if (200..300).contains(&reply.status) && call.api {
-                    self.pacer.on_success();
-                }
+            if let Attempt::Reply(reply) = &attempt
+                && (200..300).contains(&reply.status)
+                && call.api
+            {
+                self.pacer.on_success();
             }
 
             let retry_after = match &attempt {
@@ -360,7 +371,7 @@ impl Inner {
                         self.pacer
                             .on_throttled(sent_at, Instant::now(), retry_after);
                     }
-                    // The pacer holds the client's other requests; this one waits the Retry-After
+                    // The pacer slows the client's other requests; this one waits its Retry-After
                     // (or its own backoff) and then queues for a slot again.
                     let own = match retry_after {
                         Some(wait) => wait,
@@ -641,11 +652,42 @@ impl Inner {
     async fn call(&self, call: Call<'_>, ok: &[u16]) -> Result<Reply, ApiError> {
         let excerpt = call.resend == Resend::Safe;
         let reply = self.execute(&call).await?;
-        if ok.contains(&reply.status) {
-            Ok(reply)
-        } else {
-            Err(self.error_for(&reply, excerpt))
+        let status = reply.status;
+        if ok.contains(&status) {
+            return Ok(reply);
         }
+        let expected = ok
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(" or ");
+        if (200..300).contains(&status) {
+            let detail = format!("unexpected HTTP {status} where {expected} was expected");
+            return Err(if call.resend == Resend::Never {
+                ApiError::OutcomeUnknown { detail }
+            } else {
+                ApiError::Transport {
+                    status: Some(status),
+                    detail,
+                }
+            });
+        }
+        if (300..400).contains(&status) {
+            let location = reply
+                .headers
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(|l| wire::sanitise(l, &[]))
+                .unwrap_or_default();
+            return Err(ApiError::Transport {
+                status: Some(status),
+                detail: format!(
+                    "the server redirected to {location:?}, and redirects are not followed \
+                     (they could carry the token elsewhere): check --api-host"
+                ),
+            });
+        }
+        Err(self.error_for(&reply, excerpt))
     }
 
     fn decode<T: serde::de::DeserializeOwned>(

@@ -65,7 +65,10 @@ pub enum ApiError {
     },
     /// The response could not be read as the API's JSON: a proxy's HTML page, a truncated or
     /// malformed body, a connection that broke. `excerpt` is a short, sanitised piece of the body.
-    #[error("unreadable response (HTTP {status}): {detail}", status = status.map_or_else(|| "none".to_owned(), |s| s.to_string()))]
+    #[error("{}", match status {
+        Some(status) => format!("unreadable response (HTTP {status}): {detail}"),
+        None => format!("no response: {detail}"),
+    })]
     Transport { status: Option<u16>, detail: String },
     /// A create whose request may have reached the server, but whose answer was lost. The key
     /// may exist, and its secret is then gone: list the project to find out.

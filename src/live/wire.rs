@@ -254,8 +254,8 @@ pub(crate) fn describe_body(headers: &HeaderMap, body: &[u8]) -> String {
         .and_then(|v| v.to_str().ok())
         .map(|v| sanitise(v.split(';').next().unwrap_or(v), &[]))
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "untyped".to_owned());
-    format!("a {} body of {} bytes", kind, body.len())
+        .unwrap_or_else(|| "untyped content".to_owned());
+    format!("{} bytes of {}", body.len(), kind)
 }
 
 /// Decodes a success body. The error names the status, what was expected and why it failed,
@@ -455,7 +455,7 @@ mod tests {
         let text = err.to_string();
         assert_eq!(err.status(), Some(502));
         assert!(matches!(err, ApiError::Transport { .. }));
-        assert!(text.starts_with("unreadable response (HTTP 502): expected a JSON error document, got a text/html body of 100057 bytes: \"<html> <head><title>502 Bad Gateway</title></head>"), "{text}");
+        assert!(text.starts_with("unreadable response (HTTP 502): expected a JSON error document, got 100057 bytes of text/html: \"<html> <head><title>502 Bad Gateway</title></head>"), "{text}");
         assert!(text.len() < 400, "{}", text.len());
         assert!(!text.contains('\n'));
     }
@@ -466,7 +466,7 @@ mod tests {
         let err = error_from_body(400, &HeaderMap::new(), body, false, &[]);
         assert_eq!(
             err.to_string(),
-            "unreadable response (HTTP 400): expected a JSON error document, got a untyped body of 44 bytes"
+            "unreadable response (HTTP 400): expected a JSON error document, got 44 bytes of untyped content"
         );
         let truncated = br#"{"key":{"id":"k","name":"n","project_id":"p","roles":[]},"value":"pcsk_abc_SECRETSECRET"#;
         let err = decode::<CreatedWire>(
@@ -515,7 +515,7 @@ mod tests {
         let text = decode_list(b"{\"data\": [").err().unwrap().to_string();
         assert!(
             text.contains(
-                "expected a key list, got a application/json body of 10 bytes (EOF while parsing"
+                "expected a key list, got 10 bytes of application/json (EOF while parsing"
             ),
             "{text}"
         );

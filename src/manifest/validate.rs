@@ -838,15 +838,16 @@ impl Checker<'_> {
         let rotate_after = fields
             .get("rotate_after")
             .and_then(|value| self.rotate_after(value));
-        if protected && rotate_after.is_some() {
-            if let Some(span) = fields.key_span("rotate_after") {
-                let diagnostic = self
-                    .at(span, format!("{label} is protected but has `rotate_after`"))
-                    .with_hint(
-                        "rotation replaces the key, which protection forbids: drop one of the two",
-                    );
-                self.report(diagnostic);
-            }
+        if protected
+            && rotate_after.is_some()
+            && let Some(span) = fields.key_span("rotate_after")
+        {
+            let diagnostic = self
+                .at(span, format!("{label} is protected but has `rotate_after`"))
+                .with_hint(
+                    "rotation replaces the key, which protection forbids: drop one of the two",
+                );
+            self.report(diagnostic);
         }
 
         let seen = SeenKey {

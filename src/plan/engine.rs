@@ -674,6 +674,16 @@ struct ProjectContext<'a> {
 /// A declared key's live key, and how it was found.
 type Binding<'a> = Option<(&'a LiveKey, MatchedBy)>;
 
+/// A live key under a declared key's name that an interrupted or concurrent apply left, and
+/// that keyplan deletes because it does not hold its secret.
+struct Extra<'a> {
+    key: &'a LiveKey,
+    of: &'a DesiredKey,
+    /// Created by an interrupted replace whose secret never reached the store (else: a
+    /// duplicate settled by the store's record).
+    orphan: bool,
+}
+
 impl<'a> ProjectContext<'a> {
     /// Plans one project into `out`, or adds to `errors`. Returns how many live keys the
     /// guard counts (all but the ignored ones).
@@ -694,11 +704,26 @@ impl<'a> ProjectContext<'a> {
             return 0;
         }
 
+        // Retiring keys and the declared keys they belong to, worked out before binding: the
+        // store's record of a retiring key tells a half-made replacement from a real key.
+        let pinned: BTreeSet<&KeyId> = self
+            .declared
+            .keys
+            .iter()
+            .filter_map(|d| d.id.as_ref())
+            .collect();
+        let retiring = self.retiring_owners(&keys, &pinned, errors);
+
         let mut claims: BTreeMap<&KeyId, Vec<String>> = BTreeMap::new();
-        let mut duplicates: Vec<(&LiveKey, &DesiredKey)> = Vec::new();
+        let mut extras: Vec<Extra<'a>> = Vec::new();
         let mut bindings: Vec<Binding<'a>> = Vec::new();
-        for declared in &self.declared.keys {
-            let binding = self.bind(declared, &keys, &mut duplicates, errors);
+        for (index, declared) in self.declared.keys.iter().enumerate() {
+            let owned: Vec<&LiveKey> = retiring
+                .iter()
+                .filter(|(_, owner)| *owner == Some(index))
+                .map(|(key, _)| *key)
+                .collect();
+            let binding = self.bind(declared, &keys, &owned, &mut extras, errors);
             if let Some((key, by)) = binding {
                 claims
                     .entry(&key.id)
@@ -707,11 +732,11 @@ impl<'a> ProjectContext<'a> {
             }
             bindings.push(binding);
         }
-        for (key, declared) in &duplicates {
+        for extra in &extras {
             claims
-                .entry(&key.id)
+                .entry(&extra.key.id)
                 .or_default()
-                .push(format!("{:?} (as a duplicate to delete)", declared.name));
+                .push(format!("{:?} (as a duplicate to delete)", extra.of.name));
         }
         for (id, who) in &claims {
             if who.len() > 1 {
@@ -726,21 +751,9 @@ impl<'a> ProjectContext<'a> {
             return 0;
         }
 
-        for (key, declared) in &duplicates {
-            out.changes.push(self.change(
-                Action::Delete,
-                Some(key),
-                None,
-                format!(
-                    "duplicate of {:?} left by an interrupted or concurrent apply; keyplan does \
-                     not hold its secret",
-                    declared.name
-                ),
-                vec![Cause::Duplicate],
-            ));
-        }
+        self.delete_extras(&extras, out);
 
-        let finishing = self.retiring(&keys, &claims, &bindings, out, errors);
+        let finishing = self.retiring(&retiring, &bindings, out);
         for (index, declared) in self.declared.keys.iter().enumerate() {
             self.diff(
                 declared,
@@ -779,10 +792,56 @@ impl<'a> ProjectContext<'a> {
         looked_at
     }
 
+    /// Deletes what interrupted or concurrent applies left under declared names.
+    fn delete_extras(&self, extras: &[Extra<'a>], out: &mut ProjectOutcome) {
+        for extra in extras {
+            let (reason, cause) = if extra.orphan {
+                (
+                    format!(
+                        "created by an interrupted replace of {:?} whose secret was never \
+                         stored; keyplan does not hold its secret",
+                        extra.of.name
+                    ),
+                    Cause::InterruptedReplace,
+                )
+            } else {
+                (
+                    format!(
+                        "duplicate of {:?} left by an interrupted or concurrent apply; keyplan \
+                         does not hold its secret",
+                        extra.of.name
+                    ),
+                    Cause::Duplicate,
+                )
+            };
+            out.changes.push(self.change(
+                Action::Delete,
+                Some(extra.key),
+                None,
+                reason,
+                vec![cause],
+            ));
+        }
+    }
+
     /// Names and previous names must be unique in a project and must not look retiring. The
     /// manifest's validation checks this too; the engine re-checks because matching relies
     /// on it.
+    /// A name may repeat only where every key of that name is bound by `id` (as `import`
+    /// writes duplicates that exist live): then no match goes by name.
     fn check_names(&self, errors: &mut Vec<PlanError>) {
+        let all_bound_by_id = |name: &String| {
+            self.declared
+                .keys
+                .iter()
+                .filter(|k| &k.name == name)
+                .all(|k| k.id.is_some())
+                && !self
+                    .declared
+                    .keys
+                    .iter()
+                    .any(|k| k.previous_names.contains(name))
+        };
         let mut seen = BTreeSet::new();
         for declared in &self.declared.keys {
             for name in std::iter::once(&declared.name).chain(&declared.previous_names) {
@@ -792,7 +851,8 @@ impl<'a> ProjectContext<'a> {
                         name: name.clone(),
                     });
                 }
-                if !seen.insert(name) {
+                let may_repeat = name == &declared.name && all_bound_by_id(name);
+                if !seen.insert(name) && !may_repeat {
                     errors.push(PlanError::DeclaredTwice {
                         project: self.project.clone(),
                         name: name.clone(),
@@ -803,11 +863,15 @@ impl<'a> ProjectContext<'a> {
     }
 
     /// Finds a declared key's live key: by id, else by name, else by a previous name.
+    ///
+    /// `owned` are the retiring keys that belong to the declared key. Live keys left over by
+    /// an interrupted or concurrent apply go to `extras`, to be deleted.
     fn bind(
         &self,
         declared: &'a DesiredKey,
         keys: &[&'a LiveKey],
-        duplicates: &mut Vec<(&'a LiveKey, &'a DesiredKey)>,
+        owned: &[&'a LiveKey],
+        extras: &mut Vec<Extra<'a>>,
         errors: &mut Vec<PlanError>,
     ) -> Binding<'a> {
         if let Some(id) = &declared.id {
@@ -841,29 +905,40 @@ impl<'a> ProjectContext<'a> {
         } else {
             (by_name, MatchedBy::Name)
         };
+        // The store's record of which key it holds the secret of settles what an interrupted
+        // or concurrent apply left behind; every run reads the same record.
+        let held = self.held_ids(declared);
+        let holders: Vec<&LiveKey> = candidates
+            .iter()
+            .filter(|k| held.contains(&k.id))
+            .copied()
+            .collect();
+        if by == MatchedBy::Name && holders.is_empty() && owned.iter().any(|k| held.contains(&k.id))
+        {
+            // The store still holds the retiring key's secret: the replace was interrupted
+            // after creating the new key(s) but before storing a secret. Those keys' secrets
+            // are lost; delete them and finish the replace from the retiring key.
+            for key in &candidates {
+                extras.push(Extra {
+                    key,
+                    of: declared,
+                    orphan: true,
+                });
+            }
+            return None;
+        }
         match candidates.as_slice() {
             [] => None,
             [key] => Some((*key, by)),
             several => {
-                // The store's record of which key it holds the secret of settles duplicates
-                // that an interrupted or concurrent apply left; every run reads the same record.
-                let held: BTreeSet<&KeyId> = std::iter::once(&declared.name)
-                    .chain(&declared.previous_names)
-                    .filter_map(|name| {
-                        self.options
-                            .held
-                            .get(&(self.project.id.clone(), name.clone()))
-                    })
-                    .collect();
-                let holders: Vec<&LiveKey> = several
-                    .iter()
-                    .filter(|k| held.contains(&k.id))
-                    .copied()
-                    .collect();
                 if let [holder] = holders.as_slice() {
                     for other in several {
                         if other.id != holder.id {
-                            duplicates.push((other, declared));
+                            extras.push(Extra {
+                                key: other,
+                                of: declared,
+                                orphan: false,
+                            });
                         }
                     }
                     Some((*holder, by))
@@ -880,22 +955,33 @@ impl<'a> ProjectContext<'a> {
         }
     }
 
-    /// Keys left by an interrupted replace: a replace renames the old key to its retiring
-    /// name before creating the new one. If the declared key has no live key of its own, the
-    /// replace is finished (the first retiring key by id becomes its `before`); otherwise, and
-    /// for any further retiring keys, the retiring key is deleted. Returns the declared keys
-    /// whose replace is being finished.
-    fn retiring(
+    /// The key ids the secret store holds secrets for under the declared key's name or one
+    /// of its previous names.
+    fn held_ids(&self, declared: &DesiredKey) -> BTreeSet<&'a KeyId> {
+        std::iter::once(&declared.name)
+            .chain(&declared.previous_names)
+            .filter_map(|name| {
+                self.options
+                    .held
+                    .get(&(self.project.id.clone(), name.clone()))
+            })
+            .collect()
+    }
+
+    /// Keys left by an interrupted replace (a replace renames the old key to its retiring
+    /// name before creating the new one), each with the index of the declared key it belongs
+    /// to, or `None` when no declared key has its name any more. Retiring keys a declared
+    /// `id` binds are ordinary keys and left out. A retiring key whose (cut) name fits
+    /// several declared keys is an error.
+    fn retiring_owners(
         &self,
         keys: &[&'a LiveKey],
-        claims: &BTreeMap<&KeyId, Vec<String>>,
-        bindings: &[Binding<'a>],
-        out: &mut ProjectOutcome,
+        pinned: &BTreeSet<&KeyId>,
         errors: &mut Vec<PlanError>,
-    ) -> BTreeMap<usize, &'a LiveKey> {
-        let mut finishing = BTreeMap::new();
+    ) -> Vec<(&'a LiveKey, Option<usize>)> {
+        let mut found = Vec::new();
         for key in keys {
-            if retiring_stem(&key.name).is_none() || claims.contains_key(&key.id) {
+            if retiring_stem(&key.name).is_none() || pinned.contains(&key.id) {
                 continue;
             }
             // The retiring name comes from the declared name or, for a replace that also
@@ -913,32 +999,8 @@ impl<'a> ProjectContext<'a> {
                 .map(|(i, _)| i)
                 .collect();
             match owners.as_slice() {
-                [] => out.changes.push(
-                    self.change(
-                        Action::Delete,
-                        Some(key),
-                        None,
-                        "left by an interrupted replace of a key the manifest no longer declares"
-                            .to_owned(),
-                        vec![Cause::InterruptedReplace],
-                    ),
-                ),
-                [owner] => {
-                    if bindings[*owner].is_some() || finishing.contains_key(owner) {
-                        out.changes.push(self.change(
-                            Action::Delete,
-                            Some(key),
-                            None,
-                            format!(
-                                "left by an interrupted replace of {:?}, whose new key exists",
-                                self.declared.keys[*owner].name
-                            ),
-                            vec![Cause::InterruptedReplace],
-                        ));
-                    } else {
-                        finishing.insert(*owner, *key);
-                    }
-                }
+                [] => found.push((*key, None)),
+                [owner] => found.push((*key, Some(*owner))),
                 several => errors.push(PlanError::RetiringAmbiguous {
                     project: self.project.clone(),
                     id: key.id.clone(),
@@ -949,6 +1011,56 @@ impl<'a> ProjectContext<'a> {
                         .collect(),
                 }),
             }
+        }
+        found
+    }
+
+    /// Plans the retiring keys. If the declared key has no live key of its own, its replace
+    /// is finished: the retiring key whose secret the store holds, else the first by id,
+    /// becomes its `before`. Every other retiring key is deleted. Returns the declared keys
+    /// whose replace is being finished.
+    fn retiring(
+        &self,
+        retiring: &[(&'a LiveKey, Option<usize>)],
+        bindings: &[Binding<'a>],
+        out: &mut ProjectOutcome,
+    ) -> BTreeMap<usize, &'a LiveKey> {
+        let mut finishing: BTreeMap<usize, &'a LiveKey> = BTreeMap::new();
+        for (index, declared) in self.declared.keys.iter().enumerate() {
+            if bindings[index].is_some() {
+                continue;
+            }
+            let owned: Vec<&LiveKey> = retiring
+                .iter()
+                .filter(|(_, owner)| *owner == Some(index))
+                .map(|(key, _)| *key)
+                .collect();
+            let held = self.held_ids(declared);
+            if let Some(first) = owned
+                .iter()
+                .find(|k| held.contains(&k.id))
+                .or(owned.first())
+            {
+                finishing.insert(index, *first);
+            }
+        }
+        for (key, owner) in retiring {
+            let reason = match owner {
+                None => "left by an interrupted replace of a key the manifest no longer declares"
+                    .to_owned(),
+                Some(index) if finishing.get(index).is_some_and(|k| k.id == key.id) => continue,
+                Some(index) => format!(
+                    "left by an interrupted replace of {:?}, whose new key exists",
+                    self.declared.keys[*index].name
+                ),
+            };
+            out.changes.push(self.change(
+                Action::Delete,
+                Some(key),
+                None,
+                reason,
+                vec![Cause::InterruptedReplace],
+            ));
         }
         finishing
     }

@@ -552,6 +552,98 @@ fn several_retiring_keys_finish_one_replace_and_delete_the_rest() {
 }
 
 #[test]
+fn a_replace_interrupted_before_the_secret_was_stored_is_redone() {
+    // The store still holds the retiring key's secret under "api": the new key k2 was
+    // created but its secret never stored, so nobody can use it.
+    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let l = prod(vec![
+        live("k1", "api (keyplan: retiring)", &[DataPlaneEditor]),
+        live("k2", "api", &[DataPlaneEditor]),
+    ]);
+    let mut options = PlanOptions::default();
+    options
+        .held
+        .insert((ProjectId("p1".into()), "api".into()), KeyId("k1".into()));
+    let p = compute_plan(&d, &l, &options).unwrap();
+    assert_eq!(
+        brief(&p),
+        vec![
+            (
+                Action::Replace,
+                Some("k1"),
+                Some("api"),
+                "finishing an interrupted replace"
+            ),
+            (
+                Action::Delete,
+                Some("k2"),
+                None,
+                "created by an interrupted replace of \"api\" whose secret was never stored; \
+                 keyplan does not hold its secret"
+            ),
+        ]
+    );
+
+    // Once the store holds the new key, the retiring key is what is left over.
+    options
+        .held
+        .insert((ProjectId("p1".into()), "api".into()), KeyId("k2".into()));
+    let p = compute_plan(&d, &l, &options).unwrap();
+    assert_eq!(
+        brief(&p),
+        vec![(
+            Action::Delete,
+            Some("k1"),
+            None,
+            "left by an interrupted replace of \"api\", whose new key exists"
+        )]
+    );
+}
+
+#[test]
+fn the_retiring_key_the_store_holds_is_the_one_finished() {
+    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let l = prod(vec![
+        live("k1", "api (keyplan: retiring)", &[DataPlaneViewer]),
+        live("k2", "api (keyplan: retiring)", &[DataPlaneViewer]),
+    ]);
+    let mut options = PlanOptions::default();
+    options
+        .held
+        .insert((ProjectId("p1".into()), "api".into()), KeyId("k2".into()));
+    let p = compute_plan(&d, &l, &options).unwrap();
+    assert_eq!(
+        brief(&p)
+            .iter()
+            .map(|(a, id, _, _)| (*a, *id))
+            .collect::<Vec<_>>(),
+        vec![(Action::Replace, Some("k2")), (Action::Delete, Some("k1"))]
+    );
+}
+
+#[test]
+fn a_retiring_key_bound_by_id_is_renamed_back() {
+    let mut declared = key("api", &[DataPlaneEditor]);
+    declared.id = Some(KeyId("k1".into()));
+    let d = desired(vec![by_name("prod", vec![declared])]);
+    let l = prod(vec![live(
+        "k1",
+        "api (keyplan: retiring)",
+        &[DataPlaneEditor],
+    )]);
+    let p = plan(&d, &l);
+    assert_eq!(
+        brief(&p),
+        vec![(
+            Action::Update,
+            Some("k1"),
+            Some("api"),
+            "name differs from the manifest"
+        )]
+    );
+}
+
+#[test]
 fn a_retiring_key_of_a_long_name_matches_by_its_cut_stem() {
     let long = "x".repeat(80);
     let d = desired(vec![by_name("prod", vec![key(&long, &[DataPlaneEditor])])]);
@@ -808,6 +900,56 @@ fn replace_naming_no_existing_key_is_an_error() {
              plan creates it)",
         ]
     );
+}
+
+#[test]
+fn replace_on_demand_is_satisfied_by_finishing_an_interrupted_replace() {
+    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let l = prod(vec![live(
+        "k1",
+        "api (keyplan: retiring)",
+        &[DataPlaneEditor],
+    )]);
+    let mut options = PlanOptions::default();
+    options.replace.insert(("prod".into(), "api".into()));
+    let p = compute_plan(&d, &l, &options).unwrap();
+    assert_eq!(
+        brief(&p),
+        vec![(
+            Action::Replace,
+            Some("k1"),
+            Some("api"),
+            "finishing an interrupted replace"
+        )]
+    );
+}
+
+#[test]
+fn replace_naming_a_project_name_two_projects_share_needs_the_id() {
+    let org = [project("p1", "prod"), project("p2", "prod")];
+    let by_id = |id: &str| {
+        let mut decl = by_name("", vec![key("api", &[DataPlaneEditor])]);
+        decl.selector = ProjectSelector::Id(ProjectId(id.into()));
+        decl
+    };
+    let d = desired(vec![by_id("p1"), by_id("p2")]);
+    let l = state(
+        &org,
+        vec![
+            ("p1", vec![live("k1", "api", &[DataPlaneEditor])]),
+            ("p2", vec![live("k2", "api", &[DataPlaneEditor])]),
+        ],
+    );
+    let mut options = PlanOptions::default();
+    options.replace.insert(("prod".into(), "api".into()));
+    let err = compute_plan(&d, &l, &options).unwrap_err();
+    assert_eq!(
+        err.message(),
+        "--replace prod/api: several projects named \"prod\" declare key \"api\": p1, p2"
+    );
+    options.replace = [("p2".to_owned(), "api".to_owned())].into();
+    let p = compute_plan(&d, &l, &options).unwrap();
+    assert_eq!(brief(&p)[0].1, Some("k2"));
 }
 
 #[test]
@@ -1297,7 +1439,9 @@ mod convergence {
             };
             for i in &case.held {
                 if let Some(k) = case.live.get(*i) {
-                    options.held.insert((ProjectId("p1".into()), k.name.clone()), k.id.clone());
+                    // The store records keys under their declared name, retiring or not.
+                    let name = retiring_stem(&k.name).unwrap_or(&k.name).to_owned();
+                    options.held.insert((ProjectId("p1".into()), name), k.id.clone());
                 }
             }
             for i in &case.replace {

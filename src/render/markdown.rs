@@ -22,6 +22,9 @@ pub const MARKDOWN_LIMIT: usize = 65_000;
 /// Room kept for the truncation note and the closing of the last block.
 const RESERVE: usize = 1_200;
 
+/// Reasons of a guard refusal shown before the rest are counted.
+const GUARD_ITEMS: usize = 10;
+
 /// Deletions and replacements listed by name in the warning before the rest is cut short.
 const WARNING_ITEMS: usize = 50;
 
@@ -35,11 +38,23 @@ pub fn markdown(plan: &Plan) -> String {
             .message
             .strip_prefix("refused by the safety guard: ")
             .unwrap_or(&guard.message);
-        for part in message.split("; ") {
+        let parts: Vec<&str> = message.split("; ").collect();
+        // The last part says what to do (`--force`); keep it whatever is cut.
+        let (advice, reasons) = parts.split_last().unwrap_or((&"", &[]));
+        for part in reasons.iter().take(GUARD_ITEMS) {
             let _ = writeln!(block, "> - {}", escape_text(part));
         }
+        if reasons.len() > GUARD_ITEMS {
+            let _ = writeln!(
+                block,
+                "> - … and {} more reasons",
+                reasons.len() - GUARD_ITEMS
+            );
+        }
+        let _ = writeln!(block, "> - {}", escape_text(advice));
         block.push('\n');
-        doc.push_or_skip(&block, "the safety guard's message");
+        // Never cut: the refusal must show whatever else does not fit.
+        doc.out.push_str(&block);
     }
     warning(plan, &mut doc);
     let _ = write!(doc.out, "**{}**\n\n", summary_line(&plan.summary));

@@ -209,10 +209,10 @@ fn change_lines(change: &Change) -> Vec<Line> {
         text: format!("# key {shown}{id} {fate}"),
     });
     let mut head = format!("key {shown}");
-    if let (Some(b), Some(a)) = (before, after) {
-        if b.name != a.name {
-            let _ = write!(head, " -> {}", quoted(&a.name));
-        }
+    if let (Some(b), Some(a)) = (before, after)
+        && b.name != a.name
+    {
+        let _ = write!(head, " -> {}", quoted(&a.name));
     }
     lines.push(Line::new(Sign::of(change.action), 4, head));
     match (before, after) {

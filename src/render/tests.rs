@@ -378,6 +378,11 @@ fn markdown_of_a_huge_plan_stays_under_the_limit_and_says_so() {
     assert!(text.contains("> **Truncated** to stay under GitHub's size limit"));
     assert!(text.contains("**Plan: 40 to create, 0 to update, 0 to replace, 4000 to delete.**"));
     assert!(text.contains("Refused by the safety guard"));
+    assert!(
+        text.contains(
+            "> - … and 31 more reasons\n> - check the deletions, then rerun with --force"
+        )
+    );
     assert!(text.contains("> - … and 3950 more, listed in the details below"));
     // Every block that was opened is closed.
     assert_eq!(
