@@ -83,6 +83,7 @@ fn main() -> std::process::ExitCode {
         env: vec![(AS_KEYPLAN.to_owned(), "1".to_owned())],
     };
     let mut ok = true;
+    let _ = std::fs::remove_file(std::env::temp_dir().join("keyplan-reliability-problems.txt"));
 
     let started = Instant::now();
     let faults = reliability::run_many(options.seed, options.scenarios, options.parallel, |seed| {
@@ -128,13 +129,24 @@ fn machine() -> String {
     format!("{cpus} CPUs ({model}), {} {}", std::env::consts::OS, std::env::consts::ARCH)
 }
 
+/// Prints the first line of every problem and the whole of the first two; all of them go to
+/// `keyplan-reliability-problems.txt` in the temp directory.
 fn problems(tally: &Tally) {
-    for problem in tally.problems.iter().take(5) {
+    if tally.problems.is_empty() {
+        return;
+    }
+    let path = std::env::temp_dir().join("keyplan-reliability-problems.txt");
+    let mut all = std::fs::read_to_string(&path).unwrap_or_default();
+    for problem in &tally.problems {
+        println!("   ! {}", problem.lines().next().unwrap_or_default());
+        all.push_str(problem);
+        all.push_str("\n=====\n");
+    }
+    let _ = std::fs::write(&path, all);
+    for problem in tally.problems.iter().take(2) {
         println!("\n----- problem\n{problem}");
     }
-    if tally.problems.len() > 5 {
-        println!("\n({} more problems not shown)", tally.problems.len() - 5);
-    }
+    println!("\n(every problem in full: {})", path.display());
 }
 
 fn report_faults(t: &Tally, elapsed: Duration, options: &Options) -> bool {
