@@ -74,7 +74,9 @@ fn main() -> std::process::ExitCode {
     let options = match parse_options() {
         Ok(options) => options,
         Err(error) => {
-            eprintln!("error: {error}\nusage: reliability [--scenarios N] [--crash-points N] [--seed S] [--parallel N] [--fuzz-cases N]");
+            eprintln!(
+                "error: {error}\nusage: reliability [--scenarios N] [--crash-points N] [--seed S] [--parallel N] [--fuzz-cases N]"
+            );
             return std::process::ExitCode::from(64);
         }
     };
@@ -95,9 +97,10 @@ fn main() -> std::process::ExitCode {
     let started = Instant::now();
     let crash_seed = options.seed + 1_000_000;
     let window = reliability::calibrate_crash_window(&program, crash_seed);
-    let crashes = reliability::run_many(crash_seed, options.crash_points, options.parallel, |seed| {
-        reliability::crash_point(&program, seed, window)
-    });
+    let crashes =
+        reliability::run_many(crash_seed, options.crash_points, options.parallel, |seed| {
+            reliability::crash_point(&program, seed, window)
+        });
     let crash_time = started.elapsed();
     ok &= report_crashes(&crashes, crash_time, window);
 
@@ -126,7 +129,11 @@ fn machine() -> String {
                 .map(|s| s.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown CPU".to_owned());
-    format!("{cpus} CPUs ({model}), {} {}", std::env::consts::OS, std::env::consts::ARCH)
+    format!(
+        "{cpus} CPUs ({model}), {} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
 }
 
 /// Prints the first line of every problem and the whole of the first two; all of them go to
@@ -167,7 +174,12 @@ fn report_faults(t: &Tally, elapsed: Duration, options: &Options) -> bool {
     );
     println!(
         "   scenarios converged:          {} / {} (after 1 apply: {}, 2: {}, 3: {}; {} apply runs)",
-        t.converged, t.scenarios, t.converged_after[0], t.converged_after[1], t.converged_after[2], t.apply_runs
+        t.converged,
+        t.scenarios,
+        t.converged_after[0],
+        t.converged_after[1],
+        t.converged_after[2],
+        t.apply_runs
     );
     println!("   duplicate keys left:          {}", t.duplicate_keys);
     println!("   keys without a stored secret: {}", t.secretless_keys);
@@ -247,9 +259,29 @@ fn fuzz_manifests(cases: usize, seed: u64) -> Fuzz {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("keyplan.toml");
     let pieces = [
-        "", "\"", "[", "]]", "\n", "=", "\\u{", "é", "\t", "{a=1}", "[[project]]", "[[project.key]]",
-        "roles = []", "name = \"\"", "id = \"x\"", "unmanaged = \"delete\"", "'''", "#", "0x", "1e999",
-        "\u{0}", "\u{feff}", "🔑",
+        "",
+        "\"",
+        "[",
+        "]]",
+        "\n",
+        "=",
+        "\\u{",
+        "é",
+        "\t",
+        "{a=1}",
+        "[[project]]",
+        "[[project.key]]",
+        "roles = []",
+        "name = \"\"",
+        "id = \"x\"",
+        "unmanaged = \"delete\"",
+        "'''",
+        "#",
+        "0x",
+        "1e999",
+        "\u{0}",
+        "\u{feff}",
+        "🔑",
     ];
     for i in 0..cases {
         let bytes: Vec<u8> = if i % 2 == 0 {
@@ -269,7 +301,9 @@ fn fuzz_manifests(cases: usize, seed: u64) -> Fuzz {
         };
         std::fs::write(&file, &bytes).unwrap();
         let started = Instant::now();
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| keyplan::manifest::load(Path::new(&file))));
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            keyplan::manifest::load(Path::new(&file))
+        }));
         fuzz.slowest = fuzz.slowest.max(started.elapsed());
         match outcome {
             Err(_) => fuzz.panics += 1,
@@ -277,7 +311,10 @@ fn fuzz_manifests(cases: usize, seed: u64) -> Fuzz {
             Ok(Err(keyplan::manifest::ManifestError::Invalid(diagnostics))) => {
                 fuzz.rejected += 1;
                 if diagnostics.items.is_empty()
-                    || diagnostics.items.iter().any(|d| d.line == 0 || d.column == 0 || d.message.is_empty())
+                    || diagnostics
+                        .items
+                        .iter()
+                        .any(|d| d.line == 0 || d.column == 0 || d.message.is_empty())
                 {
                     fuzz.without_location += 1;
                 }

@@ -13,14 +13,17 @@
 //! cannot use `CARGO_BIN_EXE_keyplan`: the caller says how to start keyplan ([`Program`]).
 
 #![allow(dead_code, reason = "the test and the example use different parts")]
-#![expect(clippy::unwrap_used, reason = "test harness: a broken harness should stop loudly")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test harness: a broken harness should stop loudly"
+)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use keyplan::emulator::{BackgroundEmulator, EmulatorConfig, Fault, Faults, Route};
@@ -117,7 +120,7 @@ impl Sandbox {
     pub fn run(&self, args: &[String]) -> Finished {
         let started = Instant::now();
         let output = self.command(args).output().unwrap();
-        self.finish(output, started)
+        self.finish(&output, started)
     }
 
     pub fn spawn(&self, args: &[String]) -> Child {
@@ -127,10 +130,10 @@ impl Sandbox {
     /// Collects a child's output (after exit or kill) and records it.
     pub fn wait(&self, child: Child, started: Instant) -> Finished {
         let output = child.wait_with_output().unwrap();
-        self.finish(output, started)
+        self.finish(&output, started)
     }
 
-    fn finish(&self, output: std::process::Output, started: Instant) -> Finished {
+    fn finish(&self, output: &std::process::Output, started: Instant) -> Finished {
         let finished = Finished {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -211,7 +214,9 @@ impl Sandbox {
         };
         let doc: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("secrets file is not JSON: {e}"))?;
-        let records = doc["secrets"].as_array().ok_or("secrets file has no `secrets` array")?;
+        let records = doc["secrets"]
+            .as_array()
+            .ok_or("secrets file has no `secrets` array")?;
         let mut out = HashMap::new();
         for record in records {
             let (Some(id), Some(name), Some(value)) = (
@@ -256,14 +261,11 @@ impl Sandbox {
     /// Checks every live key not in `foreign` (keys keyplan did not create) against the store:
     /// (keys without a stored secret, keys whose stored secret is not the one issued).
     pub fn secret_audit(&self, projects: &[Project], foreign: &BTreeSet<String>) -> SecretAudit {
-        let stored = match self.stored() {
-            Ok(stored) => stored,
-            Err(_) => {
-                return SecretAudit {
-                    invalid_file: true,
-                    ..SecretAudit::default()
-                };
-            }
+        let Ok(stored) = self.stored() else {
+            return SecretAudit {
+                invalid_file: true,
+                ..SecretAudit::default()
+            };
         };
         let issued = self.issued_hashes();
         let mut audit = SecretAudit::default();
@@ -275,7 +277,9 @@ impl Sandbox {
                 match stored.get(key.id.as_str()) {
                     None => {
                         audit.secretless += 1;
-                        audit.secretless_names.push(format!("{}/{}", project.name, key.name));
+                        audit
+                            .secretless_names
+                            .push(format!("{}/{}", project.name, key.name));
                     }
                     Some((name, hash)) => {
                         let issued_hash = issued.get(key.id.as_str());
@@ -289,7 +293,11 @@ impl Sandbox {
                                 "{}/{} (stored under {name:?}, secret {})",
                                 project.name,
                                 key.name,
-                                if issued_hash == Some(hash) { "matches" } else { "DIFFERS" }
+                                if issued_hash == Some(hash) {
+                                    "matches"
+                                } else {
+                                    "DIFFERS"
+                                }
                             ));
                         }
                     }
@@ -360,7 +368,11 @@ pub fn manifest(projects: &[ProjectSpec]) -> String {
             out.push_str("unmanaged = \"delete\"\n");
         }
         for key in &project.keys {
-            let roles: Vec<String> = key.roles.iter().map(|r| format!("\"{}\"", r.as_str())).collect();
+            let roles: Vec<String> = key
+                .roles
+                .iter()
+                .map(|r| format!("\"{}\"", r.as_str()))
+                .collect();
             let _ = write!(
                 out,
                 "\n  [[project.key]]\n  name = \"{}\"\n  roles = [{}]\n",
@@ -368,7 +380,11 @@ pub fn manifest(projects: &[ProjectSpec]) -> String {
                 roles.join(", ")
             );
             if !key.previous_names.is_empty() {
-                let names: Vec<String> = key.previous_names.iter().map(|n| format!("\"{n}\"")).collect();
+                let names: Vec<String> = key
+                    .previous_names
+                    .iter()
+                    .map(|n| format!("\"{n}\""))
+                    .collect();
                 let _ = writeln!(out, "  previous_names = [{}]", names.join(", "));
             }
             if key.replace_on_role_change {
@@ -434,6 +450,10 @@ pub struct Scenario {
 impl Scenario {
     /// Creates, renames (`previous_names`), role updates, replaces (`role_change = "replace"`
     /// and `--replace`) and deletes (`unmanaged = "delete"`) over 2 to 4 projects.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the whole menu of operations reads best in one place"
+    )]
     pub fn generate(seed: u64) -> Scenario {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut mix = Mix::default();
@@ -593,11 +613,17 @@ pub fn prepare(program: &Program, scenario: &Scenario) -> Result<Prepared, Strin
             let declared: BTreeSet<&str> = target
                 .keys
                 .iter()
-                .flat_map(|k| std::iter::once(k.name.as_str()).chain(k.previous_names.iter().map(String::as_str)))
+                .flat_map(|k| {
+                    std::iter::once(k.name.as_str())
+                        .chain(k.previous_names.iter().map(String::as_str))
+                })
                 .collect();
             for live in sandbox.emulator.keys(&projects[i].id) {
                 if !declared.contains(live.name.as_str()) {
-                    keys.push((live.name.clone(), live.roles.iter().map(|r| r.as_str()).collect()));
+                    keys.push((
+                        live.name.clone(),
+                        live.roles.iter().map(|r| r.as_str()).collect(),
+                    ));
                 }
             }
         }
@@ -744,7 +770,8 @@ impl Tally {
         self.store_temp_files += other.store_temp_files;
         self.temp_files_after_recovery += other.temp_files_after_recovery;
         self.recovered += other.recovered;
-        self.crash_secretless_names.extend(other.crash_secretless_names);
+        self.crash_secretless_names
+            .extend(other.crash_secretless_names);
     }
 }
 
@@ -756,7 +783,7 @@ pub fn run_many(
     run: impl Fn(u64) -> Tally + Sync,
 ) -> Tally {
     let next = AtomicUsize::new(0);
-    let total = Arc::new(Mutex::new(Tally::default()));
+    let total = Mutex::new(Tally::default());
     std::thread::scope(|scope| {
         for _ in 0..parallel.max(1) {
             scope.spawn(|| {
@@ -771,8 +798,7 @@ pub fn run_many(
             });
         }
     });
-    let total = total.lock().unwrap().clone();
-    total
+    total.into_inner().unwrap()
 }
 
 /// The random fault mix of one scenario: every kind, at rates drawn per scenario.
@@ -793,7 +819,12 @@ pub fn fault_mix(seed: u64) -> Faults {
 fn scripted_faults(sandbox: &Sandbox) {
     let e = &sandbox.emulator;
     e.push_faults(Route::CreateKey, [Fault::LoseResponse]);
-    e.push_faults(Route::ListKeys, [Fault::Throttle { retry_after_secs: 1 }]);
+    e.push_faults(
+        Route::ListKeys,
+        [Fault::Throttle {
+            retry_after_secs: 1,
+        }],
+    );
     e.push_faults(Route::UpdateKey, [Fault::Status(503), Fault::Drop]);
     e.push_faults(Route::DeleteKey, [Fault::Drop]);
 }
@@ -834,7 +865,10 @@ pub fn fault_scenario(program: &Program, seed: u64) -> Tally {
     let counters = sandbox.emulator.counters();
     tally.requests = counters.total;
     tally.throttled = counters.status(429);
-    tally.server_errors = [500, 502, 503, 504].iter().map(|s| counters.status(*s)).sum();
+    tally.server_errors = [500, 502, 503, 504]
+        .iter()
+        .map(|s| counters.status(*s))
+        .sum();
     tally.dropped = counters.dropped;
     sandbox.emulator.set_faults(Faults::default());
 
@@ -881,7 +915,11 @@ pub fn fault_scenario(program: &Program, seed: u64) -> Tally {
                 run.stderr
             );
         }
-        let _ = write!(problem, "--- plan exit {}\n{}\n{}", plan.code, plan.stdout, plan.stderr);
+        let _ = write!(
+            problem,
+            "--- plan exit {}\n{}\n{}",
+            plan.code, plan.stdout, plan.stderr
+        );
         tally.problems.push(problem);
     }
     tally
@@ -904,12 +942,13 @@ pub fn crash_point(program: &Program, seed: u64, max_delay: Duration) -> Tally {
         }
     };
     let sandbox = &prepared.sandbox;
-    let mut rng = StdRng::seed_from_u64(seed ^ 0xc0ffee);
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x00c0_ffee);
     sandbox.emulator.set_faults(Faults {
         latency: Duration::from_millis(40),
         ..Faults::default()
     });
-    let delay = Duration::from_millis(rng.random_range(0..=u64::try_from(max_delay.as_millis()).unwrap()));
+    let delay =
+        Duration::from_millis(rng.random_range(0..=u64::try_from(max_delay.as_millis()).unwrap()));
     let started = Instant::now();
     let mut child = sandbox.spawn(&sandbox.apply_args(&prepared.pending_rotations()));
     std::thread::sleep(delay);
@@ -962,7 +1001,13 @@ pub fn crash_point(program: &Program, seed: u64, max_delay: Duration) -> Tally {
             recovery.stderr
         ));
     }
-    if !converged || duplicates > 0 || audit.wrong > 0 || tally.invalid_store_files > 0 || tally.leaks > 0 || tally.panics > 0 {
+    if !converged
+        || duplicates > 0
+        || audit.wrong > 0
+        || tally.invalid_store_files > 0
+        || tally.leaks > 0
+        || tally.panics > 0
+    {
         tally.problems.push(format!(
             "crash point seed {seed} (kill after {delay:?}): recovery apply exit {}, plan exit {}, \
              equal {equal}, duplicates {duplicates}, wrong secrets {:?}, invalid store files {}, \
