@@ -130,6 +130,12 @@ const RACE_WAITS_MS: [u64; 6] = if cfg!(test) {
 /// holds the new secret: a concurrent run whose key was deleted may be writing its own over it.
 const CLEANUP_GRACE_MS: u64 = if cfg!(test) { 30 } else { 300 };
 
+/// The pauses between the rounds in which a lost create's clean-up lists the project and
+/// deletes the key whose secret was lost (each round with the client's own retries). Giving up
+/// leaves a key nobody holds the secret of, which no later plan can tell from a declared key, so
+/// the clean-up insists longer than an ordinary request. Shorter in unit tests.
+const CLEANUP_WAITS_MS: [u64; 2] = if cfg!(test) { [5, 10] } else { [1000, 3000] };
+
 /// Applies `plan`: creates, then updates, then replaces, then deletes.
 ///
 /// Returns one outcome per plan change, in plan order. Never panics on API or store failures;
@@ -802,7 +808,15 @@ impl<'a, A: AdminApi> Run<'a, A> {
         project: &Project,
         name: &str,
     ) -> Result<(), String> {
-        let keys = self.api.list_keys(&project.id).await.map_err(|error| {
+        let mut listing = self.api.list_keys(&project.id).await;
+        for wait in CLEANUP_WAITS_MS {
+            if listing.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            listing = self.api.list_keys(&project.id).await;
+        }
+        let keys = listing.map_err(|error| {
             format!(
                 "failed to create key {name}: the answer was lost, and listing project {} to \
                  check failed: {error}; run `keyplan plan` to see whether a key {name} exists \
@@ -831,7 +845,15 @@ impl<'a, A: AdminApi> Run<'a, A> {
             {
                 continue;
             }
-            match self.api.delete_key(&key.id).await {
+            let mut deleting = self.api.delete_key(&key.id).await;
+            for wait in CLEANUP_WAITS_MS {
+                if deleting.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                deleting = self.api.delete_key(&key.id).await;
+            }
+            match deleting {
                 Ok(_) => {
                     work.deleted_foreign = true;
                     let message = format!(

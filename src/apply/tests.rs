@@ -916,7 +916,8 @@ async fn a_lost_answer_with_a_failed_listing_is_not_retried_blindly() {
         name: "ingest".into(),
         times: 1,
     });
-    h.org.inject(Fault::FailList { times: 1 });
+    // Every round of the clean-up's listing fails.
+    h.org.inject(Fault::FailList { times: 3 });
     let plan = plan_of(vec![create(&p, "ingest")]);
     let (report, _) = h.apply(&plan, &serial()).await;
 
@@ -931,6 +932,23 @@ async fn a_lost_answer_with_a_failed_listing_is_not_retried_blindly() {
         1,
         "resent a create blindly"
     );
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_cleaned_up_although_the_first_listing_fails() {
+    let h = Harness::new();
+    let p = project(1);
+    h.org.inject(Fault::LoseCreateAnswer {
+        name: "ingest".into(),
+        times: 1,
+    });
+    h.org.inject(Fault::FailList { times: 2 });
+    let plan = plan_of(vec![create(&p, "ingest")]);
+    let (report, _) = h.apply(&plan, &serial()).await;
+
+    assert!(report.is_success(), "{report:#?}");
+    assert_eq!(h.journal.count("create ingest ->"), 2);
+    assert_converged_safely(&h.org, &h.store, &[p], &["ingest"]);
 }
 
 #[tokio::test]
