@@ -8,7 +8,7 @@
 //!   refuses it, the key is deleted again (no key exists whose secret nobody has);
 //! - a create whose answer was lost is never resent blindly: the project is listed, a key of that
 //!   name that appeared since the plan and whose secret the store does not hold is deleted, and
-//!   the create is tried once more;
+//!   the create is tried again, at most `CREATE_TRIES` times in all;
 //! - two runs that created the same key at once both keep the earliest-created one, and the
 //!   later run deletes its own once the store holds the winner's secret (the same decision in
 //!   both processes);
@@ -129,6 +129,11 @@ const RACE_WAITS_MS: [u64; 6] = if cfg!(test) {
 /// After a lost create's clean-up deleted keys, how long to wait before checking that the store
 /// holds the new secret: a concurrent run whose key was deleted may be writing its own over it.
 const CLEANUP_GRACE_MS: u64 = if cfg!(test) { 30 } else { 300 };
+
+/// How many times in all one run sends a create whose answer keeps getting lost. Each resend
+/// comes after a listing that cleaned up what the lost one left, so it is never blind; the bound
+/// keeps a network that loses every answer from looping.
+pub const CREATE_TRIES: usize = 4;
 
 /// The pauses between the rounds in which a lost create's clean-up lists the project and
 /// deletes the key whose secret was lost (each round with the client's own retries). Giving up
@@ -773,30 +778,47 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 return Creation::Failed(format!("failed to create key {}: {error}", new.name));
             }
         }
-        if let Err(error) = self.clean_up_lost_create(work, project, &new.name).await {
-            return Creation::Failed(error);
-        }
-        self.progress(index, "trying the create once more");
-        match self.api.create_key(&project.id, new).await {
-            Ok(created) => self.store_new(work, project, created).await,
-            Err(ApiError::OutcomeUnknown { detail }) => {
-                let cleanup = self
-                    .clean_up_lost_create(work, project, &new.name)
-                    .await
-                    .err()
-                    .map(|e| format!("; {e}"))
-                    .unwrap_or_default();
-                Creation::Failed(format!(
-                    "failed to create key {}: the answer was lost twice ({detail}); not trying \
-                     again{cleanup}",
-                    new.name
-                ))
+        // Every further try follows a listing that found no key of this name without a stored
+        // secret (or deleted it), so none is a blind resend.
+        for tries in 1..CREATE_TRIES {
+            if let Err(error) = self.clean_up_lost_create(work, project, &new.name).await {
+                return Creation::Failed(error);
             }
-            Err(error) => Creation::Failed(format!(
-                "failed to create key {} on the second try: {error}",
-                new.name
-            )),
+            self.progress(index, "trying the create once more");
+            match self.api.create_key(&project.id, new).await {
+                Ok(created) => return self.store_new(work, project, created).await,
+                Err(ApiError::OutcomeUnknown { detail }) if tries + 1 == CREATE_TRIES => {
+                    let cleanup = self
+                        .clean_up_lost_create(work, project, &new.name)
+                        .await
+                        .err()
+                        .map(|e| format!("; {e}"))
+                        .unwrap_or_default();
+                    return Creation::Failed(format!(
+                        "failed to create key {}: the answer was lost {CREATE_TRIES} times \
+                         ({detail}); not trying again{cleanup}",
+                        new.name
+                    ));
+                }
+                Err(ApiError::OutcomeUnknown { detail }) => {
+                    self.progress(
+                        index,
+                        format!(
+                            "the create's answer was lost again ({detail}); listing the project \
+                             to find out"
+                        ),
+                    );
+                }
+                Err(error) => {
+                    return Creation::Failed(format!(
+                        "failed to create key {} on try {}: {error}",
+                        new.name,
+                        tries + 1
+                    ));
+                }
+            }
         }
+        Creation::Failed(format!("failed to create key {}: no try left", new.name))
     }
 
     /// After a create with an unknown outcome: deletes each key of that name that appeared

@@ -402,19 +402,22 @@ async fn a_lost_create_answer_is_reconciled_by_listing_not_by_resending() {
 }
 
 #[tokio::test]
-async fn a_create_lost_twice_is_not_tried_a_third_time_and_leaves_no_secretless_key() {
+async fn a_create_lost_every_time_is_not_tried_again_and_leaves_no_secretless_key() {
     let h = Harness::new();
     let p = project(1);
     h.org.inject(Fault::LoseCreateAnswer {
         name: "ingest".into(),
-        times: 2,
+        times: super::CREATE_TRIES,
     });
     let plan = plan_of(vec![create(&p, "ingest")]);
     let (report, _) = h.apply(&plan, &serial()).await;
 
     let message = failed_message(&report.outcomes[0]);
-    assert!(message.contains("lost twice"), "{message}");
-    assert_eq!(h.journal.count("create ingest ->"), 2);
+    assert!(
+        message.contains(&format!("lost {} times", super::CREATE_TRIES)),
+        "{message}"
+    );
+    assert_eq!(h.journal.count("create ingest ->"), super::CREATE_TRIES);
     assert!(
         h.org.keys_named("ingest").is_empty(),
         "a key without its secret remains"
