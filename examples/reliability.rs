@@ -99,7 +99,7 @@ fn main() -> std::process::ExitCode {
     let window = reliability::calibrate_crash_window(&program, crash_seed);
     let crashes =
         reliability::run_many(crash_seed, options.crash_points, options.parallel, |seed| {
-            reliability::crash_point(&program, seed, window)
+            reliability::crash_point(&program, seed, window, seed % 2 == 1)
         });
     let crash_time = started.elapsed();
     ok &= report_crashes(&crashes, crash_time, window);
@@ -198,9 +198,11 @@ fn report_faults(t: &Tally, elapsed: Duration, options: &Options) -> bool {
 
 fn report_crashes(t: &Tally, elapsed: Duration, window: Duration) -> bool {
     println!(
-        "\n== crash points: {} SIGKILLs after a random delay in 0..{} ms (one fault-free apply at 40 ms latency takes that long), {:.0} s",
+        "\n== crash points: {} SIGKILLs: {} after a random delay in 0..{} ms (one fault-free apply at 40 ms latency takes that long), {} aimed at 0-8 ms after the first create committed; {:.0} s",
         t.scenarios,
+        t.scenarios - t.targeted_kills,
         window.as_millis(),
+        t.targeted_kills,
         elapsed.as_secs_f64()
     );
     println!(

@@ -68,7 +68,7 @@ fn sigkill_at_random_moments_leaves_a_valid_store_and_the_next_apply_converges()
         .unwrap_or(8);
     let window = reliability::calibrate_crash_window(&program(), 1000);
     let tally = reliability::run_many(1000, points, 4, |seed| {
-        reliability::crash_point(&program(), seed, window)
+        reliability::crash_point(&program(), seed, window, seed % 2 == 1)
     });
     eprintln!("kill window {window:?}\n{tally:#?}");
     assert!(

@@ -736,6 +736,7 @@ pub struct Tally {
     pub problems: Vec<String>,
     // Crash points only.
     pub kills_mid_apply: usize,
+    pub targeted_kills: usize,
     pub finished_before_kill: usize,
     pub secretless_after_kill: usize,
     pub store_temp_files: usize,
@@ -765,6 +766,7 @@ impl Tally {
         self.requests += other.requests;
         self.problems.extend(other.problems);
         self.kills_mid_apply += other.kills_mid_apply;
+        self.targeted_kills += other.targeted_kills;
         self.finished_before_kill += other.finished_before_kill;
         self.secretless_after_kill += other.secretless_after_kill;
         self.store_temp_files += other.store_temp_files;
@@ -927,7 +929,8 @@ pub fn fault_scenario(program: &Program, seed: u64) -> Tally {
 
 /// One crash point: latency slows the apply, it is killed with SIGKILL after a random delay
 /// (up to `max_delay`), then the store is checked and one fault-free apply must converge.
-pub fn crash_point(program: &Program, seed: u64, max_delay: Duration) -> Tally {
+/// With `targeted`, the kill comes 0 to 8 ms after the emulator committed the first create.
+pub fn crash_point(program: &Program, seed: u64, max_delay: Duration, targeted: bool) -> Tally {
     let scenario = Scenario::generate(seed);
     let mut tally = Tally {
         scenarios: 1,
@@ -947,11 +950,36 @@ pub fn crash_point(program: &Program, seed: u64, max_delay: Duration) -> Tally {
         latency: Duration::from_millis(40),
         ..Faults::default()
     });
-    let delay =
-        Duration::from_millis(rng.random_range(0..=u64::try_from(max_delay.as_millis()).unwrap()));
+    sandbox.emulator.reset_counters();
     let started = Instant::now();
     let mut child = sandbox.spawn(&sandbox.apply_args(&prepared.pending_rotations()));
-    std::thread::sleep(delay);
+    let delay = if targeted {
+        // Aimed at the window the store cannot close: wait until the emulator has committed a
+        // create and is sending its answer, then kill within the few milliseconds the answer
+        // takes to arrive and the secret to be written.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sandbox
+            .emulator
+            .counters()
+            .route_status(Route::CreateKey, 200)
+            == 0
+            && Instant::now() < deadline
+            && child.try_wait().unwrap().is_none()
+        {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        std::thread::sleep(Duration::from_micros(rng.random_range(0..=8000)));
+        started.elapsed()
+    } else {
+        let delay = Duration::from_millis(
+            rng.random_range(0..=u64::try_from(max_delay.as_millis()).unwrap()),
+        );
+        std::thread::sleep(delay);
+        delay
+    };
+    if targeted {
+        tally.targeted_kills = 1;
+    }
     let finished_first = child.try_wait().unwrap().is_some();
     let _ = child.kill(); // SIGKILL
     let killed = sandbox.wait(child, started);
