@@ -226,7 +226,16 @@ fn report_crashes(t: &Tally, elapsed: Duration, window: Duration) -> bool {
         "   keys created without a stored secret (killed between a create's answer and the store write): {} right after the kills, {} after the recovery apply",
         t.secretless_after_kill, t.secretless_keys
     );
-    for name in t.crash_secretless_names.iter().take(10) {
+    println!(
+        "     after random kills: {} of {} points, {} keys; after aimed kills: {} of {} points, {} keys",
+        t.stranded_points[0],
+        t.scenarios - t.targeted_kills,
+        t.stranded_keys[0],
+        t.stranded_points[1],
+        t.targeted_kills,
+        t.stranded_keys[1]
+    );
+    for name in t.crash_secretless_names.iter().take(6) {
         println!("     {name}");
     }
     problems(t);

@@ -737,6 +737,10 @@ pub struct Tally {
     // Crash points only.
     pub kills_mid_apply: usize,
     pub targeted_kills: usize,
+    /// Crash points (random, aimed) that left at least one key without a stored secret after
+    /// the recovery apply, and how many such keys.
+    pub stranded_points: [usize; 2],
+    pub stranded_keys: [usize; 2],
     pub finished_before_kill: usize,
     pub secretless_after_kill: usize,
     pub store_temp_files: usize,
@@ -767,6 +771,10 @@ impl Tally {
         self.problems.extend(other.problems);
         self.kills_mid_apply += other.kills_mid_apply;
         self.targeted_kills += other.targeted_kills;
+        for i in 0..2 {
+            self.stranded_points[i] += other.stranded_points[i];
+            self.stranded_keys[i] += other.stranded_keys[i];
+        }
         self.finished_before_kill += other.finished_before_kill;
         self.secretless_after_kill += other.secretless_after_kill;
         self.store_temp_files += other.store_temp_files;
@@ -1004,6 +1012,8 @@ pub fn crash_point(program: &Program, seed: u64, max_delay: Duration, targeted: 
     let audit = sandbox.secret_audit(&prepared.projects, &prepared.foreign_ids);
     tally.duplicate_keys = duplicates;
     tally.secretless_keys = audit.secretless;
+    tally.stranded_points[usize::from(targeted)] = usize::from(audit.secretless > 0);
+    tally.stranded_keys[usize::from(targeted)] = audit.secretless;
     tally.crash_secretless_names = audit
         .secretless_names
         .iter()
