@@ -360,3 +360,45 @@ fn malformed_create_answers_leave_no_secretless_key_and_quote_no_secret() {
         );
     }
 }
+
+#[test]
+fn a_rename_the_api_refuses_keeps_the_secret_with_the_key_and_the_next_apply_moves_both() {
+    let sandbox = Sandbox::new(&program(), Faults::default());
+    let prod = sandbox.emulator.add_project("prod");
+    let spec = |name: &str, previous: &[&str]| reliability::ProjectSpec {
+        name: "prod".into(),
+        unmanaged_delete: false,
+        keys: vec![reliability::KeySpec {
+            name: name.into(),
+            roles: [Role::DataPlaneViewer].into(),
+            previous_names: previous.iter().map(|s| (*s).to_owned()).collect(),
+            replace_on_role_change: false,
+        }],
+    };
+    sandbox.write_manifest(&reliability::manifest(&[spec("ingest", &[])]));
+    assert_eq!(sandbox.run(&sandbox.apply_args(&[])).code, 0);
+    let key = sandbox.emulator.keys(&prod.id).remove(0);
+
+    sandbox.write_manifest(&reliability::manifest(&[spec("ingest-v2", &["ingest"])]));
+    // Every attempt of the rename fails: the secret must go back under the key's name.
+    sandbox
+        .emulator
+        .push_faults(Route::UpdateKey, std::iter::repeat_n(Fault::Status(503), 8));
+    let refused = sandbox.run(&sandbox.apply_args(&[]));
+    assert_eq!(refused.code, 6, "{}\n{}", refused.stdout, refused.stderr);
+    assert_eq!(sandbox.emulator.keys(&prod.id)[0].name, "ingest");
+    let stored = sandbox.stored().unwrap();
+    assert_eq!(
+        stored.get(key.id.as_str()).map(|(name, _)| name.as_str()),
+        Some("ingest")
+    );
+
+    sandbox.emulator.set_faults(Faults::default());
+    let _ = sandbox.run(&sandbox.apply_args(&[])); // takes what is left of the 503s
+    let done = sandbox.run(&sandbox.apply_args(&[]));
+    assert_eq!(done.code, 0, "{}\n{}", done.stdout, done.stderr);
+    assert_eq!(sandbox.emulator.keys(&prod.id)[0].name, "ingest-v2");
+    let audit = sandbox.secret_audit(std::slice::from_ref(&prod), &BTreeSet::default());
+    assert_eq!((audit.secretless, audit.wrong), (0, 0), "{audit:?}");
+    assert_eq!(sandbox.leaks(), 0);
+}
