@@ -958,39 +958,11 @@ pub fn crash_point(program: &Program, seed: u64, max_delay: Duration, targeted: 
         latency: Duration::from_millis(40),
         ..Faults::default()
     });
-    sandbox.emulator.reset_counters();
-    let started = Instant::now();
-    let mut child = sandbox.spawn(&sandbox.apply_args(&prepared.pending_rotations()));
-    let delay = if targeted {
-        // Aimed at the window the store cannot close: wait until the emulator has committed a
-        // create and is sending its answer, then kill within the few milliseconds the answer
-        // takes to arrive and the secret to be written.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while sandbox
-            .emulator
-            .counters()
-            .route_status(Route::CreateKey, 200)
-            == 0
-            && Instant::now() < deadline
-            && child.try_wait().unwrap().is_none()
-        {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        std::thread::sleep(Duration::from_micros(rng.random_range(0..=8000)));
-        started.elapsed()
-    } else {
-        let delay = Duration::from_millis(
-            rng.random_range(0..=u64::try_from(max_delay.as_millis()).unwrap()),
-        );
-        std::thread::sleep(delay);
-        delay
-    };
+    let (killed, delay, finished_first) =
+        kill_during_apply(sandbox, &prepared, &mut rng, max_delay, targeted);
     if targeted {
         tally.targeted_kills = 1;
     }
-    let finished_first = child.try_wait().unwrap().is_some();
-    let _ = child.kill(); // SIGKILL
-    let killed = sandbox.wait(child, started);
     tally.apply_runs += 1;
     if finished_first {
         tally.finished_before_kill = 1;
@@ -1066,6 +1038,49 @@ pub fn crash_point(program: &Program, seed: u64, max_delay: Duration, targeted: 
         ));
     }
     tally
+}
+
+/// Starts `apply --auto-approve` and kills it with SIGKILL: after a random delay up to
+/// `max_delay`, or (`targeted`) 0 to 8 ms after the emulator committed the run's first create.
+/// Returns its output, when it was killed, and whether it had finished before.
+fn kill_during_apply(
+    sandbox: &Sandbox,
+    prepared: &Prepared,
+    rng: &mut StdRng,
+    max_delay: Duration,
+    targeted: bool,
+) -> (Finished, Duration, bool) {
+    sandbox.emulator.reset_counters();
+    let started = Instant::now();
+    let mut child = sandbox.spawn(&sandbox.apply_args(&prepared.pending_rotations()));
+    let delay = if targeted {
+        // Aimed at the window the store cannot close: wait until the emulator has committed a
+        // create and is sending its answer, then kill within the few milliseconds the answer
+        // takes to arrive and the secret to be written.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sandbox
+            .emulator
+            .counters()
+            .route_status(Route::CreateKey, 200)
+            == 0
+            && Instant::now() < deadline
+            && child.try_wait().unwrap().is_none()
+        {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        std::thread::sleep(Duration::from_micros(rng.random_range(0..=8000)));
+        started.elapsed()
+    } else {
+        let delay = Duration::from_millis(
+            rng.random_range(0..=u64::try_from(max_delay.as_millis()).unwrap()),
+        );
+        std::thread::sleep(delay);
+        delay
+    };
+    let finished_first = child.try_wait().unwrap().is_some();
+    let _ = child.kill(); // SIGKILL
+    let killed = sandbox.wait(child, started);
+    (killed, delay, finished_first)
 }
 
 /// How long one fault-free apply of a scenario takes at the crash points' latency: the range
