@@ -33,6 +33,14 @@ use reliability::{Program, Tally};
 
 const AS_KEYPLAN: &str = "KEYPLAN_RELIABILITY_AS_KEYPLAN";
 
+const USAGE: &str = "usage: reliability [--scenarios N] [--crash-points N] [--seed S] [--parallel N] [--fuzz-cases N]
+  --scenarios N     randomised fault scenarios (default 200)
+  --crash-points N  SIGKILL crash points, half of them aimed at a create (default 50)
+  --seed S          first seed (default 1; crash points use S + 1000000)
+  --parallel N      scenarios at once (default 4)
+  --fuzz-cases N    manifest fuzz inputs (default 100000)
+figures: see docs/reliability.md";
+
 struct Options {
     scenarios: usize,
     crash_points: usize,
@@ -51,6 +59,9 @@ fn parse_options() -> Result<Options, String> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "-h" || flag == "--help" {
+            return Err(String::new());
+        }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         let number = |v: &str| v.parse::<u64>().map_err(|e| format!("{flag} {v}: {e}"));
         let n = number(&value)?;
@@ -73,10 +84,12 @@ fn main() -> std::process::ExitCode {
     }
     let options = match parse_options() {
         Ok(options) => options,
+        Err(error) if error.is_empty() => {
+            println!("{USAGE}");
+            return std::process::ExitCode::SUCCESS;
+        }
         Err(error) => {
-            eprintln!(
-                "error: {error}\nusage: reliability [--scenarios N] [--crash-points N] [--seed S] [--parallel N] [--fuzz-cases N]"
-            );
+            eprintln!("error: {error}\n{USAGE}");
             return std::process::ExitCode::from(64);
         }
     };
