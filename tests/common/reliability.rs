@@ -1000,6 +1000,7 @@ pub fn crash_point(program: &Program, seed: u64, max_delay: Duration, targeted: 
         tally.converged = 1;
         tally.recovered = 1;
     }
+    // Set to see, for every crash point that stranded a key, both runs in full.
     if std::env::var_os("KEYPLAN_DEBUG_SECRETLESS").is_some() && audit.secretless > 0 {
         tally.problems.push(format!(
             "secretless after recovery, seed {seed}: {:?}\n{}--- killed\n{}\n{}\n--- recovery\n{}\n{}",
