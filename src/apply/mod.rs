@@ -12,7 +12,7 @@
 //!   refuses it, the key is deleted again (no key exists whose secret nobody has);
 //! - a create whose answer was lost is never resent blindly: the project is listed, a key of that
 //!   name that appeared since the plan and whose secret the store does not hold is deleted, and
-//!   the create is tried once more;
+//!   the create is tried again, at most `CREATE_TRIES` times in all;
 //! - two runs that created the same key at once both keep the earliest-created one, and the
 //!   later run deletes its own once the store holds the winner's secret (the same decision in
 //!   both processes);
@@ -136,6 +136,17 @@ const RACE_WAITS_MS: [u64; 6] = if cfg!(test) {
 /// After a lost create's clean-up deleted keys, how long to wait before checking that the store
 /// holds the new secret: a concurrent run whose key was deleted may be writing its own over it.
 const CLEANUP_GRACE_MS: u64 = if cfg!(test) { 30 } else { 300 };
+
+/// How many times in all one run sends a create whose answer keeps getting lost. Each resend
+/// comes after a listing that cleaned up what the lost one left, so it is never blind; the bound
+/// keeps a network that loses every answer from looping.
+pub const CREATE_TRIES: usize = 4;
+
+/// The pauses between the rounds in which a lost create's clean-up lists the project and
+/// deletes the key whose secret was lost (each round with the client's own retries). Giving up
+/// leaves a key nobody holds the secret of, which no later plan can tell from a declared key, so
+/// the clean-up insists longer than an ordinary request. Shorter in unit tests.
+const CLEANUP_WAITS_MS: [u64; 2] = if cfg!(test) { [5, 10] } else { [1000, 3000] };
 
 /// Applies `plan`: creates, then updates, then replaces, then deletes.
 ///
@@ -494,28 +505,28 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 ),
             );
         }
-        if let Err(error) = self.api.update_key(&before.id, &update).await {
-            return self.fail(work, format!("failed to update key {}: {error}", before.id));
-        }
-        self.progress(index, format!("updated key {}", before.id));
-        if finishing {
-            work.note(format!(
-                "finished its interrupted create: its secret was already stored under {}",
-                after.name
-            ));
-        } else if update.name.is_some() {
-            let moved = store_call(|| {
+        // A rename moves the stored secret before the key: a run killed between the two
+        // leaves the secret under the name the manifest wants and the key under its old name,
+        // which the next plan renames again (its move then finds nothing to move). The other
+        // order would leave the key renamed and its secret under the old name, a state no later
+        // plan notices.
+        let mut moved = false;
+        if update.name.is_some() && !finishing {
+            let moving = store_call(|| {
                 self.store
                     .rename(&change.project, &before.id, &before.name, &after.name)
             });
-            match moved {
-                Ok(true) => self.progress(
-                    index,
-                    format!(
-                        "moved its stored secret from {} to {}",
-                        before.name, after.name
-                    ),
-                ),
+            match moving {
+                Ok(true) => {
+                    moved = true;
+                    self.progress(
+                        index,
+                        format!(
+                            "moved its stored secret from {} to {}",
+                            before.name, after.name
+                        ),
+                    );
+                }
                 Ok(false) => {
                     work.note("no stored secret to move (keyplan did not create this key)");
                 }
@@ -523,8 +534,8 @@ impl<'a, A: AdminApi> Run<'a, A> {
                     return self.fail(
                         work,
                         format!(
-                            "renamed key {} from {} to {}, but failed to move its stored secret \
-                             in {}: {}; the secret is still stored under {}",
+                            "failed to move the stored secret of key {} from {} to {} in {}: {}; \
+                             the key was not renamed and its secret is still stored under {}",
                             before.id,
                             before.name,
                             after.name,
@@ -535,6 +546,30 @@ impl<'a, A: AdminApi> Run<'a, A> {
                     );
                 }
             }
+        }
+        if let Err(error) = self.api.update_key(&before.id, &update).await {
+            let mut message = format!("failed to update key {}: {error}", before.id);
+            if moved {
+                let back = store_call(|| {
+                    self.store
+                        .rename(&change.project, &before.id, &after.name, &before.name)
+                });
+                if !matches!(back, Ok(true)) {
+                    message = format!(
+                        "{message}; its stored secret stays under {} (the next apply renames \
+                         the key to match)",
+                        after.name
+                    );
+                }
+            }
+            return self.fail(work, message);
+        }
+        self.progress(index, format!("updated key {}", before.id));
+        if finishing {
+            work.note(format!(
+                "finished its interrupted create: its secret was already stored under {}",
+                after.name
+            ));
         }
         self.done(work)
     }
@@ -796,30 +831,47 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 return Creation::Failed(format!("failed to create key {}: {error}", new.name));
             }
         }
-        if let Err(error) = self.clean_up_lost_create(work, project, &new.name).await {
-            return Creation::Failed(error);
-        }
-        self.progress(index, "trying the create once more");
-        match self.api.create_key(&project.id, &pending).await {
-            Ok(created) => self.store_new(work, project, created, &new.name).await,
-            Err(ApiError::OutcomeUnknown { detail }) => {
-                let cleanup = self
-                    .clean_up_lost_create(work, project, &new.name)
-                    .await
-                    .err()
-                    .map(|e| format!("; {e}"))
-                    .unwrap_or_default();
-                Creation::Failed(format!(
-                    "failed to create key {}: the answer was lost twice ({detail}); not trying \
-                     again{cleanup}",
-                    new.name
-                ))
+        // Every further try follows a listing that found no key of this name without a stored
+        // secret (or deleted it), so none is a blind resend.
+        for tries in 1..CREATE_TRIES {
+            if let Err(error) = self.clean_up_lost_create(work, project, &new.name).await {
+                return Creation::Failed(error);
             }
-            Err(error) => Creation::Failed(format!(
-                "failed to create key {} on the second try: {error}",
-                new.name
-            )),
+            self.progress(index, "trying the create once more");
+            match self.api.create_key(&project.id, &pending).await {
+                Ok(created) => return self.store_new(work, project, created, &new.name).await,
+                Err(ApiError::OutcomeUnknown { detail }) if tries + 1 == CREATE_TRIES => {
+                    let cleanup = self
+                        .clean_up_lost_create(work, project, &new.name)
+                        .await
+                        .err()
+                        .map(|e| format!("; {e}"))
+                        .unwrap_or_default();
+                    return Creation::Failed(format!(
+                        "failed to create key {}: the answer was lost {CREATE_TRIES} times \
+                         ({detail}); not trying again{cleanup}",
+                        new.name
+                    ));
+                }
+                Err(ApiError::OutcomeUnknown { detail }) => {
+                    self.progress(
+                        index,
+                        format!(
+                            "the create's answer was lost again ({detail}); listing the project \
+                             to find out"
+                        ),
+                    );
+                }
+                Err(error) => {
+                    return Creation::Failed(format!(
+                        "failed to create key {} on try {}: {error}",
+                        new.name,
+                        tries + 1
+                    ));
+                }
+            }
         }
+        Creation::Failed(format!("failed to create key {}: no try left", new.name))
     }
 
     /// After a create with an unknown outcome: deletes each key of that name or its pending
@@ -832,7 +884,15 @@ impl<'a, A: AdminApi> Run<'a, A> {
         project: &Project,
         name: &str,
     ) -> Result<(), String> {
-        let keys = self.api.list_keys(&project.id).await.map_err(|error| {
+        let mut listing = self.api.list_keys(&project.id).await;
+        for wait in CLEANUP_WAITS_MS {
+            if listing.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            listing = self.api.list_keys(&project.id).await;
+        }
+        let keys = listing.map_err(|error| {
             format!(
                 "failed to create key {name}: the answer was lost, and listing project {} to \
                  check failed: {error}; run `keyplan plan` to see whether a key {name} exists \
@@ -863,7 +923,15 @@ impl<'a, A: AdminApi> Run<'a, A> {
             {
                 continue;
             }
-            match self.api.delete_key(&key.id).await {
+            let mut deleting = self.api.delete_key(&key.id).await;
+            for wait in CLEANUP_WAITS_MS {
+                if deleting.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                deleting = self.api.delete_key(&key.id).await;
+            }
+            match deleting {
                 Ok(_) => {
                     work.deleted_foreign = true;
                     let message = format!(

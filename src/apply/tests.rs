@@ -411,19 +411,25 @@ async fn a_lost_create_answer_is_reconciled_by_listing_not_by_resending() {
 }
 
 #[tokio::test]
-async fn a_create_lost_twice_is_not_tried_a_third_time_and_leaves_no_secretless_key() {
+async fn a_create_lost_every_time_is_not_tried_again_and_leaves_no_secretless_key() {
     let h = Harness::new();
     let p = project(1);
     h.org.inject(Fault::LoseCreateAnswer {
         name: "ingest".into(),
-        times: 2,
+        times: super::CREATE_TRIES,
     });
     let plan = plan_of(vec![create(&p, "ingest")]);
     let (report, _) = h.apply(&plan, &serial()).await;
 
     let message = failed_message(&report.outcomes[0]);
-    assert!(message.contains("lost twice"), "{message}");
-    assert_eq!(h.journal.count("create ingest (keyplan: pending) ->"), 2);
+    assert!(
+        message.contains(&format!("lost {} times", super::CREATE_TRIES)),
+        "{message}"
+    );
+    assert_eq!(
+        h.journal.count("create ingest (keyplan: pending) ->"),
+        super::CREATE_TRIES
+    );
     assert!(
         h.org.keys_named("ingest").is_empty(),
         "a key without its secret remains"
@@ -930,7 +936,8 @@ async fn a_lost_answer_with_a_failed_listing_is_not_retried_blindly() {
         name: "ingest".into(),
         times: 1,
     });
-    h.org.inject(Fault::FailList { times: 1 });
+    // Every round of the clean-up's listing fails.
+    h.org.inject(Fault::FailList { times: 3 });
     let plan = plan_of(vec![create(&p, "ingest")]);
     let (report, _) = h.apply(&plan, &serial()).await;
 
@@ -945,6 +952,23 @@ async fn a_lost_answer_with_a_failed_listing_is_not_retried_blindly() {
         1,
         "resent a create blindly"
     );
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_cleaned_up_although_the_first_listing_fails() {
+    let h = Harness::new();
+    let p = project(1);
+    h.org.inject(Fault::LoseCreateAnswer {
+        name: "ingest".into(),
+        times: 1,
+    });
+    h.org.inject(Fault::FailList { times: 2 });
+    let plan = plan_of(vec![create(&p, "ingest")]);
+    let (report, _) = h.apply(&plan, &serial()).await;
+
+    assert!(report.is_success(), "{report:#?}");
+    assert_eq!(h.journal.count("create ingest (keyplan: pending) ->"), 2);
+    assert_converged_safely(&h.org, &h.store, &[p], &["ingest"]);
 }
 
 #[tokio::test]

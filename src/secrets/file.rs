@@ -317,6 +317,7 @@ impl FileStore {
         change: impl FnOnce(&mut Contents) -> Result<(T, bool), StoreError>,
     ) -> Result<T, StoreError> {
         let _lock = self.lock()?;
+        remove_stale_temps(&self.path);
         let mut contents = self.load()?.unwrap_or_else(|| Contents {
             items: match self.format {
                 FileFormat::Json => Vec::new(),
@@ -689,6 +690,40 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     sync_dir(parent_dir(path))
 }
 
+/// Removes the temp files a killed keyplan left beside `path` (they hold secrets). Called with
+/// the lock held: every temp file is created and renamed (or removed) under the lock, so one
+/// that exists now belongs to a process that died mid-write. Best effort.
+fn remove_stale_temps(path: &Path) {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let Ok(entries) = fs::read_dir(parent_dir(path)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let stale = file_name
+            .to_str()
+            .and_then(|other| other.strip_prefix(name))
+            .and_then(|rest| rest.strip_prefix('.'))
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .is_some_and(is_temp_tag);
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether `tag` is the `<pid>-<16 hex digits>` part of a name [`create_temp`] makes.
+fn is_temp_tag(tag: &str) -> bool {
+    tag.split_once('-').is_some_and(|(pid, hex)| {
+        !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && hex.len() == 16
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
 /// Creates a fresh temp file beside `path`, mode 0600 from the first byte.
 fn create_temp(path: &Path) -> Result<(PathBuf, File), StoreError> {
     let mut last_error = None;
@@ -768,5 +803,26 @@ mod tests {
             PathBuf::from("dir/secrets.json.lock")
         );
         assert_eq!(parent_dir(Path::new("secrets.json")), Path::new("."));
+    }
+
+    #[test]
+    fn a_write_removes_temp_files_a_killed_run_left_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("secrets.json");
+        let (left, _) = create_temp(&path).unwrap_or_else(|e| panic!("{e}"));
+        let unrelated = [
+            dir.path().join("secrets.json.backup.tmp"),
+            dir.path().join("other.json.12-0123456789abcdef.tmp"),
+        ];
+        for file in &unrelated {
+            fs::write(file, "keep").unwrap_or_else(|e| panic!("{e}"));
+        }
+        let store = FileStore::new(path.clone(), FileFormat::Json);
+        store
+            .modify(|_| Ok(((), true)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!left.exists(), "the stale temp file is still there");
+        assert!(path.exists());
+        assert!(unrelated.iter().all(|f| f.exists()));
     }
 }
