@@ -9,24 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use keyplan::desired::{FileFormat, SecretsConfig};
-use keyplan::model::{KeyId, Project, ProjectId, Secret};
-use keyplan::secrets::{self, FileStore, SecretRecord, SecretStore};
+use keyplan::model::{KeyId, Secret};
+use keyplan::secrets::{self, FileStore, SecretStore};
 
-fn project(id: &str, name: &str) -> Project {
-    Project {
-        id: ProjectId(id.into()),
-        name: name.into(),
-    }
-}
-
-fn record(project: &Project, key_id: &str, key_name: &str) -> SecretRecord {
-    SecretRecord {
-        project: project.clone(),
-        key_id: KeyId(key_id.into()),
-        key_name: key_name.into(),
-        created_at: "2026-11-27T01:02:03Z".parse().unwrap(),
-    }
-}
+mod support_stores;
+use support_stores::{project, record};
 
 fn file_store(path: &Path, format: FileFormat) -> Box<dyn SecretStore> {
     secrets::open(&SecretsConfig::File {

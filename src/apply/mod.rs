@@ -380,12 +380,8 @@ impl<'a, A: AdminApi> Run<'a, A> {
     // ----- phases -----
 
     async fn creates(&self, indices: &[usize]) -> Vec<Outcome> {
-        let groups = self.by_project(indices);
-        join_all(groups.into_values().map(|idx| self.create_project(idx)))
+        self.per_project(indices, |idx| self.create_project(idx))
             .await
-            .into_iter()
-            .flatten()
-            .collect()
     }
 
     /// A project's creates, then one listing to settle races with other runs.
@@ -540,12 +536,8 @@ impl<'a, A: AdminApi> Run<'a, A> {
     }
 
     async fn replaces(&self, indices: &[usize]) -> Vec<Outcome> {
-        let groups = self.by_project(indices);
-        join_all(groups.into_values().map(|idx| self.replace_project(idx)))
+        self.per_project(indices, |idx| self.replace_project(idx))
             .await
-            .into_iter()
-            .flatten()
-            .collect()
     }
 
     /// A project's replaces: retire and create (with its secret stored) for each, one listing
@@ -1373,6 +1365,20 @@ impl<'a, A: AdminApi> Run<'a, A> {
     }
 
     // ----- helpers -----
+
+    /// Runs a phase's changes grouped by project, the projects side by side; `phase` gets one
+    /// project's changes together (a project's creates settle races with one listing).
+    async fn per_project<F, Fut>(&self, indices: &[usize], phase: F) -> Vec<Outcome>
+    where
+        F: Fn(Vec<usize>) -> Fut,
+        Fut: Future<Output = Vec<Outcome>>,
+    {
+        join_all(self.by_project(indices).into_values().map(phase))
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
 
     fn by_project(&self, indices: &[usize]) -> BTreeMap<ProjectId, Vec<usize>> {
         let mut groups: BTreeMap<ProjectId, Vec<usize>> = BTreeMap::new();

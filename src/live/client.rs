@@ -582,24 +582,9 @@ impl Inner {
                 } else {
                     ""
                 };
-                match self.error_for(&reply, excerpt) {
-                    ApiError::Api {
-                        status,
-                        code,
-                        message,
-                        request_id,
-                    } => ApiError::Api {
-                        status,
-                        code,
-                        message: format!("{message}; {note}{hint}"),
-                        request_id,
-                    },
-                    ApiError::Transport { status, detail } => ApiError::Transport {
-                        status,
-                        detail: format!("{detail}; {note}{hint}"),
-                    },
-                    other => other,
-                }
+                reword(self.error_for(&reply, excerpt), |text| {
+                    format!("{text}; {note}{hint}")
+                })
             }
             Attempt::NotSent(detail) | Attempt::MaybeSent(detail) => ApiError::Transport {
                 status: None,
@@ -719,22 +704,7 @@ fn token_endpoint_error(err: ApiError, credentials: &Credentials) -> ApiError {
                 credentials.hint()
             ))
         }
-        ApiError::Api {
-            status,
-            code,
-            message,
-            request_id,
-        } => ApiError::Api {
-            status,
-            code,
-            message: format!("token endpoint: {message}"),
-            request_id,
-        },
-        ApiError::Transport { status, detail } => ApiError::Transport {
-            status,
-            detail: format!("token endpoint: {detail}"),
-        },
-        other => other,
+        other => reword(other, |text| format!("token endpoint: {text}")),
     }
 }
 
@@ -958,7 +928,14 @@ pub async fn list_keys_of_projects<A: AdminApi>(
 
 /// Puts the project into an error's text, so a failure among hundreds says where it happened.
 fn in_project(err: ApiError, project: &ProjectId) -> ApiError {
-    let context = format!("list the keys of project {project}");
+    reword(err, |text| {
+        format!("list the keys of project {project}: {text}")
+    })
+}
+
+/// Rewrites the text of an error the API or the transport gave (the message or the detail),
+/// keeping its status, code and request id; other errors pass through unchanged.
+fn reword(err: ApiError, text: impl FnOnce(&str) -> String) -> ApiError {
     match err {
         ApiError::Api {
             status,
@@ -968,12 +945,12 @@ fn in_project(err: ApiError, project: &ProjectId) -> ApiError {
         } => ApiError::Api {
             status,
             code,
-            message: format!("{context}: {message}"),
+            message: text(&message),
             request_id,
         },
         ApiError::Transport { status, detail } => ApiError::Transport {
             status,
-            detail: format!("{context}: {detail}"),
+            detail: text(&detail),
         },
         other => other,
     }
