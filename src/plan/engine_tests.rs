@@ -88,8 +88,11 @@ fn plan_err(d: &Desired, l: &LiveState) -> PlanError {
     compute_plan(d, l, &PlanOptions::default()).unwrap_err()
 }
 
-/// The plan as `(action, before id, after name, reason)` tuples, for compact assertions.
-fn brief(plan: &Plan) -> Vec<(Action, Option<&str>, Option<&str>, &str)> {
+/// A change as `(action, before id, after name, reason)`, for compact assertions.
+type Brief<'a> = (Action, Option<&'a str>, Option<&'a str>, &'a str);
+
+/// The plan as `Brief` tuples.
+fn brief(plan: &Plan) -> Vec<Brief<'_>> {
     plan.changes
         .iter()
         .map(|c| {
@@ -101,6 +104,23 @@ fn brief(plan: &Plan) -> Vec<(Action, Option<&str>, Option<&str>, &str)> {
             )
         })
         .collect()
+}
+
+/// The `brief` of a change of each action, so an expected plan reads as a list of changes.
+fn to_create<'a>(name: &'a str, reason: &'a str) -> Brief<'a> {
+    (Action::Create, None, Some(name), reason)
+}
+
+fn to_update<'a>(id: &'a str, name: &'a str, reason: &'a str) -> Brief<'a> {
+    (Action::Update, Some(id), Some(name), reason)
+}
+
+fn to_replace<'a>(id: &'a str, name: &'a str, reason: &'a str) -> Brief<'a> {
+    (Action::Replace, Some(id), Some(name), reason)
+}
+
+fn to_delete<'a>(id: &'a str, reason: &'a str) -> Brief<'a> {
+    (Action::Delete, Some(id), None, reason)
 }
 
 // ---- projects ----
@@ -230,12 +250,7 @@ fn a_missing_key_is_created() {
     let p = plan(&d, &prod(vec![]));
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Create,
-            None,
-            Some("api"),
-            "declared in the manifest, not found live"
-        )]
+        vec![to_create("api", "declared in the manifest, not found live")]
     );
     assert_eq!(p.changes[0].causes, vec![Cause::Missing]);
     assert_eq!(
@@ -256,10 +271,9 @@ fn name_and_roles_change_in_one_update() {
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Update,
-            Some("k1"),
-            Some("api"),
+        vec![to_update(
+            "k1",
+            "api",
             "name differs from the manifest; roles differ from the manifest"
         )]
     );
@@ -295,10 +309,9 @@ fn a_previous_name_renames_in_place() {
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Update,
-            Some("k1"),
-            Some("ingest-worker"),
+        vec![to_update(
+            "k1",
+            "ingest-worker",
             "renamed: \"ingest\" is one of its previous_names"
         )]
     );
@@ -391,10 +404,7 @@ fn the_stores_record_settles_duplicates_and_deletes_the_others() {
                   not hold its secret";
     assert_eq!(
         brief(&p),
-        vec![
-            (Action::Delete, Some("k1"), None, reason),
-            (Action::Delete, Some("k3"), None, reason),
-        ]
+        vec![to_delete("k1", reason), to_delete("k3", reason),]
     );
     assert!(p.changes.iter().all(|c| c.causes == vec![Cause::Duplicate]));
     assert!(p.unmanaged.is_empty());
@@ -478,12 +488,7 @@ fn a_retiring_key_without_its_new_key_finishes_the_replace() {
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Replace,
-            Some("k1"),
-            Some("api"),
-            "finishing an interrupted replace"
-        )]
+        vec![to_replace("k1", "api", "finishing an interrupted replace")]
     );
     assert_eq!(p.changes[0].causes, vec![Cause::InterruptedReplace]);
 }
@@ -498,10 +503,8 @@ fn a_retiring_key_beside_its_new_key_is_deleted() {
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Delete,
-            Some("k1"),
-            None,
+        vec![to_delete(
+            "k1",
             "left by an interrupted replace of \"api\", whose new key exists"
         )]
     );
@@ -519,10 +522,8 @@ fn retiring_keys_are_never_ignored_or_unmanaged() {
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Delete,
-            Some("k1"),
-            None,
+        vec![to_delete(
+            "k1",
             "left by an interrupted replace of a key the manifest no longer declares"
         )]
     );
@@ -540,16 +541,9 @@ fn several_retiring_keys_finish_one_replace_and_delete_the_rest() {
     assert_eq!(
         brief(&p),
         vec![
-            (
-                Action::Replace,
-                Some("k1"),
-                Some("api"),
-                "finishing an interrupted replace"
-            ),
-            (
-                Action::Delete,
-                Some("k2"),
-                None,
+            to_replace("k1", "api", "finishing an interrupted replace"),
+            to_delete(
+                "k2",
                 "left by an interrupted replace of \"api\", whose new key exists"
             ),
         ]
@@ -573,16 +567,9 @@ fn a_replace_interrupted_before_the_secret_was_stored_is_redone() {
     assert_eq!(
         brief(&p),
         vec![
-            (
-                Action::Replace,
-                Some("k1"),
-                Some("api"),
-                "finishing an interrupted replace"
-            ),
-            (
-                Action::Delete,
-                Some("k2"),
-                None,
+            to_replace("k1", "api", "finishing an interrupted replace"),
+            to_delete(
+                "k2",
                 "created by an interrupted replace of \"api\" whose secret was never stored; \
                  keyplan does not hold its secret"
             ),
@@ -596,10 +583,8 @@ fn a_replace_interrupted_before_the_secret_was_stored_is_redone() {
     let p = compute_plan(&d, &l, &options).unwrap();
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Delete,
-            Some("k1"),
-            None,
+        vec![to_delete(
+            "k1",
             "left by an interrupted replace of \"api\", whose new key exists"
         )]
     );
@@ -639,12 +624,7 @@ fn a_retiring_key_bound_by_id_is_renamed_back() {
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Update,
-            Some("k1"),
-            Some("api"),
-            "name differs from the manifest"
-        )]
+        vec![to_update("k1", "api", "name differs from the manifest")]
     );
 }
 
@@ -673,12 +653,7 @@ fn a_retiring_key_from_a_previous_name_matches_its_renamed_key() {
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Replace,
-            Some("k1"),
-            Some("new"),
-            "finishing an interrupted replace"
-        )]
+        vec![to_replace("k1", "new", "finishing an interrupted replace")]
     );
 }
 
@@ -747,16 +722,9 @@ fn a_pending_key_whose_secret_was_never_stored_is_deleted_and_created_anew() {
     assert_eq!(
         brief(&p),
         vec![
-            (
-                Action::Create,
-                None,
-                Some("api"),
-                "declared in the manifest, not found live"
-            ),
-            (
-                Action::Delete,
-                Some("k1"),
-                None,
+            to_create("api", "declared in the manifest, not found live"),
+            to_delete(
+                "k1",
                 "left by an interrupted create of \"api\"; keyplan never stored its secret"
             ),
         ]
@@ -780,12 +748,7 @@ fn a_pending_key_whose_secret_is_stored_is_renamed_to_finish_its_create() {
     let p = compute_plan(&d, &l, &options).unwrap();
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Update,
-            Some("k1"),
-            Some("api"),
-            "finishing an interrupted create"
-        )]
+        vec![to_update("k1", "api", "finishing an interrupted create")]
     );
     assert_eq!(p.changes[0].causes, vec![Cause::InterruptedCreate]);
     assert!(p.unmanaged.is_empty());
@@ -798,10 +761,9 @@ fn a_pending_key_whose_secret_is_stored_is_renamed_to_finish_its_create() {
     let p = compute_plan(&d, &l, &options).unwrap();
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Update,
-            Some("k1"),
-            Some("api"),
+        vec![to_update(
+            "k1",
+            "api",
             "finishing an interrupted create; roles differ from the manifest"
         )]
     );
@@ -819,10 +781,8 @@ fn a_pending_key_of_an_undeclared_name_is_deleted_never_ignored_or_unmanaged() {
     let p = compute_plan(&d, &l, &holding(&[("gone", "k1")])).unwrap();
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Delete,
-            Some("k1"),
-            None,
+        vec![to_delete(
+            "k1",
             "left by an interrupted create of a key the manifest no longer declares"
         )]
     );
@@ -845,10 +805,8 @@ fn a_pending_key_beside_a_live_key_of_its_name() {
         let p = compute_plan(&d, &l, &options).unwrap();
         assert_eq!(
             brief(&p),
-            vec![(
-                Action::Delete,
-                Some("k2"),
-                None,
+            vec![to_delete(
+                "k2",
                 "left by an interrupted create of \"api\"; keyplan never stored its secret"
             )]
         );
@@ -859,16 +817,9 @@ fn a_pending_key_beside_a_live_key_of_its_name() {
     assert_eq!(
         brief(&p),
         vec![
-            (
-                Action::Update,
-                Some("k2"),
-                Some("api"),
-                "finishing an interrupted create"
-            ),
-            (
-                Action::Delete,
-                Some("k1"),
-                None,
+            to_update("k2", "api", "finishing an interrupted create"),
+            to_delete(
+                "k1",
                 "duplicate of \"api\" left by an interrupted or concurrent apply; keyplan does \
                  not hold its secret"
             ),
@@ -888,10 +839,8 @@ fn a_held_pending_key_of_a_key_bound_by_id_is_deleted() {
     let p = compute_plan(&d, &l, &holding(&[("api", "k2")])).unwrap();
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Delete,
-            Some("k2"),
-            None,
+        vec![to_delete(
+            "k2",
             "left by an interrupted create of \"api\", which already has a live key"
         )]
     );
@@ -910,12 +859,7 @@ fn a_pending_key_bound_by_id_is_an_ordinary_binding() {
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Update,
-            Some("k1"),
-            Some("api"),
-            "name differs from the manifest"
-        )]
+        vec![to_update("k1", "api", "name differs from the manifest")]
     );
 }
 
@@ -932,16 +876,9 @@ fn a_replace_interrupted_around_its_pending_key_is_finished_either_way() {
     assert_eq!(
         brief(&p),
         vec![
-            (
-                Action::Replace,
-                Some("k1"),
-                Some("api"),
-                "finishing an interrupted replace"
-            ),
-            (
-                Action::Delete,
-                Some("k2"),
-                None,
+            to_replace("k1", "api", "finishing an interrupted replace"),
+            to_delete(
+                "k2",
                 "left by an interrupted create of \"api\"; keyplan never stored its secret"
             ),
         ]
@@ -951,16 +888,9 @@ fn a_replace_interrupted_around_its_pending_key_is_finished_either_way() {
     assert_eq!(
         brief(&p),
         vec![
-            (
-                Action::Update,
-                Some("k2"),
-                Some("api"),
-                "finishing an interrupted create"
-            ),
-            (
-                Action::Delete,
-                Some("k1"),
-                None,
+            to_update("k2", "api", "finishing an interrupted create"),
+            to_delete(
+                "k1",
                 "left by an interrupted replace of \"api\", whose new key exists"
             ),
         ]
@@ -979,10 +909,9 @@ fn a_pending_key_of_a_long_name_matches_by_its_cut_stem() {
     let p = compute_plan(&d, &l, &holding(&[(&long, "k1")])).unwrap();
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Update,
-            Some("k1"),
-            Some(long.as_str()),
+        vec![to_update(
+            "k1",
+            long.as_str(),
             "finishing an interrupted create"
         )]
     );
@@ -1003,16 +932,9 @@ fn a_pending_key_older_than_its_rotation_is_not_finished_but_made_anew() {
     assert_eq!(
         brief(&p),
         vec![
-            (
-                Action::Create,
-                None,
-                Some("api"),
-                "declared in the manifest, not found live"
-            ),
-            (
-                Action::Delete,
-                Some("k1"),
-                None,
+            to_create("api", "declared in the manifest, not found live"),
+            to_delete(
+                "k1",
                 "left by an interrupted create of \"api\", and older than 30d (created \
                  2026-06-01T00:00:00Z, 179d ago): a new key is created instead"
             ),
@@ -1074,10 +996,9 @@ fn role_change_replace_replaces_with_a_reason() {
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Replace,
-            Some("k1"),
-            Some("api"),
+        vec![to_replace(
+            "k1",
+            "api",
             "roles change from [DataPlaneViewer] to [DataPlaneEditor]; role_change = \"replace\""
         )]
     );
@@ -1137,10 +1058,9 @@ fn a_key_older_than_rotate_after_is_replaced() {
     let p = compute_plan(&d, &l, &at_now()).unwrap();
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Replace,
-            Some("k1"),
-            Some("api"),
+        vec![to_replace(
+            "k1",
+            "api",
             "older than 90d (created 2026-08-01T12:00:00Z, 117d ago)"
         )]
     );
@@ -1211,10 +1131,9 @@ fn replace_on_demand_by_project_name_or_id() {
         let p = compute_plan(&d, &l, &options).unwrap();
         assert_eq!(
             brief(&p),
-            vec![(
-                Action::Replace,
-                Some("k1"),
-                Some("api"),
+            vec![to_replace(
+                "k1",
+                "api",
                 "replacement requested with --replace"
             )]
         );
@@ -1262,12 +1181,7 @@ fn replace_on_demand_is_satisfied_by_finishing_an_interrupted_replace() {
     let p = compute_plan(&d, &l, &options).unwrap();
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Replace,
-            Some("k1"),
-            Some("api"),
-            "finishing an interrupted replace"
-        )]
+        vec![to_replace("k1", "api", "finishing an interrupted replace")]
     );
 }
 
@@ -1346,10 +1260,8 @@ fn unmanaged_keys_are_kept_deleted_or_ignored() {
     let p = plan(&desired(vec![delete]), &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Delete,
-            Some("k1"),
-            None,
+        vec![to_delete(
+            "k1",
             "not declared in the manifest and unmanaged = \"delete\""
         )]
     );
