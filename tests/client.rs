@@ -45,6 +45,16 @@ fn add_projects(emu: &RunningEmulator, n: u32) -> Vec<ProjectId> {
         .collect()
 }
 
+/// The faults that mangle an answer's body: every one must be an error, never a value.
+const MANGLED_BODIES: [Fault; 6] = [
+    Fault::TruncatedJson,
+    Fault::EmptyOk,
+    Fault::WrongTypes,
+    Fault::MissingFields,
+    Fault::HugeBody,
+    Fault::Trickle,
+];
+
 /// Retries fast enough for tests, with the default budgets.
 fn quick_retry() -> RetryPolicy {
     RetryPolicy {
@@ -776,19 +786,12 @@ async fn malformed_answers_are_errors_never_empty_listings() {
         c.retry = RetryPolicy::none();
         c.request_timeout = Duration::from_secs(2);
     });
-    let faults = [
-        Fault::TruncatedJson,
-        Fault::EmptyOk,
-        Fault::WrongTypes,
-        Fault::MissingFields,
-        Fault::HugeBody,
-        Fault::Trickle,
-        Fault::Html(200),
-        Fault::Html(502),
-        Fault::Html(404),
-    ];
+    let faults =
+        MANGLED_BODIES
+            .into_iter()
+            .chain([Fault::Html(200), Fault::Html(502), Fault::Html(404)]);
     for project in [&full, &empty] {
-        for fault in faults {
+        for fault in faults.clone() {
             emu.push_faults(Route::ListKeys, [fault]);
             let err = api
                 .list_keys(&project.id)
@@ -868,15 +871,7 @@ async fn a_mangled_create_answer_is_outcome_unknown_and_quotes_nothing() {
     let emu = emulator().await;
     let project = emu.add_project("demo");
     let api = client_with(&emu, |c| c.request_timeout = Duration::from_secs(2));
-    let faults = [
-        Fault::TruncatedJson,
-        Fault::EmptyOk,
-        Fault::WrongTypes,
-        Fault::MissingFields,
-        Fault::HugeBody,
-        Fault::Trickle,
-    ];
-    for (i, fault) in faults.into_iter().enumerate() {
+    for (i, fault) in MANGLED_BODIES.into_iter().enumerate() {
         emu.push_faults(Route::CreateKey, [fault]);
         let err = api
             .create_key(
