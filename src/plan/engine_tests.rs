@@ -57,6 +57,11 @@ fn desired(projects: Vec<DesiredProject>) -> Desired {
     }
 }
 
+/// A manifest with one project "prod" (by name) and these keys; the desired side of [`prod`].
+fn prod_wants(keys: Vec<DesiredKey>) -> Desired {
+    desired(vec![by_name("prod", keys)])
+}
+
 /// Live state: the organisation's projects, and keys for those given keys.
 fn state(org: &[Project], keys: Vec<(&str, Vec<LiveKey>)>) -> LiveState {
     let mut projects = org.to_vec();
@@ -205,7 +210,7 @@ fn a_project_declared_by_name_and_by_id_is_an_error() {
 
 #[test]
 fn a_project_without_a_listing_is_an_error_not_an_empty_project() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[ProjectEditor])])]);
+    let d = prod_wants(vec![key("api", &[ProjectEditor])]);
     let l = state(&[project("p1", "prod")], vec![]);
     assert_eq!(
         plan_err(&d, &l),
@@ -217,7 +222,7 @@ fn a_project_without_a_listing_is_an_error_not_an_empty_project() {
 
 #[test]
 fn projects_the_manifest_does_not_name_are_never_touched() {
-    let d = desired(vec![by_name("prod", vec![])]);
+    let d = prod_wants(vec![]);
     let l = state(
         &[project("p1", "prod"), project("p2", "other")],
         vec![
@@ -236,7 +241,7 @@ fn projects_the_manifest_does_not_name_are_never_touched() {
 fn a_key_binds_by_name_and_roles_compare_as_sets() {
     let mut declared = key("api", &[DataPlaneViewer, DataPlaneEditor]);
     declared.roles.insert(DataPlaneViewer);
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor, DataPlaneViewer])]);
     let p = plan(&d, &l);
     assert!(p.is_empty(), "{p:?}");
@@ -246,7 +251,7 @@ fn a_key_binds_by_name_and_roles_compare_as_sets() {
 
 #[test]
 fn a_missing_key_is_created() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[ProjectEditor])])]);
+    let d = prod_wants(vec![key("api", &[ProjectEditor])]);
     let p = plan(&d, &prod(vec![]));
     assert_eq!(
         brief(&p),
@@ -266,7 +271,7 @@ fn a_missing_key_is_created() {
 fn name_and_roles_change_in_one_update() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.id = Some(KeyId("k1".into()));
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "api-old", &[DataPlaneViewer])]);
     let p = plan(&d, &l);
     assert_eq!(
@@ -285,7 +290,7 @@ fn name_and_roles_change_in_one_update() {
 fn a_declared_id_that_does_not_exist_is_an_error_listing_same_named_keys() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.id = Some(KeyId("k9".into()));
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     let err = plan_err(&d, &l);
     assert_eq!(
@@ -304,7 +309,7 @@ fn a_declared_id_that_does_not_exist_is_an_error_listing_same_named_keys() {
 fn a_previous_name_renames_in_place() {
     let mut declared = key("ingest-worker", &[DataPlaneEditor]);
     declared.previous_names = vec!["ingest".into()];
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "ingest", &[DataPlaneEditor])]);
     let p = plan(&d, &l);
     assert_eq!(
@@ -321,7 +326,7 @@ fn a_previous_name_renames_in_place() {
 fn the_name_wins_over_a_previous_name() {
     let mut declared = key("new", &[DataPlaneEditor]);
     declared.previous_names = vec!["old".into()];
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![
         live("k1", "old", &[DataPlaneEditor]),
         live("k2", "new", &[DataPlaneEditor]),
@@ -334,7 +339,7 @@ fn the_name_wins_over_a_previous_name() {
 
 #[test]
 fn two_keys_with_the_declared_name_are_an_error_naming_both() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k2", "api", &[DataPlaneEditor]),
         live("k1", "api", &[DataPlaneEditor]),
@@ -361,7 +366,7 @@ fn two_keys_with_the_declared_name_are_an_error_naming_both() {
 fn two_keys_with_a_previous_name_are_an_error() {
     let mut declared = key("new", &[DataPlaneEditor]);
     declared.previous_names = vec!["old".into(), "older".into()];
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![
         live("k1", "old", &[DataPlaneEditor]),
         live("k2", "older", &[DataPlaneEditor]),
@@ -377,7 +382,7 @@ fn two_keys_with_a_previous_name_are_an_error() {
 fn an_id_adopts_one_of_several_duplicates() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.id = Some(KeyId("k2".into()));
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![
         live("k1", "api", &[DataPlaneEditor]),
         live("k2", "api", &[DataPlaneEditor]),
@@ -389,7 +394,7 @@ fn an_id_adopts_one_of_several_duplicates() {
 
 #[test]
 fn the_stores_record_settles_duplicates_and_deletes_the_others() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k1", "api", &[DataPlaneEditor]),
         live("k2", "api", &[DataPlaneEditor]),
@@ -412,7 +417,7 @@ fn the_stores_record_settles_duplicates_and_deletes_the_others() {
 
 #[test]
 fn a_store_record_naming_no_candidate_settles_nothing() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k1", "api", &[DataPlaneEditor]),
         live("k2", "api", &[DataPlaneEditor]),
@@ -431,10 +436,7 @@ fn a_store_record_naming_no_candidate_settles_nothing() {
 fn one_live_key_claimed_by_an_id_and_a_name_is_an_error() {
     let mut pinned = key("renamed", &[DataPlaneEditor]);
     pinned.id = Some(KeyId("k1".into()));
-    let d = desired(vec![by_name(
-        "prod",
-        vec![pinned, key("api", &[DataPlaneEditor])],
-    )]);
+    let d = prod_wants(vec![pinned, key("api", &[DataPlaneEditor])]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     let err = plan_err(&d, &l);
     assert_eq!(
@@ -454,7 +456,7 @@ fn names_declared_twice_or_reserved_are_errors() {
     let b = key("b", &[DataPlaneEditor]);
     let reserved = key("c (keyplan: retiring)", &[DataPlaneEditor]);
     let pending = key("e (keyplan: pending)", &[DataPlaneEditor]);
-    let d = desired(vec![by_name("prod", vec![a, b, reserved, pending])]);
+    let d = prod_wants(vec![a, b, reserved, pending]);
     let err = plan_err(&d, &prod(vec![]));
     assert_eq!(
         err.errors(),
@@ -479,7 +481,7 @@ fn names_declared_twice_or_reserved_are_errors() {
 
 #[test]
 fn a_retiring_key_without_its_new_key_finishes_the_replace() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![live(
         "k1",
         "api (keyplan: retiring)",
@@ -495,7 +497,7 @@ fn a_retiring_key_without_its_new_key_finishes_the_replace() {
 
 #[test]
 fn a_retiring_key_beside_its_new_key_is_deleted() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k1", "api (keyplan: retiring)", &[DataPlaneViewer]),
         live("k2", "api", &[DataPlaneEditor]),
@@ -532,7 +534,7 @@ fn retiring_keys_are_never_ignored_or_unmanaged() {
 
 #[test]
 fn several_retiring_keys_finish_one_replace_and_delete_the_rest() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k2", "api (keyplan: retiring)", &[DataPlaneViewer]),
         live("k1", "api (keyplan: retiring)", &[DataPlaneViewer]),
@@ -554,7 +556,7 @@ fn several_retiring_keys_finish_one_replace_and_delete_the_rest() {
 fn a_replace_interrupted_before_the_secret_was_stored_is_redone() {
     // The store still holds the retiring key's secret under "api": the new key k2 was
     // created but its secret never stored, so nobody can use it.
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k1", "api (keyplan: retiring)", &[DataPlaneEditor]),
         live("k2", "api", &[DataPlaneEditor]),
@@ -592,7 +594,7 @@ fn a_replace_interrupted_before_the_secret_was_stored_is_redone() {
 
 #[test]
 fn the_retiring_key_the_store_holds_is_the_one_finished() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k1", "api (keyplan: retiring)", &[DataPlaneViewer]),
         live("k2", "api (keyplan: retiring)", &[DataPlaneViewer]),
@@ -615,7 +617,7 @@ fn the_retiring_key_the_store_holds_is_the_one_finished() {
 fn a_retiring_key_bound_by_id_is_renamed_back() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.id = Some(KeyId("k1".into()));
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live(
         "k1",
         "api (keyplan: retiring)",
@@ -631,7 +633,7 @@ fn a_retiring_key_bound_by_id_is_renamed_back() {
 #[test]
 fn a_retiring_key_of_a_long_name_matches_by_its_cut_stem() {
     let long = "x".repeat(80);
-    let d = desired(vec![by_name("prod", vec![key(&long, &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key(&long, &[DataPlaneEditor])]);
     let retiring = retiring_name(&long);
     assert!(key_name_is_valid(&retiring));
     let l = prod(vec![live("k1", &retiring, &[DataPlaneEditor])]);
@@ -644,7 +646,7 @@ fn a_retiring_key_of_a_long_name_matches_by_its_cut_stem() {
 fn a_retiring_key_from_a_previous_name_matches_its_renamed_key() {
     let mut declared = key("new", &[DataPlaneEditor]);
     declared.previous_names = vec!["old".into()];
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live(
         "k1",
         "old (keyplan: retiring)",
@@ -661,10 +663,10 @@ fn a_retiring_key_from_a_previous_name_matches_its_renamed_key() {
 fn a_retiring_key_whose_cut_stem_fits_two_keys_is_an_error() {
     let a = format!("{}a", "x".repeat(70));
     let b = format!("{}b", "x".repeat(70));
-    let d = desired(vec![by_name(
-        "prod",
-        vec![key(&a, &[DataPlaneEditor]), key(&b, &[DataPlaneEditor])],
-    )]);
+    let d = prod_wants(vec![
+        key(&a, &[DataPlaneEditor]),
+        key(&b, &[DataPlaneEditor]),
+    ]);
     let retiring = retiring_name(&a);
     assert_eq!(retiring, retiring_name(&b));
     let l = prod(vec![live("k1", &retiring, &[DataPlaneEditor])]);
@@ -683,7 +685,7 @@ fn a_retiring_key_whose_cut_stem_fits_two_keys_is_an_error() {
 fn finishing_a_replace_of_a_protected_key_is_refused() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.protected = true;
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live(
         "k1",
         "api (keyplan: retiring)",
@@ -712,7 +714,7 @@ fn holding(pairs: &[(&str, &str)]) -> PlanOptions {
 #[test]
 fn a_pending_key_whose_secret_was_never_stored_is_deleted_and_created_anew() {
     // Killed after the create's answer, before the store write: nobody holds its secret.
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![live(
         "k1",
         "api (keyplan: pending)",
@@ -738,7 +740,7 @@ fn a_pending_key_whose_secret_was_never_stored_is_deleted_and_created_anew() {
 #[test]
 fn a_pending_key_whose_secret_is_stored_is_renamed_to_finish_its_create() {
     // Killed after the store write, before the rename: the secret is safe, finish the rename.
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![live(
         "k1",
         "api (keyplan: pending)",
@@ -757,7 +759,7 @@ fn a_pending_key_whose_secret_is_stored_is_renamed_to_finish_its_create() {
     // role_change = "replace" (nobody has used the key yet).
     let mut changed = key("api", &[DataPlaneViewer]);
     changed.role_change = RoleChange::Replace;
-    let d = desired(vec![by_name("prod", vec![changed])]);
+    let d = prod_wants(vec![changed]);
     let p = compute_plan(&d, &l, &options).unwrap();
     assert_eq!(
         brief(&p),
@@ -794,7 +796,7 @@ fn a_pending_key_of_an_undeclared_name_is_deleted_never_ignored_or_unmanaged() {
 
 #[test]
 fn a_pending_key_beside_a_live_key_of_its_name() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k1", "api", &[DataPlaneEditor]),
         live("k2", "api (keyplan: pending)", &[DataPlaneEditor]),
@@ -831,7 +833,7 @@ fn a_pending_key_beside_a_live_key_of_its_name() {
 fn a_held_pending_key_of_a_key_bound_by_id_is_deleted() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.id = Some(KeyId("k1".into()));
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![
         live("k1", "api", &[DataPlaneEditor]),
         live("k2", "api (keyplan: pending)", &[DataPlaneEditor]),
@@ -850,7 +852,7 @@ fn a_held_pending_key_of_a_key_bound_by_id_is_deleted() {
 fn a_pending_key_bound_by_id_is_an_ordinary_binding() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.id = Some(KeyId("k1".into()));
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live(
         "k1",
         "api (keyplan: pending)",
@@ -865,7 +867,7 @@ fn a_pending_key_bound_by_id_is_an_ordinary_binding() {
 
 #[test]
 fn a_replace_interrupted_around_its_pending_key_is_finished_either_way() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k1", "api (keyplan: retiring)", &[DataPlaneViewer]),
         live("k2", "api (keyplan: pending)", &[DataPlaneEditor]),
@@ -904,7 +906,7 @@ fn a_pending_key_of_a_long_name_matches_by_its_cut_stem() {
     assert!(key_name_is_valid(&pending));
     assert_eq!(pending.chars().count(), 80);
     assert_eq!(pending_stem(&pending), Some(&long[..61]));
-    let d = desired(vec![by_name("prod", vec![key(&long, &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key(&long, &[DataPlaneEditor])]);
     let l = prod(vec![live("k1", &pending, &[DataPlaneEditor])]);
     let p = compute_plan(&d, &l, &holding(&[(&long, "k1")])).unwrap();
     assert_eq!(
@@ -921,7 +923,7 @@ fn a_pending_key_of_a_long_name_matches_by_its_cut_stem() {
 fn a_pending_key_older_than_its_rotation_is_not_finished_but_made_anew() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.rotate_after = Some(jiff::SignedDuration::from_hours(24 * 30));
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![aged(
         live("k1", "api (keyplan: pending)", &[DataPlaneEditor]),
         "2026-06-01T00:00:00Z",
@@ -944,15 +946,12 @@ fn a_pending_key_older_than_its_rotation_is_not_finished_but_made_anew() {
 
 #[test]
 fn deleting_pending_keys_does_not_count_for_the_guard() {
-    let d = desired(vec![by_name(
-        "prod",
-        vec![
-            key("a", &[DataPlaneViewer]),
-            key("b", &[DataPlaneViewer]),
-            key("c", &[DataPlaneViewer]),
-            key("d", &[DataPlaneViewer]),
-        ],
-    )]);
+    let d = prod_wants(vec![
+        key("a", &[DataPlaneViewer]),
+        key("b", &[DataPlaneViewer]),
+        key("c", &[DataPlaneViewer]),
+        key("d", &[DataPlaneViewer]),
+    ]);
     let mut keys: Vec<LiveKey> = ["a", "b", "c", "d"]
         .iter()
         .map(|n| live(&format!("k-{n}"), n, &[DataPlaneViewer]))
@@ -971,7 +970,7 @@ fn deleting_pending_keys_does_not_count_for_the_guard() {
 
 #[test]
 fn replace_of_a_key_whose_create_is_being_finished_is_an_error() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![live(
         "k1",
         "api (keyplan: pending)",
@@ -991,7 +990,7 @@ fn replace_of_a_key_whose_create_is_being_finished_is_an_error() {
 fn role_change_replace_replaces_with_a_reason() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.role_change = RoleChange::Replace;
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "api", &[DataPlaneViewer])]);
     let p = plan(&d, &l);
     assert_eq!(
@@ -1010,7 +1009,7 @@ fn role_change_replace_still_renames_in_place() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.role_change = RoleChange::Replace;
     declared.previous_names = vec!["old".into()];
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "old", &[DataPlaneEditor])]);
     assert_eq!(plan(&d, &l).changes[0].action, Action::Update);
 }
@@ -1019,12 +1018,12 @@ fn role_change_replace_still_renames_in_place() {
 fn a_protected_key_may_be_updated_but_not_replaced() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.protected = true;
-    let d = desired(vec![by_name("prod", vec![declared.clone()])]);
+    let d = prod_wants(vec![declared.clone()]);
     let l = prod(vec![live("k1", "api", &[DataPlaneViewer])]);
     assert_eq!(plan(&d, &l).changes[0].action, Action::Update);
 
     declared.role_change = RoleChange::Replace;
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let err = plan_err(&d, &l);
     assert_eq!(
         err.to_string(),
@@ -1050,7 +1049,7 @@ fn at_now() -> PlanOptions {
 
 #[test]
 fn a_key_older_than_rotate_after_is_replaced() {
-    let d = desired(vec![by_name("prod", vec![rotating(90)])]);
+    let d = prod_wants(vec![rotating(90)]);
     let l = prod(vec![aged(
         live("k1", "api", &[DataPlaneEditor]),
         "2026-08-01T12:00:00Z",
@@ -1069,7 +1068,7 @@ fn a_key_older_than_rotate_after_is_replaced() {
 
 #[test]
 fn a_key_younger_than_rotate_after_is_kept() {
-    let d = desired(vec![by_name("prod", vec![rotating(90)])]);
+    let d = prod_wants(vec![rotating(90)]);
     let l = prod(vec![aged(
         live("k1", "api", &[DataPlaneEditor]),
         "2026-09-01T00:00:00Z",
@@ -1080,7 +1079,7 @@ fn a_key_younger_than_rotate_after_is_kept() {
 
 #[test]
 fn rotation_and_a_role_difference_make_one_replace_with_both_causes() {
-    let d = desired(vec![by_name("prod", vec![rotating(30)])]);
+    let d = prod_wants(vec![rotating(30)]);
     let l = prod(vec![aged(
         live("k1", "api", &[DataPlaneViewer]),
         "2026-01-01T00:00:00Z",
@@ -1096,7 +1095,7 @@ fn rotation_and_a_role_difference_make_one_replace_with_both_causes() {
 
 #[test]
 fn an_unknown_age_is_noted_not_changed() {
-    let d = desired(vec![by_name("prod", vec![rotating(90)])]);
+    let d = prod_wants(vec![rotating(90)]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     let p = compute_plan(&d, &l, &at_now()).unwrap();
     assert!(p.is_empty());
@@ -1123,7 +1122,7 @@ fn durations_read_like_a_manifest() {
 
 #[test]
 fn replace_on_demand_by_project_name_or_id() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     for project_ref in ["prod", "p1"] {
         let mut options = PlanOptions::default();
@@ -1143,13 +1142,10 @@ fn replace_on_demand_by_project_name_or_id() {
 
 #[test]
 fn replace_naming_no_existing_key_is_an_error() {
-    let d = desired(vec![by_name(
-        "prod",
-        vec![
-            key("api", &[DataPlaneEditor]),
-            key("new", &[DataPlaneEditor]),
-        ],
-    )]);
+    let d = prod_wants(vec![
+        key("api", &[DataPlaneEditor]),
+        key("new", &[DataPlaneEditor]),
+    ]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     let mut options = PlanOptions::default();
     for (p, k) in [("staging", "api"), ("prod", "nope"), ("prod", "new")] {
@@ -1170,7 +1166,7 @@ fn replace_naming_no_existing_key_is_an_error() {
 
 #[test]
 fn replace_on_demand_is_satisfied_by_finishing_an_interrupted_replace() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![live(
         "k1",
         "api (keyplan: retiring)",
@@ -1217,7 +1213,7 @@ fn replace_naming_a_project_name_two_projects_share_needs_the_id() {
 fn replacing_a_key_bound_by_id_is_refused() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.id = Some(KeyId("k1".into()));
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     let mut options = PlanOptions::default();
     options.replace.insert(("prod".into(), "api".into()));
@@ -1230,7 +1226,7 @@ fn replacing_a_key_bound_by_id_is_refused() {
 fn replacing_a_protected_key_on_demand_is_refused() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.protected = true;
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     let mut options = PlanOptions::default();
     options.replace.insert(("prod".into(), "api".into()));
@@ -1505,7 +1501,7 @@ fn drift_reports_what_the_plan_would_hide() {
     );
 
     let clean = drift(&plan(
-        &desired(vec![by_name("prod", vec![key("a", &[DataPlaneEditor])])]),
+        &prod_wants(vec![key("a", &[DataPlaneEditor])]),
         &prod(vec![live("k1", "a", &[DataPlaneEditor])]),
     ));
     assert!(clean.is_clean());
