@@ -89,6 +89,18 @@ fn plan(d: &Desired, l: &LiveState) -> Plan {
     compute_plan(d, l, &PlanOptions::default()).unwrap()
 }
 
+/// Options as if the secret store held, in project p1, the secret of key `id` under `name`.
+fn holding(pairs: &[(&str, &str)]) -> PlanOptions {
+    let mut options = PlanOptions::default();
+    for (name, id) in pairs {
+        options.held.insert(
+            (ProjectId("p1".into()), (*name).to_owned()),
+            KeyId((*id).to_owned()),
+        );
+    }
+    options
+}
+
 fn plan_err(d: &Desired, l: &LiveState) -> PlanError {
     compute_plan(d, l, &PlanOptions::default()).unwrap_err()
 }
@@ -400,10 +412,7 @@ fn the_stores_record_settles_duplicates_and_deletes_the_others() {
         live("k2", "api", &[DataPlaneEditor]),
         live("k3", "api", &[DataPlaneViewer]),
     ]);
-    let mut options = PlanOptions::default();
-    options
-        .held
-        .insert((ProjectId("p1".into()), "api".into()), KeyId("k2".into()));
+    let options = holding(&[("api", "k2")]);
     let p = compute_plan(&d, &l, &options).unwrap();
     let reason = "duplicate of \"api\" left by an interrupted or concurrent apply; keyplan does \
                   not hold its secret";
@@ -422,10 +431,7 @@ fn a_store_record_naming_no_candidate_settles_nothing() {
         live("k1", "api", &[DataPlaneEditor]),
         live("k2", "api", &[DataPlaneEditor]),
     ]);
-    let mut options = PlanOptions::default();
-    options
-        .held
-        .insert((ProjectId("p1".into()), "api".into()), KeyId("gone".into()));
+    let options = holding(&[("api", "gone")]);
     assert!(matches!(
         compute_plan(&d, &l, &options),
         Err(PlanError::KeyAmbiguous { .. })
@@ -561,10 +567,7 @@ fn a_replace_interrupted_before_the_secret_was_stored_is_redone() {
         live("k1", "api (keyplan: retiring)", &[DataPlaneEditor]),
         live("k2", "api", &[DataPlaneEditor]),
     ]);
-    let mut options = PlanOptions::default();
-    options
-        .held
-        .insert((ProjectId("p1".into()), "api".into()), KeyId("k1".into()));
+    let options = holding(&[("api", "k1")]);
     let p = compute_plan(&d, &l, &options).unwrap();
     assert_eq!(
         brief(&p),
@@ -579,9 +582,7 @@ fn a_replace_interrupted_before_the_secret_was_stored_is_redone() {
     );
 
     // Once the store holds the new key, the retiring key is what is left over.
-    options
-        .held
-        .insert((ProjectId("p1".into()), "api".into()), KeyId("k2".into()));
+    let options = holding(&[("api", "k2")]);
     let p = compute_plan(&d, &l, &options).unwrap();
     assert_eq!(
         brief(&p),
@@ -599,10 +600,7 @@ fn the_retiring_key_the_store_holds_is_the_one_finished() {
         live("k1", "api (keyplan: retiring)", &[DataPlaneViewer]),
         live("k2", "api (keyplan: retiring)", &[DataPlaneViewer]),
     ]);
-    let mut options = PlanOptions::default();
-    options
-        .held
-        .insert((ProjectId("p1".into()), "api".into()), KeyId("k2".into()));
+    let options = holding(&[("api", "k2")]);
     let p = compute_plan(&d, &l, &options).unwrap();
     assert_eq!(
         brief(&p)
@@ -699,17 +697,6 @@ fn finishing_a_replace_of_a_protected_key_is_refused() {
 }
 
 // ---- interrupted creates (pending keys) ----
-
-fn holding(pairs: &[(&str, &str)]) -> PlanOptions {
-    let mut options = PlanOptions::default();
-    for (name, id) in pairs {
-        options.held.insert(
-            (ProjectId("p1".into()), (*name).to_owned()),
-            KeyId((*id).to_owned()),
-        );
-    }
-    options
-}
 
 #[test]
 fn a_pending_key_whose_secret_was_never_stored_is_deleted_and_created_anew() {
