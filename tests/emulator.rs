@@ -24,7 +24,12 @@ async fn emulator(config: EmulatorConfig) -> RunningEmulator {
 
 /// The common set-up: a default emulator, one project "demo" in it, and a client with a token.
 async fn demo() -> (RunningEmulator, Project, Api) {
-    let emu = emulator(EmulatorConfig::default()).await;
+    demo_with(EmulatorConfig::default()).await
+}
+
+/// [`demo`] on an emulator with this configuration.
+async fn demo_with(config: EmulatorConfig) -> (RunningEmulator, Project, Api) {
+    let emu = emulator(config).await;
     let project = emu.add_project("demo");
     let api = Api::new(&emu).await;
     (emu, project, api)
@@ -471,13 +476,11 @@ async fn invalid_names_roles_ids_and_bodies_answer_400() {
 
 #[tokio::test]
 async fn a_full_quota_answers_403_quota_exceeded() {
-    let emu = emulator(EmulatorConfig {
+    let (emu, project, api) = demo_with(EmulatorConfig {
         key_quota: Some(2),
         ..EmulatorConfig::default()
     })
     .await;
-    let project = emu.add_project("demo");
-    let api = Api::new(&emu).await;
     for name in ["a", "b"] {
         assert_eq!(
             api.create(&project.id, json!({"name": name})).await.status,
@@ -505,13 +508,11 @@ async fn a_full_quota_answers_403_quota_exceeded() {
 
 #[tokio::test]
 async fn the_starter_plan_allows_only_project_editor_and_no_role_changes() {
-    let emu = emulator(EmulatorConfig {
+    let (emu, project, api) = demo_with(EmulatorConfig {
         starter_plan: true,
         ..EmulatorConfig::default()
     })
     .await;
-    let project = emu.add_project("demo");
-    let api = Api::new(&emu).await;
     let refused = api
         .create(
             &project.id,
@@ -819,7 +820,7 @@ async fn random_faults_follow_their_rates_and_repeat_per_seed() {
 
 #[tokio::test]
 async fn lost_create_responses_commit_the_key() {
-    let emu = emulator(EmulatorConfig {
+    let (emu, project, api) = demo_with(EmulatorConfig {
         faults: Faults {
             lose_create_response_rate: 1.0,
             ..Faults::default()
@@ -827,8 +828,6 @@ async fn lost_create_responses_commit_the_key() {
         ..EmulatorConfig::default()
     })
     .await;
-    let project = emu.add_project("demo");
-    let api = Api::new(&emu).await;
     for name in ["a", "b"] {
         let sent = api
             .request(
