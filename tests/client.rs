@@ -29,6 +29,32 @@ async fn emulator() -> RunningEmulator {
     emulator_with(EmulatorConfig::default()).await
 }
 
+/// An emulator with these faults and otherwise the defaults.
+async fn emulator_faulty(faults: Faults) -> RunningEmulator {
+    emulator_with(EmulatorConfig {
+        faults,
+        ..EmulatorConfig::default()
+    })
+    .await
+}
+
+/// Adds `n` projects named `p0`, `p1`, ... and returns their ids.
+fn add_projects(emu: &RunningEmulator, n: u32) -> Vec<ProjectId> {
+    (0..n)
+        .map(|i| emu.add_project(&format!("p{i}")).id)
+        .collect()
+}
+
+/// The faults that mangle an answer's body: every one must be an error, never a value.
+const MANGLED_BODIES: [Fault; 6] = [
+    Fault::TruncatedJson,
+    Fault::EmptyOk,
+    Fault::WrongTypes,
+    Fault::MissingFields,
+    Fault::HugeBody,
+    Fault::Trickle,
+];
+
 /// Retries fast enough for tests, with the default budgets.
 fn quick_retry() -> RetryPolicy {
     RetryPolicy {
@@ -595,17 +621,12 @@ async fn the_token_is_renewed_before_it_expires() {
 
 #[tokio::test]
 async fn concurrent_requests_share_one_token_exchange() {
-    let emu = emulator_with(EmulatorConfig {
-        faults: Faults {
-            latency: Duration::from_millis(30),
-            ..Faults::default()
-        },
-        ..EmulatorConfig::default()
+    let emu = emulator_faulty(Faults {
+        latency: Duration::from_millis(30),
+        ..Faults::default()
     })
     .await;
-    let projects: Vec<ProjectId> = (0..12)
-        .map(|i| emu.add_project(&format!("p{i}")).id)
-        .collect();
+    let projects = add_projects(&emu, 12);
     let api = client(&emu);
     list_keys_of_projects(&api, &projects, 12).await.unwrap();
     assert_eq!(emu.counters().route(Route::Token), 1);
@@ -765,19 +786,12 @@ async fn malformed_answers_are_errors_never_empty_listings() {
         c.retry = RetryPolicy::none();
         c.request_timeout = Duration::from_secs(2);
     });
-    let faults = [
-        Fault::TruncatedJson,
-        Fault::EmptyOk,
-        Fault::WrongTypes,
-        Fault::MissingFields,
-        Fault::HugeBody,
-        Fault::Trickle,
-        Fault::Html(200),
-        Fault::Html(502),
-        Fault::Html(404),
-    ];
+    let faults =
+        MANGLED_BODIES
+            .into_iter()
+            .chain([Fault::Html(200), Fault::Html(502), Fault::Html(404)]);
     for project in [&full, &empty] {
-        for fault in faults {
+        for fault in faults.clone() {
             emu.push_faults(Route::ListKeys, [fault]);
             let err = api
                 .list_keys(&project.id)
@@ -857,15 +871,7 @@ async fn a_mangled_create_answer_is_outcome_unknown_and_quotes_nothing() {
     let emu = emulator().await;
     let project = emu.add_project("demo");
     let api = client_with(&emu, |c| c.request_timeout = Duration::from_secs(2));
-    let faults = [
-        Fault::TruncatedJson,
-        Fault::EmptyOk,
-        Fault::WrongTypes,
-        Fault::MissingFields,
-        Fault::HugeBody,
-        Fault::Trickle,
-    ];
-    for (i, fault) in faults.into_iter().enumerate() {
+    for (i, fault) in MANGLED_BODIES.into_iter().enumerate() {
         emu.push_faults(Route::CreateKey, [fault]);
         let err = api
             .create_key(
@@ -895,17 +901,12 @@ async fn many_projects_are_listed_in_about_n_over_c_round_trips() {
     const N: u32 = 16;
     const C: usize = 4;
     let latency = Duration::from_millis(60);
-    let emu = emulator_with(EmulatorConfig {
-        faults: Faults {
-            latency,
-            ..Faults::default()
-        },
-        ..EmulatorConfig::default()
+    let emu = emulator_faulty(Faults {
+        latency,
+        ..Faults::default()
     })
     .await;
-    let projects: Vec<ProjectId> = (0..N)
-        .map(|i| emu.add_project(&format!("p{i}")).id)
-        .collect();
+    let projects = add_projects(&emu, N);
     for project in &projects {
         emu.add_key(project, "k", &[Role::ProjectEditor]);
     }
@@ -948,20 +949,15 @@ async fn many_projects_are_listed_in_about_n_over_c_round_trips() {
 
 #[tokio::test]
 async fn a_rate_limited_listing_slows_down_instead_of_failing() {
-    let emu = emulator_with(EmulatorConfig {
-        faults: Faults {
-            rate_limit: Some(RateLimit {
-                per_second: 40.0,
-                burst: 10,
-            }),
-            ..Faults::default()
-        },
-        ..EmulatorConfig::default()
+    let emu = emulator_faulty(Faults {
+        rate_limit: Some(RateLimit {
+            per_second: 40.0,
+            burst: 10,
+        }),
+        ..Faults::default()
     })
     .await;
-    let projects: Vec<ProjectId> = (0..100)
-        .map(|i| emu.add_project(&format!("p{i}")).id)
-        .collect();
+    let projects = add_projects(&emu, 100);
     let api = client(&emu);
     let started = Instant::now();
     let listed = list_keys_of_projects(&api, &projects, 16).await.unwrap();
@@ -982,15 +978,12 @@ async fn a_rate_limited_listing_slows_down_instead_of_failing() {
 
 #[tokio::test]
 async fn creates_under_a_rate_limit_all_land_exactly_once() {
-    let emu = emulator_with(EmulatorConfig {
-        faults: Faults {
-            rate_limit: Some(RateLimit {
-                per_second: 50.0,
-                burst: 5,
-            }),
-            ..Faults::default()
-        },
-        ..EmulatorConfig::default()
+    let emu = emulator_faulty(Faults {
+        rate_limit: Some(RateLimit {
+            per_second: 50.0,
+            burst: 5,
+        }),
+        ..Faults::default()
     })
     .await;
     let project = emu.add_project("busy");
@@ -1028,20 +1021,15 @@ async fn creates_under_a_rate_limit_all_land_exactly_once() {
 
 #[tokio::test]
 async fn random_faults_on_reads_and_updates_are_ridden_out() {
-    let emu = emulator_with(EmulatorConfig {
-        faults: Faults {
-            seed: 7,
-            error_rate: 0.15,
-            throttle_rate: 0.05,
-            drop_rate: 0.1,
-            ..Faults::default()
-        },
-        ..EmulatorConfig::default()
+    let emu = emulator_faulty(Faults {
+        seed: 7,
+        error_rate: 0.15,
+        throttle_rate: 0.05,
+        drop_rate: 0.1,
+        ..Faults::default()
     })
     .await;
-    let projects: Vec<ProjectId> = (0..12)
-        .map(|i| emu.add_project(&format!("p{i}")).id)
-        .collect();
+    let projects = add_projects(&emu, 12);
     let keys: Vec<KeyId> = projects
         .iter()
         .map(|p| emu.add_key(p, "k", &[Role::ProjectEditor]).id)

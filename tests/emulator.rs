@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use keyplan::emulator::{
     EmulatorConfig, Fault, Faults, RateLimit, Route, RunningEmulator, Seed, start,
 };
-use keyplan::model::{ProjectId, Role};
+use keyplan::model::{Project, ProjectId, Role};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -20,6 +20,19 @@ fn any_port() -> SocketAddr {
 
 async fn emulator(config: EmulatorConfig) -> RunningEmulator {
     start(config, any_port()).await.unwrap()
+}
+
+/// The common set-up: a default emulator, one project "demo" in it, and a client with a token.
+async fn demo() -> (RunningEmulator, Project, Api) {
+    demo_with(EmulatorConfig::default()).await
+}
+
+/// [`demo`] on an emulator with this configuration.
+async fn demo_with(config: EmulatorConfig) -> (RunningEmulator, Project, Api) {
+    let emu = emulator(config).await;
+    let project = emu.add_project("demo");
+    let api = Api::new(&emu).await;
+    (emu, project, api)
 }
 
 /// A raw HTTP client bound to one emulator and one token.
@@ -404,9 +417,7 @@ async fn every_route_behaves_like_the_admin_api() {
 
 #[tokio::test]
 async fn invalid_names_roles_ids_and_bodies_answer_400() {
-    let emu = emulator(EmulatorConfig::default()).await;
-    let project = emu.add_project("demo");
-    let api = Api::new(&emu).await;
+    let (emu, project, api) = demo().await;
     let bad_bodies = [
         json!({}),
         json!({"name": ""}),
@@ -465,13 +476,11 @@ async fn invalid_names_roles_ids_and_bodies_answer_400() {
 
 #[tokio::test]
 async fn a_full_quota_answers_403_quota_exceeded() {
-    let emu = emulator(EmulatorConfig {
+    let (emu, project, api) = demo_with(EmulatorConfig {
         key_quota: Some(2),
         ..EmulatorConfig::default()
     })
     .await;
-    let project = emu.add_project("demo");
-    let api = Api::new(&emu).await;
     for name in ["a", "b"] {
         assert_eq!(
             api.create(&project.id, json!({"name": name})).await.status,
@@ -499,13 +508,11 @@ async fn a_full_quota_answers_403_quota_exceeded() {
 
 #[tokio::test]
 async fn the_starter_plan_allows_only_project_editor_and_no_role_changes() {
-    let emu = emulator(EmulatorConfig {
+    let (emu, project, api) = demo_with(EmulatorConfig {
         starter_plan: true,
         ..EmulatorConfig::default()
     })
     .await;
-    let project = emu.add_project("demo");
-    let api = Api::new(&emu).await;
     let refused = api
         .create(
             &project.id,
@@ -572,9 +579,7 @@ async fn the_starter_plan_allows_only_project_editor_and_no_role_changes() {
 
 #[tokio::test]
 async fn status_throttle_and_html_faults_answer_without_performing() {
-    let emu = emulator(EmulatorConfig::default()).await;
-    let project = emu.add_project("demo");
-    let api = Api::new(&emu).await;
+    let (emu, project, api) = demo().await;
     emu.push_faults(
         Route::CreateKey,
         [
@@ -619,9 +624,7 @@ async fn status_throttle_and_html_faults_answer_without_performing() {
 
 #[tokio::test]
 async fn drop_breaks_the_connection_and_lose_response_commits_first() {
-    let emu = emulator(EmulatorConfig::default()).await;
-    let project = emu.add_project("demo");
-    let api = Api::new(&emu).await;
+    let (emu, project, api) = demo().await;
     let path = format!("/admin/projects/{}/api-keys", project.id);
 
     emu.push_faults(Route::CreateKey, [Fault::Drop]);
@@ -747,9 +750,7 @@ async fn delay_and_latency_slow_answers_down() {
 
 #[tokio::test]
 async fn scripted_faults_match_their_route_in_order_and_any_matches_all() {
-    let emu = emulator(EmulatorConfig::default()).await;
-    let project = emu.add_project("demo");
-    let api = Api::new(&emu).await;
+    let (emu, project, api) = demo().await;
     emu.push_faults(Route::ListKeys, [Fault::Status(500), Fault::Status(504)]);
     assert_eq!(
         api.get("/admin/projects").await.status,
@@ -819,7 +820,7 @@ async fn random_faults_follow_their_rates_and_repeat_per_seed() {
 
 #[tokio::test]
 async fn lost_create_responses_commit_the_key() {
-    let emu = emulator(EmulatorConfig {
+    let (emu, project, api) = demo_with(EmulatorConfig {
         faults: Faults {
             lose_create_response_rate: 1.0,
             ..Faults::default()
@@ -827,8 +828,6 @@ async fn lost_create_responses_commit_the_key() {
         ..EmulatorConfig::default()
     })
     .await;
-    let project = emu.add_project("demo");
-    let api = Api::new(&emu).await;
     for name in ["a", "b"] {
         let sent = api
             .request(
@@ -886,9 +885,7 @@ async fn the_rate_limit_is_a_token_bucket_answering_429() {
 
 #[tokio::test]
 async fn counters_count_by_route_and_status() {
-    let emu = emulator(EmulatorConfig::default()).await;
-    let project = emu.add_project("demo");
-    let api = Api::new(&emu).await;
+    let (emu, project, api) = demo().await;
     api.get("/admin/projects").await;
     api.get("/admin/projects").await;
     api.create(&project.id, json!({"name": ""})).await;
@@ -919,9 +916,7 @@ async fn counters_count_by_route_and_status() {
 #[tokio::test]
 async fn sequential_requests_do_not_wait_for_delayed_acks() {
     // Trap 11: without TCP_NODELAY each keep-alive request waits ~40 ms; 200 would take 8 s.
-    let emu = emulator(EmulatorConfig::default()).await;
-    let project = emu.add_project("demo");
-    let api = Api::new(&emu).await;
+    let (emu, project, api) = demo().await;
     let path = format!("/admin/projects/{}/api-keys", project.id);
     api.get(&path).await;
     let started = Instant::now();
@@ -1063,9 +1058,7 @@ name = "demo"
 
 #[tokio::test]
 async fn debug_output_never_shows_secrets_or_tokens() {
-    let emu = emulator(EmulatorConfig::default()).await;
-    let project = emu.add_project("demo");
-    let api = Api::new(&emu).await;
+    let (emu, project, api) = demo().await;
     api.create(&project.id, json!({"name": "k"})).await;
     let debug = format!("{emu:?}");
     for secret in emu

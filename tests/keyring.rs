@@ -17,25 +17,12 @@ use std::process::Command;
 use std::sync::Arc;
 
 use keyplan::desired::SecretsConfig;
-use keyplan::model::{KeyId, Project, ProjectId, Secret};
-use keyplan::secrets::{self, KeyringStore, SecretRecord, SecretStore};
+use keyplan::model::{KeyId, Secret};
+use keyplan::secrets::{self, KeyringStore, SecretStore};
 use keyring_core::{CredentialStore, Entry};
 
-fn project(id: &str, name: &str) -> Project {
-    Project {
-        id: ProjectId(id.into()),
-        name: name.into(),
-    }
-}
-
-fn record(project: &Project, key_id: &str, key_name: &str) -> SecretRecord {
-    SecretRecord {
-        project: project.clone(),
-        key_id: KeyId(key_id.into()),
-        key_name: key_name.into(),
-        created_at: "2026-11-27T01:02:03Z".parse().unwrap(),
-    }
-}
+mod support_stores;
+use support_stores::{project, record};
 
 /// A keyplan keyring store under a service of its own (tests run in parallel), plus a direct
 /// keyring-core handle on the same Secret Service for reading back; `None` when skipped.

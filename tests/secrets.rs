@@ -9,24 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use keyplan::desired::{FileFormat, SecretsConfig};
-use keyplan::model::{KeyId, Project, ProjectId, Secret};
-use keyplan::secrets::{self, FileStore, SecretRecord, SecretStore};
+use keyplan::model::{KeyId, Secret};
+use keyplan::secrets::{self, FileStore, SecretStore};
 
-fn project(id: &str, name: &str) -> Project {
-    Project {
-        id: ProjectId(id.into()),
-        name: name.into(),
-    }
-}
-
-fn record(project: &Project, key_id: &str, key_name: &str) -> SecretRecord {
-    SecretRecord {
-        project: project.clone(),
-        key_id: KeyId(key_id.into()),
-        key_name: key_name.into(),
-        created_at: "2026-11-27T01:02:03Z".parse().unwrap(),
-    }
-}
+mod support_stores;
+use support_stores::{project, record};
 
 fn file_store(path: &Path, format: FileFormat) -> Box<dyn SecretStore> {
     secrets::open(&SecretsConfig::File {
@@ -34,6 +21,15 @@ fn file_store(path: &Path, format: FileFormat) -> Box<dyn SecretStore> {
         format,
     })
     .unwrap()
+}
+
+/// A JSON file store at `secrets.json` in a fresh directory, which lives as long as the
+/// returned `TempDir`.
+fn json_file() -> (tempfile::TempDir, PathBuf, Box<dyn SecretStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secrets.json");
+    let store = file_store(&path, FileFormat::Json);
+    (dir, path, store)
 }
 
 fn mode(path: &Path) -> u32 {
@@ -53,9 +49,7 @@ fn json(path: &Path) -> serde_json::Value {
 
 #[test]
 fn json_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("secrets.json");
-    let store = file_store(&path, FileFormat::Json);
+    let (_dir, path, store) = json_file();
     let prod = project("p-1", "prod");
     store.probe().unwrap();
     assert!(!path.exists(), "probe must not create the file");
@@ -122,9 +116,7 @@ fn json_round_trip() {
 
 #[test]
 fn a_replace_keeps_both_records_until_the_old_key_is_removed() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("secrets.json");
-    let store = file_store(&path, FileFormat::Json);
+    let (_dir, path, store) = json_file();
     let prod = project("p-1", "prod");
     store
         .put(&record(&prod, "k-old", "ci"), &Secret::new("pcsk_old"))
@@ -153,9 +145,7 @@ fn a_replace_keeps_both_records_until_the_old_key_is_removed() {
 
 #[test]
 fn the_file_is_created_0600_and_no_temp_file_is_left() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("secrets.json");
-    let store = file_store(&path, FileFormat::Json);
+    let (dir, path, store) = json_file();
     let prod = project("p-1", "prod");
     for i in 0..5 {
         store
@@ -221,9 +211,7 @@ fn existing_entries_and_unknown_fields_are_kept() {
 
 #[test]
 fn a_file_others_can_read_is_refused_and_left_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("secrets.json");
-    let store = file_store(&path, FileFormat::Json);
+    let (_dir, path, store) = json_file();
     let prod = project("p-1", "prod");
     store
         .put(&record(&prod, "k-1", "ci"), &Secret::new("pcsk_one"))
@@ -253,9 +241,7 @@ fn a_file_others_can_read_is_refused_and_left_alone() {
 
 #[test]
 fn a_corrupt_file_is_refused_and_never_overwritten() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("secrets.json");
-    let store = file_store(&path, FileFormat::Json);
+    let (_dir, path, store) = json_file();
     let prod = project("p-1", "prod");
     let cases: [&[u8]; 4] = [
         b"{\"format_version\":\"1\",\"secrets\":[{\"value\":\"pcsk_half",

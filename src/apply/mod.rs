@@ -263,6 +263,40 @@ enum Race {
     Failed(String),
 }
 
+/// What a create is making, for the words of its race outcomes: a key of its own, or the
+/// replacement of an old key (which stays until the new one is safe).
+#[derive(Debug, Clone, Copy)]
+enum Making {
+    Key,
+    Replacement,
+}
+
+impl Making {
+    /// What another run did that raced with this one.
+    fn verb(self) -> &'static str {
+        match self {
+            Making::Key => "created",
+            Making::Replacement => "replaced",
+        }
+    }
+
+    /// Said after a lost race: who deletes the old key.
+    fn after_losing(self) -> &'static str {
+        match self {
+            Making::Key => "",
+            Making::Replacement => ", and that run deletes the old key",
+        }
+    }
+
+    /// Said after a failure to settle: the old key is still there.
+    fn after_failing(self) -> &'static str {
+        match self {
+            Making::Key => "",
+            Making::Replacement => "; the old key was not deleted",
+        }
+    }
+}
+
 impl<'a, A: AdminApi> Run<'a, A> {
     fn new(
         api: &'a A,
@@ -391,12 +425,8 @@ impl<'a, A: AdminApi> Run<'a, A> {
     // ----- phases -----
 
     async fn creates(&self, indices: &[usize]) -> Vec<Outcome> {
-        let groups = self.by_project(indices);
-        join_all(groups.into_values().map(|idx| self.create_project(idx)))
+        self.per_project(indices, |idx| self.create_project(idx))
             .await
-            .into_iter()
-            .flatten()
-            .collect()
     }
 
     /// A project's creates, then one listing to settle races with other runs.
@@ -405,44 +435,12 @@ impl<'a, A: AdminApi> Run<'a, A> {
         let settled = self.settle_races(made).await;
         settled
             .into_iter()
-            .map(|(mut work, creation, race)| match (creation, race) {
-                (Creation::Failed(error) | Creation::Unfinished(error), _) => {
-                    self.fail(work, error)
-                }
-                (Creation::Lost { winner }, _) => {
-                    let name = self.new_name(work.outcome.index);
-                    self.skip(
-                        work,
-                        format!(
-                            "another keyplan run created {name} at the same time; kept {winner}"
-                        ),
-                    )
-                }
-                (Creation::Stored(created), race) => match race {
-                    Race::None => {
-                        work.outcome.new_key = Some(created.key.id.clone());
-                        self.done(work)
-                    }
-                    Race::Won { others } => {
-                        work.note(format!(
-                            "another keyplan run created {} at the same time; kept {} (removed {})",
-                            created.key.name,
-                            created.key.id,
-                            join_ids(&others)
-                        ));
-                        work.outcome.new_key = Some(created.key.id.clone());
-                        self.done(work)
-                    }
-                    Race::Lost { winner } => self.skip(
-                        work,
-                        format!(
-                            "another keyplan run created {} at the same time; kept {winner}",
-                            created.key.name
-                        ),
-                    ),
-                    Race::Failed(error) => self.fail(work, error),
+            .map(
+                |(work, creation, race)| match self.settled(Making::Key, work, creation, race) {
+                    Ok(work) => self.done(work),
+                    Err(finished) => finished,
                 },
-            })
+            )
             .collect()
     }
 
@@ -575,12 +573,8 @@ impl<'a, A: AdminApi> Run<'a, A> {
     }
 
     async fn replaces(&self, indices: &[usize]) -> Vec<Outcome> {
-        let groups = self.by_project(indices);
-        join_all(groups.into_values().map(|idx| self.replace_project(idx)))
+        self.per_project(indices, |idx| self.replace_project(idx))
             .await
-            .into_iter()
-            .flatten()
-            .collect()
     }
 
     /// A project's replaces: retire and create (with its secret stored) for each, one listing
@@ -588,42 +582,18 @@ impl<'a, A: AdminApi> Run<'a, A> {
     async fn replace_project(&self, indices: Vec<usize>) -> Vec<Outcome> {
         let made = join_all(indices.iter().map(|&index| self.replace_start(index))).await;
         let settled = self.settle_races(made).await;
-        let finishing = settled.into_iter().map(|(work, creation, race)| async move {
-            let index = work.outcome.index;
-            let change = &self.plan.changes[index];
-            match (creation, race) {
-                (Creation::Failed(error) | Creation::Unfinished(error), _) => {
-                    self.fail(work, error)
-                }
-                (Creation::Lost { winner }, _) | (Creation::Stored(_), Race::Lost { winner }) => {
-                    let name = self.new_name(index);
-                    self.skip(
-                        work,
-                        format!(
-                            "another keyplan run replaced {name} at the same time; kept {winner}, \
-                             and that run deletes the old key"
-                        ),
-                    )
-                }
-                (Creation::Stored(_), Race::Failed(error)) => {
-                    self.fail(work, format!("{error}; the old key was not deleted"))
-                }
-                (Creation::Stored(created), race) => {
-                    let mut work = work;
-                    if let Race::Won { others } = race {
-                        work.note(format!(
-                            "another keyplan run replaced {} at the same time; kept {} (removed {})",
-                            created.key.name,
-                            created.key.id,
-                            join_ids(&others)
-                        ));
+        let finishing = settled
+            .into_iter()
+            .map(|(work, creation, race)| async move {
+                match self.settled(Making::Replacement, work, creation, race) {
+                    Ok(work) => {
+                        let change = &self.plan.changes[work.outcome.index];
+                        let _permit = self.permits.acquire().await.ok();
+                        self.retire_old(work, change).await
                     }
-                    work.outcome.new_key = Some(created.key.id.clone());
-                    let _permit = self.permits.acquire().await.ok();
-                    self.retire_old(work, change).await
+                    Err(finished) => finished,
                 }
-            }
-        });
+            });
         join_all(finishing).await
     }
 
@@ -1113,6 +1083,47 @@ impl<'a, A: AdminApi> Run<'a, A> {
     /// After a project's creates: lists it once and, for each key this run created, settles a
     /// race with other runs that created a key of the same name since the plan. Every run
     /// decides the same way: the earliest key (by `created_at`, then id) stays.
+    /// Where a change stands once its create's races are settled: `Ok` with the new key
+    /// recorded (and a note when this run won a race) if the change goes on, else its finished
+    /// outcome, failed or skipped.
+    fn settled(
+        &self,
+        making: Making,
+        mut work: Work,
+        creation: Creation,
+        race: Race,
+    ) -> Result<Work, Outcome> {
+        let verb = making.verb();
+        match (creation, race) {
+            (Creation::Failed(error) | Creation::Unfinished(error), _) => {
+                Err(self.fail(work, error))
+            }
+            (Creation::Lost { winner }, _) | (Creation::Stored(_), Race::Lost { winner }) => {
+                let name = self.new_name(work.outcome.index);
+                let reason = format!(
+                    "another keyplan run {verb} {name} at the same time; kept {winner}{}",
+                    making.after_losing()
+                );
+                Err(self.skip(work, reason))
+            }
+            (Creation::Stored(_), Race::Failed(error)) => {
+                Err(self.fail(work, format!("{error}{}", making.after_failing())))
+            }
+            (Creation::Stored(created), race) => {
+                if let Race::Won { others } = race {
+                    work.note(format!(
+                        "another keyplan run {verb} {} at the same time; kept {} (removed {})",
+                        created.key.name,
+                        created.key.id,
+                        join_ids(&others)
+                    ));
+                }
+                work.outcome.new_key = Some(created.key.id.clone());
+                Ok(work)
+            }
+        }
+    }
+
     async fn settle_races(&self, made: Vec<(Work, Creation)>) -> Vec<(Work, Creation, Race)> {
         let stored: Vec<&CreatedKey> = made
             .iter()
@@ -1441,6 +1452,20 @@ impl<'a, A: AdminApi> Run<'a, A> {
     }
 
     // ----- helpers -----
+
+    /// Runs a phase's changes grouped by project, the projects side by side; `phase` gets one
+    /// project's changes together (a project's creates settle races with one listing).
+    async fn per_project<F, Fut>(&self, indices: &[usize], phase: F) -> Vec<Outcome>
+    where
+        F: Fn(Vec<usize>) -> Fut,
+        Fut: Future<Output = Vec<Outcome>>,
+    {
+        join_all(self.by_project(indices).into_values().map(phase))
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
 
     fn by_project(&self, indices: &[usize]) -> BTreeMap<ProjectId, Vec<usize>> {
         let mut groups: BTreeMap<ProjectId, Vec<usize>> = BTreeMap::new();

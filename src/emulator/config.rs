@@ -365,37 +365,21 @@ mod tests {
 
     #[test]
     fn routes_are_classified_by_method_and_path() {
-        assert_eq!(Route::classify("POST", "/oauth/token"), Route::Token);
-        assert_eq!(
-            Route::classify("GET", "/admin/projects"),
-            Route::ListProjects
-        );
-        assert_eq!(
-            Route::classify("GET", "/admin/projects/x"),
-            Route::DescribeProject
-        );
-        assert_eq!(
-            Route::classify("GET", "/admin/projects/x/api-keys"),
-            Route::ListKeys
-        );
-        assert_eq!(
-            Route::classify("POST", "/admin/projects/x/api-keys"),
-            Route::CreateKey
-        );
-        assert_eq!(
-            Route::classify("GET", "/admin/api-keys/k"),
-            Route::DescribeKey
-        );
-        assert_eq!(
-            Route::classify("PATCH", "/admin/api-keys/k"),
-            Route::UpdateKey
-        );
-        assert_eq!(
-            Route::classify("DELETE", "/admin/api-keys/k"),
-            Route::DeleteKey
-        );
-        assert_eq!(Route::classify("PUT", "/admin/api-keys/k"), Route::Any);
-        assert_eq!(Route::classify("GET", "/nowhere"), Route::Any);
+        let cases = [
+            ("POST", "/oauth/token", Route::Token),
+            ("GET", "/admin/projects", Route::ListProjects),
+            ("GET", "/admin/projects/x", Route::DescribeProject),
+            ("GET", "/admin/projects/x/api-keys", Route::ListKeys),
+            ("POST", "/admin/projects/x/api-keys", Route::CreateKey),
+            ("GET", "/admin/api-keys/k", Route::DescribeKey),
+            ("PATCH", "/admin/api-keys/k", Route::UpdateKey),
+            ("DELETE", "/admin/api-keys/k", Route::DeleteKey),
+            ("PUT", "/admin/api-keys/k", Route::Any),
+            ("GET", "/nowhere", Route::Any),
+        ];
+        for (method, path, route) in cases {
+            assert_eq!(Route::classify(method, path), route, "{method} {path}");
+        }
     }
 
     #[test]

@@ -241,6 +241,33 @@ impl HttpAdminApi {
         }
         url
     }
+
+    /// A read: a GET that may be sent again, and only a 200 answers it.
+    async fn get(&self, segments: &[&str]) -> Result<Reply, ApiError> {
+        self.send(Method::GET, segments, None, Resend::Safe, &[200])
+            .await
+    }
+
+    /// Sends an Admin API request to the path `segments` and hands back an answer whose status
+    /// is one of `ok`, or the typed error.
+    async fn send(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<Vec<u8>>,
+        resend: Resend,
+        ok: &[u16],
+    ) -> Result<Reply, ApiError> {
+        let url = self.url(segments);
+        let call = Call {
+            method,
+            url: &url,
+            body,
+            resend,
+            api: true,
+        };
+        self.inner.call(call, ok).await
+    }
 }
 
 fn parse_base(text: &str, what: &str) -> Result<Url, ApiError> {
@@ -582,24 +609,9 @@ impl Inner {
                 } else {
                     ""
                 };
-                match self.error_for(&reply, excerpt) {
-                    ApiError::Api {
-                        status,
-                        code,
-                        message,
-                        request_id,
-                    } => ApiError::Api {
-                        status,
-                        code,
-                        message: format!("{message}; {note}{hint}"),
-                        request_id,
-                    },
-                    ApiError::Transport { status, detail } => ApiError::Transport {
-                        status,
-                        detail: format!("{detail}; {note}{hint}"),
-                    },
-                    other => other,
-                }
+                reword(self.error_for(&reply, excerpt), |text| {
+                    format!("{text}; {note}{hint}")
+                })
             }
             Attempt::NotSent(detail) | Attempt::MaybeSent(detail) => ApiError::Transport {
                 status: None,
@@ -719,22 +731,7 @@ fn token_endpoint_error(err: ApiError, credentials: &Credentials) -> ApiError {
                 credentials.hint()
             ))
         }
-        ApiError::Api {
-            status,
-            code,
-            message,
-            request_id,
-        } => ApiError::Api {
-            status,
-            code,
-            message: format!("token endpoint: {message}"),
-            request_id,
-        },
-        ApiError::Transport { status, detail } => ApiError::Transport {
-            status,
-            detail: format!("token endpoint: {detail}"),
-        },
-        other => other,
+        other => reword(other, |text| format!("token endpoint: {text}")),
     }
 }
 
@@ -767,55 +764,35 @@ fn convert<W, M>(
         .into_iter()
         .map(into)
         .collect::<Result<_, _>>()
-        .map_err(|detail| ApiError::Transport {
-            status: Some(status),
-            detail,
-        })
+        .map_err(unreadable(status))
+}
+
+/// The error for an answer whose JSON parsed but holds a value keyplan cannot use.
+fn unreadable(status: u16) -> impl Fn(String) -> ApiError {
+    move |detail| ApiError::Transport {
+        status: Some(status),
+        detail,
+    }
 }
 
 impl AdminApi for HttpAdminApi {
     async fn list_projects(&self) -> Result<Vec<Project>, ApiError> {
-        let url = self.url(&["admin", "projects"]);
-        let call = Call {
-            method: Method::GET,
-            url: &url,
-            body: None,
-            resend: Resend::Safe,
-            api: true,
-        };
-        let reply = self.inner.call(call, &[200]).await?;
+        let reply = self.get(&["admin", "projects"]).await?;
         let list: ListWire<ProjectWire> = self.inner.decode(&reply, "a project list")?;
         convert(list.data, ProjectWire::into_model, reply.status)
     }
 
     async fn describe_project(&self, id: &ProjectId) -> Result<Project, ApiError> {
-        let url = self.url(&["admin", "projects", id.as_str()]);
-        let call = Call {
-            method: Method::GET,
-            url: &url,
-            body: None,
-            resend: Resend::Safe,
-            api: true,
-        };
-        let reply = self.inner.call(call, &[200]).await?;
+        let reply = self.get(&["admin", "projects", id.as_str()]).await?;
         let project: ProjectWire = self.inner.decode(&reply, "a project")?;
-        project.into_model().map_err(|detail| ApiError::Transport {
-            status: Some(reply.status),
-            detail,
-        })
+        project.into_model().map_err(unreadable(reply.status))
     }
 
     async fn list_keys(&self, project: &ProjectId) -> Result<Vec<LiveKey>, ApiError> {
-        let url = self.url(&["admin", "projects", project.as_str(), "api-keys"]);
-        let call = Call {
-            method: Method::GET,
-            url: &url,
-            body: None,
-            resend: Resend::Safe,
-            api: true,
-        };
         // Only a well-formed 200 is a listing (TRAPS.md, trap 4).
-        let reply = self.inner.call(call, &[200]).await?;
+        let reply = self
+            .get(&["admin", "projects", project.as_str(), "api-keys"])
+            .await?;
         let list: ListWire<KeyWire> = self.inner.decode(&reply, "a key list")?;
         let keys = convert(list.data, KeyWire::into_model, reply.status)?;
         if let Some(stray) = keys.iter().find(|k| k.project_id != *project) {
@@ -831,16 +808,16 @@ impl AdminApi for HttpAdminApi {
     }
 
     async fn create_key(&self, project: &ProjectId, key: &NewKey) -> Result<CreatedKey, ApiError> {
-        let url = self.url(&["admin", "projects", project.as_str(), "api-keys"]);
         let body = json_body(&CreateBody::new(key))?;
-        let call = Call {
-            method: Method::POST,
-            url: &url,
-            body: Some(body),
-            resend: Resend::Never,
-            api: true,
-        };
-        let reply = self.inner.call(call, &[200, 201]).await?;
+        let reply = self
+            .send(
+                Method::POST,
+                &["admin", "projects", project.as_str(), "api-keys"],
+                Some(body),
+                Resend::Never,
+                &[200, 201],
+            )
+            .await?;
         // The key exists from here on: an answer that cannot be read loses its secret, so it is
         // "outcome unknown" for the caller to reconcile, and nothing of the body is quoted.
         let unknown = |why: String| ApiError::OutcomeUnknown {
@@ -859,51 +836,37 @@ impl AdminApi for HttpAdminApi {
     }
 
     async fn describe_key(&self, id: &KeyId) -> Result<LiveKey, ApiError> {
-        let url = self.url(&["admin", "api-keys", id.as_str()]);
-        let call = Call {
-            method: Method::GET,
-            url: &url,
-            body: None,
-            resend: Resend::Safe,
-            api: true,
-        };
-        let reply = self.inner.call(call, &[200]).await?;
+        let reply = self.get(&["admin", "api-keys", id.as_str()]).await?;
         let key: KeyWire = self.inner.decode(&reply, "a key")?;
-        key.into_model().map_err(|detail| ApiError::Transport {
-            status: Some(reply.status),
-            detail,
-        })
+        key.into_model().map_err(unreadable(reply.status))
     }
 
     async fn update_key(&self, id: &KeyId, update: &KeyUpdate) -> Result<LiveKey, ApiError> {
-        let url = self.url(&["admin", "api-keys", id.as_str()]);
         let body = json_body(&UpdateBody::new(update))?;
         // A PATCH sets absolute values: sending it twice has the effect of sending it once.
-        let call = Call {
-            method: Method::PATCH,
-            url: &url,
-            body: Some(body),
-            resend: Resend::Safe,
-            api: true,
-        };
-        let reply = self.inner.call(call, &[200]).await?;
+        let reply = self
+            .send(
+                Method::PATCH,
+                &["admin", "api-keys", id.as_str()],
+                Some(body),
+                Resend::Safe,
+                &[200],
+            )
+            .await?;
         let key: KeyWire = self.inner.decode(&reply, "the updated key")?;
-        key.into_model().map_err(|detail| ApiError::Transport {
-            status: Some(reply.status),
-            detail,
-        })
+        key.into_model().map_err(unreadable(reply.status))
     }
 
     async fn delete_key(&self, id: &KeyId) -> Result<bool, ApiError> {
-        let url = self.url(&["admin", "api-keys", id.as_str()]);
-        let call = Call {
-            method: Method::DELETE,
-            url: &url,
-            body: None,
-            resend: Resend::Safe,
-            api: true,
-        };
-        let reply = self.inner.call(call, &[200, 202, 204, 404]).await?;
+        let reply = self
+            .send(
+                Method::DELETE,
+                &["admin", "api-keys", id.as_str()],
+                None,
+                Resend::Safe,
+                &[200, 202, 204, 404],
+            )
+            .await?;
         if reply.status != 404 {
             return Ok(true);
         }
@@ -958,7 +921,14 @@ pub async fn list_keys_of_projects<A: AdminApi>(
 
 /// Puts the project into an error's text, so a failure among hundreds says where it happened.
 fn in_project(err: ApiError, project: &ProjectId) -> ApiError {
-    let context = format!("list the keys of project {project}");
+    reword(err, |text| {
+        format!("list the keys of project {project}: {text}")
+    })
+}
+
+/// Rewrites the text of an error the API or the transport gave (the message or the detail),
+/// keeping its status, code and request id; other errors pass through unchanged.
+fn reword(err: ApiError, text: impl FnOnce(&str) -> String) -> ApiError {
     match err {
         ApiError::Api {
             status,
@@ -968,12 +938,12 @@ fn in_project(err: ApiError, project: &ProjectId) -> ApiError {
         } => ApiError::Api {
             status,
             code,
-            message: format!("{context}: {message}"),
+            message: text(&message),
             request_id,
         },
         ApiError::Transport { status, detail } => ApiError::Transport {
             status,
-            detail: format!("{context}: {detail}"),
+            detail: text(&detail),
         },
         other => other,
     }

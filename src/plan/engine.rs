@@ -752,11 +752,7 @@ impl<'a> ProjectContext<'a> {
         let mut extras: Vec<Extra<'a>> = Vec::new();
         let mut bindings: Vec<Binding<'a>> = Vec::new();
         for (index, declared) in self.declared.keys.iter().enumerate() {
-            let owned: Vec<&LiveKey> = retiring
-                .iter()
-                .filter(|(_, owner)| *owner == Some(index))
-                .map(|(key, _)| *key)
-                .collect();
+            let owned = owned_by(&retiring, index);
             let binding = self.bind(
                 declared,
                 &keys,
@@ -1198,11 +1194,7 @@ impl<'a> ProjectContext<'a> {
             if has_key[index] {
                 continue;
             }
-            let owned: Vec<&LiveKey> = retiring
-                .iter()
-                .filter(|(_, owner)| *owner == Some(index))
-                .map(|(key, _)| *key)
-                .collect();
+            let owned = owned_by(retiring, index);
             let held = self.held_ids(declared);
             if let Some(first) = owned
                 .iter()
@@ -1465,6 +1457,15 @@ impl<'a> ProjectContext<'a> {
             causes,
         }
     }
+}
+
+/// The retiring keys whose interrupted replace belongs to declared key `index`.
+fn owned_by<'a>(retiring: &[(&'a LiveKey, Option<usize>)], index: usize) -> Vec<&'a LiveKey> {
+    retiring
+        .iter()
+        .filter(|(_, owner)| *owner == Some(index))
+        .map(|(key, _)| *key)
+        .collect()
 }
 
 #[cfg(test)]

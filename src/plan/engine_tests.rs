@@ -57,6 +57,11 @@ fn desired(projects: Vec<DesiredProject>) -> Desired {
     }
 }
 
+/// A manifest with one project "prod" (by name) and these keys; the desired side of [`prod`].
+fn prod_wants(keys: Vec<DesiredKey>) -> Desired {
+    desired(vec![by_name("prod", keys)])
+}
+
 /// Live state: the organisation's projects, and keys for those given keys.
 fn state(org: &[Project], keys: Vec<(&str, Vec<LiveKey>)>) -> LiveState {
     let mut projects = org.to_vec();
@@ -84,12 +89,27 @@ fn plan(d: &Desired, l: &LiveState) -> Plan {
     compute_plan(d, l, &PlanOptions::default()).unwrap()
 }
 
+/// Options as if the secret store held, in project p1, the secret of key `id` under `name`.
+fn holding(pairs: &[(&str, &str)]) -> PlanOptions {
+    let mut options = PlanOptions::default();
+    for (name, id) in pairs {
+        options.held.insert(
+            (ProjectId("p1".into()), (*name).to_owned()),
+            KeyId((*id).to_owned()),
+        );
+    }
+    options
+}
+
 fn plan_err(d: &Desired, l: &LiveState) -> PlanError {
     compute_plan(d, l, &PlanOptions::default()).unwrap_err()
 }
 
-/// The plan as `(action, before id, after name, reason)` tuples, for compact assertions.
-fn brief(plan: &Plan) -> Vec<(Action, Option<&str>, Option<&str>, &str)> {
+/// A change as `(action, before id, after name, reason)`, for compact assertions.
+type Brief<'a> = (Action, Option<&'a str>, Option<&'a str>, &'a str);
+
+/// The plan as `Brief` tuples.
+fn brief(plan: &Plan) -> Vec<Brief<'_>> {
     plan.changes
         .iter()
         .map(|c| {
@@ -101,6 +121,23 @@ fn brief(plan: &Plan) -> Vec<(Action, Option<&str>, Option<&str>, &str)> {
             )
         })
         .collect()
+}
+
+/// The `brief` of a change of each action, so an expected plan reads as a list of changes.
+fn to_create<'a>(name: &'a str, reason: &'a str) -> Brief<'a> {
+    (Action::Create, None, Some(name), reason)
+}
+
+fn to_update<'a>(id: &'a str, name: &'a str, reason: &'a str) -> Brief<'a> {
+    (Action::Update, Some(id), Some(name), reason)
+}
+
+fn to_replace<'a>(id: &'a str, name: &'a str, reason: &'a str) -> Brief<'a> {
+    (Action::Replace, Some(id), Some(name), reason)
+}
+
+fn to_delete<'a>(id: &'a str, reason: &'a str) -> Brief<'a> {
+    (Action::Delete, Some(id), None, reason)
 }
 
 // ---- projects ----
@@ -185,7 +222,7 @@ fn a_project_declared_by_name_and_by_id_is_an_error() {
 
 #[test]
 fn a_project_without_a_listing_is_an_error_not_an_empty_project() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[ProjectEditor])])]);
+    let d = prod_wants(vec![key("api", &[ProjectEditor])]);
     let l = state(&[project("p1", "prod")], vec![]);
     assert_eq!(
         plan_err(&d, &l),
@@ -197,7 +234,7 @@ fn a_project_without_a_listing_is_an_error_not_an_empty_project() {
 
 #[test]
 fn projects_the_manifest_does_not_name_are_never_touched() {
-    let d = desired(vec![by_name("prod", vec![])]);
+    let d = prod_wants(vec![]);
     let l = state(
         &[project("p1", "prod"), project("p2", "other")],
         vec![
@@ -216,7 +253,7 @@ fn projects_the_manifest_does_not_name_are_never_touched() {
 fn a_key_binds_by_name_and_roles_compare_as_sets() {
     let mut declared = key("api", &[DataPlaneViewer, DataPlaneEditor]);
     declared.roles.insert(DataPlaneViewer);
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor, DataPlaneViewer])]);
     let p = plan(&d, &l);
     assert!(p.is_empty(), "{p:?}");
@@ -226,16 +263,11 @@ fn a_key_binds_by_name_and_roles_compare_as_sets() {
 
 #[test]
 fn a_missing_key_is_created() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[ProjectEditor])])]);
+    let d = prod_wants(vec![key("api", &[ProjectEditor])]);
     let p = plan(&d, &prod(vec![]));
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Create,
-            None,
-            Some("api"),
-            "declared in the manifest, not found live"
-        )]
+        vec![to_create("api", "declared in the manifest, not found live")]
     );
     assert_eq!(p.changes[0].causes, vec![Cause::Missing]);
     assert_eq!(
@@ -251,15 +283,14 @@ fn a_missing_key_is_created() {
 fn name_and_roles_change_in_one_update() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.id = Some(KeyId("k1".into()));
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "api-old", &[DataPlaneViewer])]);
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Update,
-            Some("k1"),
-            Some("api"),
+        vec![to_update(
+            "k1",
+            "api",
             "name differs from the manifest; roles differ from the manifest"
         )]
     );
@@ -271,7 +302,7 @@ fn name_and_roles_change_in_one_update() {
 fn a_declared_id_that_does_not_exist_is_an_error_listing_same_named_keys() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.id = Some(KeyId("k9".into()));
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     let err = plan_err(&d, &l);
     assert_eq!(
@@ -290,15 +321,14 @@ fn a_declared_id_that_does_not_exist_is_an_error_listing_same_named_keys() {
 fn a_previous_name_renames_in_place() {
     let mut declared = key("ingest-worker", &[DataPlaneEditor]);
     declared.previous_names = vec!["ingest".into()];
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "ingest", &[DataPlaneEditor])]);
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Update,
-            Some("k1"),
-            Some("ingest-worker"),
+        vec![to_update(
+            "k1",
+            "ingest-worker",
             "renamed: \"ingest\" is one of its previous_names"
         )]
     );
@@ -308,7 +338,7 @@ fn a_previous_name_renames_in_place() {
 fn the_name_wins_over_a_previous_name() {
     let mut declared = key("new", &[DataPlaneEditor]);
     declared.previous_names = vec!["old".into()];
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![
         live("k1", "old", &[DataPlaneEditor]),
         live("k2", "new", &[DataPlaneEditor]),
@@ -321,7 +351,7 @@ fn the_name_wins_over_a_previous_name() {
 
 #[test]
 fn two_keys_with_the_declared_name_are_an_error_naming_both() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k2", "api", &[DataPlaneEditor]),
         live("k1", "api", &[DataPlaneEditor]),
@@ -348,7 +378,7 @@ fn two_keys_with_the_declared_name_are_an_error_naming_both() {
 fn two_keys_with_a_previous_name_are_an_error() {
     let mut declared = key("new", &[DataPlaneEditor]);
     declared.previous_names = vec!["old".into(), "older".into()];
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![
         live("k1", "old", &[DataPlaneEditor]),
         live("k2", "older", &[DataPlaneEditor]),
@@ -364,7 +394,7 @@ fn two_keys_with_a_previous_name_are_an_error() {
 fn an_id_adopts_one_of_several_duplicates() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.id = Some(KeyId("k2".into()));
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![
         live("k1", "api", &[DataPlaneEditor]),
         live("k2", "api", &[DataPlaneEditor]),
@@ -376,25 +406,19 @@ fn an_id_adopts_one_of_several_duplicates() {
 
 #[test]
 fn the_stores_record_settles_duplicates_and_deletes_the_others() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k1", "api", &[DataPlaneEditor]),
         live("k2", "api", &[DataPlaneEditor]),
         live("k3", "api", &[DataPlaneViewer]),
     ]);
-    let mut options = PlanOptions::default();
-    options
-        .held
-        .insert((ProjectId("p1".into()), "api".into()), KeyId("k2".into()));
+    let options = holding(&[("api", "k2")]);
     let p = compute_plan(&d, &l, &options).unwrap();
     let reason = "duplicate of \"api\" left by an interrupted or concurrent apply; keyplan does \
                   not hold its secret";
     assert_eq!(
         brief(&p),
-        vec![
-            (Action::Delete, Some("k1"), None, reason),
-            (Action::Delete, Some("k3"), None, reason),
-        ]
+        vec![to_delete("k1", reason), to_delete("k3", reason),]
     );
     assert!(p.changes.iter().all(|c| c.causes == vec![Cause::Duplicate]));
     assert!(p.unmanaged.is_empty());
@@ -402,15 +426,12 @@ fn the_stores_record_settles_duplicates_and_deletes_the_others() {
 
 #[test]
 fn a_store_record_naming_no_candidate_settles_nothing() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k1", "api", &[DataPlaneEditor]),
         live("k2", "api", &[DataPlaneEditor]),
     ]);
-    let mut options = PlanOptions::default();
-    options
-        .held
-        .insert((ProjectId("p1".into()), "api".into()), KeyId("gone".into()));
+    let options = holding(&[("api", "gone")]);
     assert!(matches!(
         compute_plan(&d, &l, &options),
         Err(PlanError::KeyAmbiguous { .. })
@@ -421,10 +442,7 @@ fn a_store_record_naming_no_candidate_settles_nothing() {
 fn one_live_key_claimed_by_an_id_and_a_name_is_an_error() {
     let mut pinned = key("renamed", &[DataPlaneEditor]);
     pinned.id = Some(KeyId("k1".into()));
-    let d = desired(vec![by_name(
-        "prod",
-        vec![pinned, key("api", &[DataPlaneEditor])],
-    )]);
+    let d = prod_wants(vec![pinned, key("api", &[DataPlaneEditor])]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     let err = plan_err(&d, &l);
     assert_eq!(
@@ -444,7 +462,7 @@ fn names_declared_twice_or_reserved_are_errors() {
     let b = key("b", &[DataPlaneEditor]);
     let reserved = key("c (keyplan: retiring)", &[DataPlaneEditor]);
     let pending = key("e (keyplan: pending)", &[DataPlaneEditor]);
-    let d = desired(vec![by_name("prod", vec![a, b, reserved, pending])]);
+    let d = prod_wants(vec![a, b, reserved, pending]);
     let err = plan_err(&d, &prod(vec![]));
     assert_eq!(
         err.errors(),
@@ -469,7 +487,7 @@ fn names_declared_twice_or_reserved_are_errors() {
 
 #[test]
 fn a_retiring_key_without_its_new_key_finishes_the_replace() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![live(
         "k1",
         "api (keyplan: retiring)",
@@ -478,19 +496,14 @@ fn a_retiring_key_without_its_new_key_finishes_the_replace() {
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Replace,
-            Some("k1"),
-            Some("api"),
-            "finishing an interrupted replace"
-        )]
+        vec![to_replace("k1", "api", "finishing an interrupted replace")]
     );
     assert_eq!(p.changes[0].causes, vec![Cause::InterruptedReplace]);
 }
 
 #[test]
 fn a_retiring_key_beside_its_new_key_is_deleted() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k1", "api (keyplan: retiring)", &[DataPlaneViewer]),
         live("k2", "api", &[DataPlaneEditor]),
@@ -498,10 +511,8 @@ fn a_retiring_key_beside_its_new_key_is_deleted() {
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Delete,
-            Some("k1"),
-            None,
+        vec![to_delete(
+            "k1",
             "left by an interrupted replace of \"api\", whose new key exists"
         )]
     );
@@ -519,10 +530,8 @@ fn retiring_keys_are_never_ignored_or_unmanaged() {
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Delete,
-            Some("k1"),
-            None,
+        vec![to_delete(
+            "k1",
             "left by an interrupted replace of a key the manifest no longer declares"
         )]
     );
@@ -531,7 +540,7 @@ fn retiring_keys_are_never_ignored_or_unmanaged() {
 
 #[test]
 fn several_retiring_keys_finish_one_replace_and_delete_the_rest() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k2", "api (keyplan: retiring)", &[DataPlaneViewer]),
         live("k1", "api (keyplan: retiring)", &[DataPlaneViewer]),
@@ -540,16 +549,9 @@ fn several_retiring_keys_finish_one_replace_and_delete_the_rest() {
     assert_eq!(
         brief(&p),
         vec![
-            (
-                Action::Replace,
-                Some("k1"),
-                Some("api"),
-                "finishing an interrupted replace"
-            ),
-            (
-                Action::Delete,
-                Some("k2"),
-                None,
+            to_replace("k1", "api", "finishing an interrupted replace"),
+            to_delete(
+                "k2",
                 "left by an interrupted replace of \"api\", whose new key exists"
             ),
         ]
@@ -560,29 +562,19 @@ fn several_retiring_keys_finish_one_replace_and_delete_the_rest() {
 fn a_replace_interrupted_before_the_secret_was_stored_is_redone() {
     // The store still holds the retiring key's secret under "api": the new key k2 was
     // created but its secret never stored, so nobody can use it.
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k1", "api (keyplan: retiring)", &[DataPlaneEditor]),
         live("k2", "api", &[DataPlaneEditor]),
     ]);
-    let mut options = PlanOptions::default();
-    options
-        .held
-        .insert((ProjectId("p1".into()), "api".into()), KeyId("k1".into()));
+    let options = holding(&[("api", "k1")]);
     let p = compute_plan(&d, &l, &options).unwrap();
     assert_eq!(
         brief(&p),
         vec![
-            (
-                Action::Replace,
-                Some("k1"),
-                Some("api"),
-                "finishing an interrupted replace"
-            ),
-            (
-                Action::Delete,
-                Some("k2"),
-                None,
+            to_replace("k1", "api", "finishing an interrupted replace"),
+            to_delete(
+                "k2",
                 "created by an interrupted replace of \"api\" whose secret was never stored; \
                  keyplan does not hold its secret"
             ),
@@ -590,16 +582,12 @@ fn a_replace_interrupted_before_the_secret_was_stored_is_redone() {
     );
 
     // Once the store holds the new key, the retiring key is what is left over.
-    options
-        .held
-        .insert((ProjectId("p1".into()), "api".into()), KeyId("k2".into()));
+    let options = holding(&[("api", "k2")]);
     let p = compute_plan(&d, &l, &options).unwrap();
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Delete,
-            Some("k1"),
-            None,
+        vec![to_delete(
+            "k1",
             "left by an interrupted replace of \"api\", whose new key exists"
         )]
     );
@@ -607,15 +595,12 @@ fn a_replace_interrupted_before_the_secret_was_stored_is_redone() {
 
 #[test]
 fn the_retiring_key_the_store_holds_is_the_one_finished() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k1", "api (keyplan: retiring)", &[DataPlaneViewer]),
         live("k2", "api (keyplan: retiring)", &[DataPlaneViewer]),
     ]);
-    let mut options = PlanOptions::default();
-    options
-        .held
-        .insert((ProjectId("p1".into()), "api".into()), KeyId("k2".into()));
+    let options = holding(&[("api", "k2")]);
     let p = compute_plan(&d, &l, &options).unwrap();
     assert_eq!(
         brief(&p)
@@ -630,7 +615,7 @@ fn the_retiring_key_the_store_holds_is_the_one_finished() {
 fn a_retiring_key_bound_by_id_is_renamed_back() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.id = Some(KeyId("k1".into()));
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live(
         "k1",
         "api (keyplan: retiring)",
@@ -639,19 +624,14 @@ fn a_retiring_key_bound_by_id_is_renamed_back() {
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Update,
-            Some("k1"),
-            Some("api"),
-            "name differs from the manifest"
-        )]
+        vec![to_update("k1", "api", "name differs from the manifest")]
     );
 }
 
 #[test]
 fn a_retiring_key_of_a_long_name_matches_by_its_cut_stem() {
     let long = "x".repeat(80);
-    let d = desired(vec![by_name("prod", vec![key(&long, &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key(&long, &[DataPlaneEditor])]);
     let retiring = retiring_name(&long);
     assert!(key_name_is_valid(&retiring));
     let l = prod(vec![live("k1", &retiring, &[DataPlaneEditor])]);
@@ -664,7 +644,7 @@ fn a_retiring_key_of_a_long_name_matches_by_its_cut_stem() {
 fn a_retiring_key_from_a_previous_name_matches_its_renamed_key() {
     let mut declared = key("new", &[DataPlaneEditor]);
     declared.previous_names = vec!["old".into()];
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live(
         "k1",
         "old (keyplan: retiring)",
@@ -673,12 +653,7 @@ fn a_retiring_key_from_a_previous_name_matches_its_renamed_key() {
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Replace,
-            Some("k1"),
-            Some("new"),
-            "finishing an interrupted replace"
-        )]
+        vec![to_replace("k1", "new", "finishing an interrupted replace")]
     );
 }
 
@@ -686,10 +661,10 @@ fn a_retiring_key_from_a_previous_name_matches_its_renamed_key() {
 fn a_retiring_key_whose_cut_stem_fits_two_keys_is_an_error() {
     let a = format!("{}a", "x".repeat(70));
     let b = format!("{}b", "x".repeat(70));
-    let d = desired(vec![by_name(
-        "prod",
-        vec![key(&a, &[DataPlaneEditor]), key(&b, &[DataPlaneEditor])],
-    )]);
+    let d = prod_wants(vec![
+        key(&a, &[DataPlaneEditor]),
+        key(&b, &[DataPlaneEditor]),
+    ]);
     let retiring = retiring_name(&a);
     assert_eq!(retiring, retiring_name(&b));
     let l = prod(vec![live("k1", &retiring, &[DataPlaneEditor])]);
@@ -708,7 +683,7 @@ fn a_retiring_key_whose_cut_stem_fits_two_keys_is_an_error() {
 fn finishing_a_replace_of_a_protected_key_is_refused() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.protected = true;
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live(
         "k1",
         "api (keyplan: retiring)",
@@ -723,21 +698,10 @@ fn finishing_a_replace_of_a_protected_key_is_refused() {
 
 // ---- interrupted creates (pending keys) ----
 
-fn holding(pairs: &[(&str, &str)]) -> PlanOptions {
-    let mut options = PlanOptions::default();
-    for (name, id) in pairs {
-        options.held.insert(
-            (ProjectId("p1".into()), (*name).to_owned()),
-            KeyId((*id).to_owned()),
-        );
-    }
-    options
-}
-
 #[test]
 fn a_pending_key_whose_secret_was_never_stored_is_deleted_and_created_anew() {
     // Killed after the create's answer, before the store write: nobody holds its secret.
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![live(
         "k1",
         "api (keyplan: pending)",
@@ -747,16 +711,9 @@ fn a_pending_key_whose_secret_was_never_stored_is_deleted_and_created_anew() {
     assert_eq!(
         brief(&p),
         vec![
-            (
-                Action::Create,
-                None,
-                Some("api"),
-                "declared in the manifest, not found live"
-            ),
-            (
-                Action::Delete,
-                Some("k1"),
-                None,
+            to_create("api", "declared in the manifest, not found live"),
+            to_delete(
+                "k1",
                 "left by an interrupted create of \"api\"; keyplan never stored its secret"
             ),
         ]
@@ -770,7 +727,7 @@ fn a_pending_key_whose_secret_was_never_stored_is_deleted_and_created_anew() {
 #[test]
 fn a_pending_key_whose_secret_is_stored_is_renamed_to_finish_its_create() {
     // Killed after the store write, before the rename: the secret is safe, finish the rename.
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![live(
         "k1",
         "api (keyplan: pending)",
@@ -780,12 +737,7 @@ fn a_pending_key_whose_secret_is_stored_is_renamed_to_finish_its_create() {
     let p = compute_plan(&d, &l, &options).unwrap();
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Update,
-            Some("k1"),
-            Some("api"),
-            "finishing an interrupted create"
-        )]
+        vec![to_update("k1", "api", "finishing an interrupted create")]
     );
     assert_eq!(p.changes[0].causes, vec![Cause::InterruptedCreate]);
     assert!(p.unmanaged.is_empty());
@@ -794,14 +746,13 @@ fn a_pending_key_whose_secret_is_stored_is_renamed_to_finish_its_create() {
     // role_change = "replace" (nobody has used the key yet).
     let mut changed = key("api", &[DataPlaneViewer]);
     changed.role_change = RoleChange::Replace;
-    let d = desired(vec![by_name("prod", vec![changed])]);
+    let d = prod_wants(vec![changed]);
     let p = compute_plan(&d, &l, &options).unwrap();
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Update,
-            Some("k1"),
-            Some("api"),
+        vec![to_update(
+            "k1",
+            "api",
             "finishing an interrupted create; roles differ from the manifest"
         )]
     );
@@ -819,10 +770,8 @@ fn a_pending_key_of_an_undeclared_name_is_deleted_never_ignored_or_unmanaged() {
     let p = compute_plan(&d, &l, &holding(&[("gone", "k1")])).unwrap();
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Delete,
-            Some("k1"),
-            None,
+        vec![to_delete(
+            "k1",
             "left by an interrupted create of a key the manifest no longer declares"
         )]
     );
@@ -834,7 +783,7 @@ fn a_pending_key_of_an_undeclared_name_is_deleted_never_ignored_or_unmanaged() {
 
 #[test]
 fn a_pending_key_beside_a_live_key_of_its_name() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k1", "api", &[DataPlaneEditor]),
         live("k2", "api (keyplan: pending)", &[DataPlaneEditor]),
@@ -845,10 +794,8 @@ fn a_pending_key_beside_a_live_key_of_its_name() {
         let p = compute_plan(&d, &l, &options).unwrap();
         assert_eq!(
             brief(&p),
-            vec![(
-                Action::Delete,
-                Some("k2"),
-                None,
+            vec![to_delete(
+                "k2",
                 "left by an interrupted create of \"api\"; keyplan never stored its secret"
             )]
         );
@@ -859,16 +806,9 @@ fn a_pending_key_beside_a_live_key_of_its_name() {
     assert_eq!(
         brief(&p),
         vec![
-            (
-                Action::Update,
-                Some("k2"),
-                Some("api"),
-                "finishing an interrupted create"
-            ),
-            (
-                Action::Delete,
-                Some("k1"),
-                None,
+            to_update("k2", "api", "finishing an interrupted create"),
+            to_delete(
+                "k1",
                 "duplicate of \"api\" left by an interrupted or concurrent apply; keyplan does \
                  not hold its secret"
             ),
@@ -880,7 +820,7 @@ fn a_pending_key_beside_a_live_key_of_its_name() {
 fn a_held_pending_key_of_a_key_bound_by_id_is_deleted() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.id = Some(KeyId("k1".into()));
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![
         live("k1", "api", &[DataPlaneEditor]),
         live("k2", "api (keyplan: pending)", &[DataPlaneEditor]),
@@ -888,10 +828,8 @@ fn a_held_pending_key_of_a_key_bound_by_id_is_deleted() {
     let p = compute_plan(&d, &l, &holding(&[("api", "k2")])).unwrap();
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Delete,
-            Some("k2"),
-            None,
+        vec![to_delete(
+            "k2",
             "left by an interrupted create of \"api\", which already has a live key"
         )]
     );
@@ -901,7 +839,7 @@ fn a_held_pending_key_of_a_key_bound_by_id_is_deleted() {
 fn a_pending_key_bound_by_id_is_an_ordinary_binding() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.id = Some(KeyId("k1".into()));
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live(
         "k1",
         "api (keyplan: pending)",
@@ -910,18 +848,13 @@ fn a_pending_key_bound_by_id_is_an_ordinary_binding() {
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Update,
-            Some("k1"),
-            Some("api"),
-            "name differs from the manifest"
-        )]
+        vec![to_update("k1", "api", "name differs from the manifest")]
     );
 }
 
 #[test]
 fn a_replace_interrupted_around_its_pending_key_is_finished_either_way() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![
         live("k1", "api (keyplan: retiring)", &[DataPlaneViewer]),
         live("k2", "api (keyplan: pending)", &[DataPlaneEditor]),
@@ -932,16 +865,9 @@ fn a_replace_interrupted_around_its_pending_key_is_finished_either_way() {
     assert_eq!(
         brief(&p),
         vec![
-            (
-                Action::Replace,
-                Some("k1"),
-                Some("api"),
-                "finishing an interrupted replace"
-            ),
-            (
-                Action::Delete,
-                Some("k2"),
-                None,
+            to_replace("k1", "api", "finishing an interrupted replace"),
+            to_delete(
+                "k2",
                 "left by an interrupted create of \"api\"; keyplan never stored its secret"
             ),
         ]
@@ -951,16 +877,9 @@ fn a_replace_interrupted_around_its_pending_key_is_finished_either_way() {
     assert_eq!(
         brief(&p),
         vec![
-            (
-                Action::Update,
-                Some("k2"),
-                Some("api"),
-                "finishing an interrupted create"
-            ),
-            (
-                Action::Delete,
-                Some("k1"),
-                None,
+            to_update("k2", "api", "finishing an interrupted create"),
+            to_delete(
+                "k1",
                 "left by an interrupted replace of \"api\", whose new key exists"
             ),
         ]
@@ -974,15 +893,14 @@ fn a_pending_key_of_a_long_name_matches_by_its_cut_stem() {
     assert!(key_name_is_valid(&pending));
     assert_eq!(pending.chars().count(), 80);
     assert_eq!(pending_stem(&pending), Some(&long[..61]));
-    let d = desired(vec![by_name("prod", vec![key(&long, &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key(&long, &[DataPlaneEditor])]);
     let l = prod(vec![live("k1", &pending, &[DataPlaneEditor])]);
     let p = compute_plan(&d, &l, &holding(&[(&long, "k1")])).unwrap();
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Update,
-            Some("k1"),
-            Some(long.as_str()),
+        vec![to_update(
+            "k1",
+            long.as_str(),
             "finishing an interrupted create"
         )]
     );
@@ -992,7 +910,7 @@ fn a_pending_key_of_a_long_name_matches_by_its_cut_stem() {
 fn a_pending_key_older_than_its_rotation_is_not_finished_but_made_anew() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.rotate_after = Some(jiff::SignedDuration::from_hours(24 * 30));
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![aged(
         live("k1", "api (keyplan: pending)", &[DataPlaneEditor]),
         "2026-06-01T00:00:00Z",
@@ -1003,16 +921,9 @@ fn a_pending_key_older_than_its_rotation_is_not_finished_but_made_anew() {
     assert_eq!(
         brief(&p),
         vec![
-            (
-                Action::Create,
-                None,
-                Some("api"),
-                "declared in the manifest, not found live"
-            ),
-            (
-                Action::Delete,
-                Some("k1"),
-                None,
+            to_create("api", "declared in the manifest, not found live"),
+            to_delete(
+                "k1",
                 "left by an interrupted create of \"api\", and older than 30d (created \
                  2026-06-01T00:00:00Z, 179d ago): a new key is created instead"
             ),
@@ -1022,15 +933,12 @@ fn a_pending_key_older_than_its_rotation_is_not_finished_but_made_anew() {
 
 #[test]
 fn deleting_pending_keys_does_not_count_for_the_guard() {
-    let d = desired(vec![by_name(
-        "prod",
-        vec![
-            key("a", &[DataPlaneViewer]),
-            key("b", &[DataPlaneViewer]),
-            key("c", &[DataPlaneViewer]),
-            key("d", &[DataPlaneViewer]),
-        ],
-    )]);
+    let d = prod_wants(vec![
+        key("a", &[DataPlaneViewer]),
+        key("b", &[DataPlaneViewer]),
+        key("c", &[DataPlaneViewer]),
+        key("d", &[DataPlaneViewer]),
+    ]);
     let mut keys: Vec<LiveKey> = ["a", "b", "c", "d"]
         .iter()
         .map(|n| live(&format!("k-{n}"), n, &[DataPlaneViewer]))
@@ -1049,7 +957,7 @@ fn deleting_pending_keys_does_not_count_for_the_guard() {
 
 #[test]
 fn replace_of_a_key_whose_create_is_being_finished_is_an_error() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![live(
         "k1",
         "api (keyplan: pending)",
@@ -1069,15 +977,14 @@ fn replace_of_a_key_whose_create_is_being_finished_is_an_error() {
 fn role_change_replace_replaces_with_a_reason() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.role_change = RoleChange::Replace;
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "api", &[DataPlaneViewer])]);
     let p = plan(&d, &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Replace,
-            Some("k1"),
-            Some("api"),
+        vec![to_replace(
+            "k1",
+            "api",
             "roles change from [DataPlaneViewer] to [DataPlaneEditor]; role_change = \"replace\""
         )]
     );
@@ -1089,7 +996,7 @@ fn role_change_replace_still_renames_in_place() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.role_change = RoleChange::Replace;
     declared.previous_names = vec!["old".into()];
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "old", &[DataPlaneEditor])]);
     assert_eq!(plan(&d, &l).changes[0].action, Action::Update);
 }
@@ -1098,12 +1005,12 @@ fn role_change_replace_still_renames_in_place() {
 fn a_protected_key_may_be_updated_but_not_replaced() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.protected = true;
-    let d = desired(vec![by_name("prod", vec![declared.clone()])]);
+    let d = prod_wants(vec![declared.clone()]);
     let l = prod(vec![live("k1", "api", &[DataPlaneViewer])]);
     assert_eq!(plan(&d, &l).changes[0].action, Action::Update);
 
     declared.role_change = RoleChange::Replace;
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let err = plan_err(&d, &l);
     assert_eq!(
         err.to_string(),
@@ -1129,7 +1036,7 @@ fn at_now() -> PlanOptions {
 
 #[test]
 fn a_key_older_than_rotate_after_is_replaced() {
-    let d = desired(vec![by_name("prod", vec![rotating(90)])]);
+    let d = prod_wants(vec![rotating(90)]);
     let l = prod(vec![aged(
         live("k1", "api", &[DataPlaneEditor]),
         "2026-08-01T12:00:00Z",
@@ -1137,10 +1044,9 @@ fn a_key_older_than_rotate_after_is_replaced() {
     let p = compute_plan(&d, &l, &at_now()).unwrap();
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Replace,
-            Some("k1"),
-            Some("api"),
+        vec![to_replace(
+            "k1",
+            "api",
             "older than 90d (created 2026-08-01T12:00:00Z, 117d ago)"
         )]
     );
@@ -1149,7 +1055,7 @@ fn a_key_older_than_rotate_after_is_replaced() {
 
 #[test]
 fn a_key_younger_than_rotate_after_is_kept() {
-    let d = desired(vec![by_name("prod", vec![rotating(90)])]);
+    let d = prod_wants(vec![rotating(90)]);
     let l = prod(vec![aged(
         live("k1", "api", &[DataPlaneEditor]),
         "2026-09-01T00:00:00Z",
@@ -1160,7 +1066,7 @@ fn a_key_younger_than_rotate_after_is_kept() {
 
 #[test]
 fn rotation_and_a_role_difference_make_one_replace_with_both_causes() {
-    let d = desired(vec![by_name("prod", vec![rotating(30)])]);
+    let d = prod_wants(vec![rotating(30)]);
     let l = prod(vec![aged(
         live("k1", "api", &[DataPlaneViewer]),
         "2026-01-01T00:00:00Z",
@@ -1176,7 +1082,7 @@ fn rotation_and_a_role_difference_make_one_replace_with_both_causes() {
 
 #[test]
 fn an_unknown_age_is_noted_not_changed() {
-    let d = desired(vec![by_name("prod", vec![rotating(90)])]);
+    let d = prod_wants(vec![rotating(90)]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     let p = compute_plan(&d, &l, &at_now()).unwrap();
     assert!(p.is_empty());
@@ -1203,7 +1109,7 @@ fn durations_read_like_a_manifest() {
 
 #[test]
 fn replace_on_demand_by_project_name_or_id() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     for project_ref in ["prod", "p1"] {
         let mut options = PlanOptions::default();
@@ -1211,10 +1117,9 @@ fn replace_on_demand_by_project_name_or_id() {
         let p = compute_plan(&d, &l, &options).unwrap();
         assert_eq!(
             brief(&p),
-            vec![(
-                Action::Replace,
-                Some("k1"),
-                Some("api"),
+            vec![to_replace(
+                "k1",
+                "api",
                 "replacement requested with --replace"
             )]
         );
@@ -1224,13 +1129,10 @@ fn replace_on_demand_by_project_name_or_id() {
 
 #[test]
 fn replace_naming_no_existing_key_is_an_error() {
-    let d = desired(vec![by_name(
-        "prod",
-        vec![
-            key("api", &[DataPlaneEditor]),
-            key("new", &[DataPlaneEditor]),
-        ],
-    )]);
+    let d = prod_wants(vec![
+        key("api", &[DataPlaneEditor]),
+        key("new", &[DataPlaneEditor]),
+    ]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     let mut options = PlanOptions::default();
     for (p, k) in [("staging", "api"), ("prod", "nope"), ("prod", "new")] {
@@ -1251,7 +1153,7 @@ fn replace_naming_no_existing_key_is_an_error() {
 
 #[test]
 fn replace_on_demand_is_satisfied_by_finishing_an_interrupted_replace() {
-    let d = desired(vec![by_name("prod", vec![key("api", &[DataPlaneEditor])])]);
+    let d = prod_wants(vec![key("api", &[DataPlaneEditor])]);
     let l = prod(vec![live(
         "k1",
         "api (keyplan: retiring)",
@@ -1262,12 +1164,7 @@ fn replace_on_demand_is_satisfied_by_finishing_an_interrupted_replace() {
     let p = compute_plan(&d, &l, &options).unwrap();
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Replace,
-            Some("k1"),
-            Some("api"),
-            "finishing an interrupted replace"
-        )]
+        vec![to_replace("k1", "api", "finishing an interrupted replace")]
     );
 }
 
@@ -1303,7 +1200,7 @@ fn replace_naming_a_project_name_two_projects_share_needs_the_id() {
 fn replacing_a_key_bound_by_id_is_refused() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.id = Some(KeyId("k1".into()));
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     let mut options = PlanOptions::default();
     options.replace.insert(("prod".into(), "api".into()));
@@ -1316,7 +1213,7 @@ fn replacing_a_key_bound_by_id_is_refused() {
 fn replacing_a_protected_key_on_demand_is_refused() {
     let mut declared = key("api", &[DataPlaneEditor]);
     declared.protected = true;
-    let d = desired(vec![by_name("prod", vec![declared])]);
+    let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     let mut options = PlanOptions::default();
     options.replace.insert(("prod".into(), "api".into()));
@@ -1346,10 +1243,8 @@ fn unmanaged_keys_are_kept_deleted_or_ignored() {
     let p = plan(&desired(vec![delete]), &l);
     assert_eq!(
         brief(&p),
-        vec![(
-            Action::Delete,
-            Some("k1"),
-            None,
+        vec![to_delete(
+            "k1",
             "not declared in the manifest and unmanaged = \"delete\""
         )]
     );
@@ -1593,7 +1488,7 @@ fn drift_reports_what_the_plan_would_hide() {
     );
 
     let clean = drift(&plan(
-        &desired(vec![by_name("prod", vec![key("a", &[DataPlaneEditor])])]),
+        &prod_wants(vec![key("a", &[DataPlaneEditor])]),
         &prod(vec![live("k1", "a", &[DataPlaneEditor])]),
     ));
     assert!(clean.is_clean());

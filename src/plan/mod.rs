@@ -211,9 +211,7 @@ pub const RETIRING_SUFFIX: &str = " (keyplan: retiring)";
 /// The name a key gets while it is being replaced: its name with [`RETIRING_SUFFIX`], the
 /// name cut short where both would not fit in 80 characters.
 pub fn retiring_name(name: &str) -> String {
-    let room = crate::model::MAX_KEY_NAME_CHARS - RETIRING_SUFFIX.chars().count();
-    let stem: String = name.chars().take(room).collect();
-    format!("{stem}{RETIRING_SUFFIX}")
+    suffixed(name, RETIRING_SUFFIX)
 }
 
 /// For a retiring key's name, the (possibly cut) name it had before; `None` for other names.
@@ -233,9 +231,14 @@ pub const PENDING_SUFFIX: &str = " (keyplan: pending)";
 /// The name a key has while it is being created: its name with [`PENDING_SUFFIX`], the name
 /// cut short where both would not fit in 80 characters.
 pub fn pending_name(name: &str) -> String {
-    let room = crate::model::MAX_KEY_NAME_CHARS - PENDING_SUFFIX.chars().count();
+    suffixed(name, PENDING_SUFFIX)
+}
+
+/// `name` with `suffix`, the name cut short so that both fit in a key name's 80 characters.
+fn suffixed(name: &str, suffix: &str) -> String {
+    let room = crate::model::MAX_KEY_NAME_CHARS - suffix.chars().count();
     let stem: String = name.chars().take(room).collect();
-    format!("{stem}{PENDING_SUFFIX}")
+    format!("{stem}{suffix}")
 }
 
 /// For a pending key's name, the (possibly cut) name it is being created under; `None` for

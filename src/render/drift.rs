@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::plan::{DriftItem, DriftReport, FORMAT_VERSION};
+use crate::plan::{DriftItem, DriftReport, FORMAT_VERSION, PlanNote};
 
 use super::json::{NoteDoc, ProjectDoc, to_pretty};
 use super::markdown::{MARKDOWN_LIMIT, code, escape_text};
@@ -199,41 +199,20 @@ pub fn drift_markdown(report: &DriftReport) -> String {
         }
         out.push('\n');
     }
+    // The findings, then the notes, each a section of lines; once one line does not fit, the
+    // rest are only counted, so what is shown is a prefix of the report.
+    let findings = sections(report).map(|(_, title, list)| {
+        let lines: Vec<String> = list.iter().map(finding_line).collect();
+        (title, lines)
+    });
+    let notes = ("Notes", report.notes.iter().map(note_line).collect());
     let mut left_out = 0;
-    for (_, title, list) in sections(report) {
-        if list.is_empty() {
+    for (title, lines) in findings.into_iter().chain([notes]) {
+        if lines.is_empty() {
             continue;
         }
         let _ = write!(out, "### {}\n\n", escape_text(title));
-        for item in list {
-            let id = item
-                .id
-                .as_ref()
-                .map(|id| format!(" ({})", code(id.as_str())))
-                .unwrap_or_default();
-            let line = format!(
-                "- {}{id} in project {}: {}\n",
-                code(&quoted(&item.key)),
-                code(&quoted(&item.project.name)),
-                escape_text(&item.detail)
-            );
-            if left_out > 0 || out.len() + line.len() > limit {
-                left_out += 1;
-                continue;
-            }
-            out.push_str(&line);
-        }
-        out.push('\n');
-    }
-    if !report.notes.is_empty() {
-        out.push_str("### Notes\n\n");
-        for note in &report.notes {
-            let line = format!(
-                "- {} in project {}: {}\n",
-                code(&quoted(&note.key)),
-                code(&quoted(&note.project.name)),
-                escape_text(&note.message)
-            );
+        for line in lines {
             if left_out > 0 || out.len() + line.len() > limit {
                 left_out += 1;
                 continue;
@@ -251,4 +230,29 @@ pub fn drift_markdown(report: &DriftReport) -> String {
         );
     }
     out
+}
+
+/// A finding as a Markdown list item.
+fn finding_line(item: &DriftItem) -> String {
+    let id = item
+        .id
+        .as_ref()
+        .map(|id| format!(" ({})", code(id.as_str())))
+        .unwrap_or_default();
+    format!(
+        "- {}{id} in project {}: {}\n",
+        code(&quoted(&item.key)),
+        code(&quoted(&item.project.name)),
+        escape_text(&item.detail)
+    )
+}
+
+/// A note as a Markdown list item.
+fn note_line(note: &PlanNote) -> String {
+    format!(
+        "- {} in project {}: {}\n",
+        code(&quoted(&note.key)),
+        code(&quoted(&note.project.name)),
+        escape_text(&note.message)
+    )
 }
