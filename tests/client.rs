@@ -592,10 +592,10 @@ async fn giving_up_is_a_clear_error() {
     );
     assert!(err.to_string().starts_with("no response: "), "{err}");
     assert!(
-        err.to_string().contains("gave up after 4 attempts"),
+        err.to_string().contains("gave up after 5 attempts"),
         "{err}"
     );
-    assert_eq!(api.stats().requests, 4);
+    assert_eq!(api.stats().requests, 5);
 }
 
 #[tokio::test]

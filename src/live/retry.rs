@@ -38,7 +38,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            max_attempts: 4,
+            max_attempts: 5,
             max_throttled_attempts: 30,
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(20),
