@@ -35,6 +35,73 @@ pub struct FileStore {
     path: PathBuf,
     format: FileFormat,
     puts: Arc<PutQueue>,
+    parsed: Arc<ParseCache>,
+}
+
+/// The last contents this store read or wrote, with the identity of the file they are of.
+/// Apply asks the store many questions between writes (which key id it holds under a name);
+/// re-parsing a file of a thousand records for each was most of an apply's CPU. Every write
+/// renames a new file into place, so (device, inode, length, mtime) changes with each.
+#[derive(Default)]
+struct ParseCache(Mutex<Option<(FileStamp, Contents)>>);
+
+impl std::fmt::Debug for ParseCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ParseCache")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+impl FileStamp {
+    /// `None` where the platform gives no inode: nothing is cached there.
+    #[cfg(unix)]
+    #[expect(
+        clippy::unnecessary_wraps,
+        reason = "the non-unix twin returns None; one signature for both"
+    )]
+    fn of(metadata: &fs::Metadata) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileStamp {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+            len: metadata.len(),
+            mtime_ns: i128::from(metadata.mtime()) * 1_000_000_000
+                + i128::from(metadata.mtime_nsec()),
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn of(_metadata: &fs::Metadata) -> Option<FileStamp> {
+        None
+    }
+}
+
+impl ParseCache {
+    fn get(&self, stamp: FileStamp) -> Option<Contents> {
+        let cached = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cached
+            .as_ref()
+            .filter(|(at, _)| *at == stamp)
+            .map(|(_, contents)| contents.clone())
+    }
+
+    fn put(&self, stamp: Option<FileStamp>, contents: &Contents) {
+        let mut cached = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *cached = stamp.map(|stamp| (stamp, contents.clone()));
+    }
 }
 
 /// Group commit: edits (puts, renames, removals) that arrive while another batch is being
@@ -112,12 +179,14 @@ struct DotenvMeta {
 }
 
 /// A dotenv line keyplan did not write: kept verbatim, in place.
+#[derive(Clone)]
 enum Item {
     Record(FileRecord),
     Verbatim(String),
 }
 
 /// A parsed file, in either format.
+#[derive(Clone)]
 struct Contents {
     items: Vec<Item>,
     /// Unknown top-level JSON fields, kept.
@@ -172,6 +241,7 @@ impl FileStore {
             path,
             format,
             puts: Arc::default(),
+            parsed: Arc::default(),
         }
     }
 
@@ -318,7 +388,9 @@ impl FileStore {
     ) -> Result<T, StoreError> {
         let _lock = self.lock()?;
         remove_stale_temps(&self.path);
-        let mut contents = self.load()?.unwrap_or_else(|| Contents {
+        // Read-modify-write never trusts the cache: a stale read here would overwrite
+        // another process's secrets.
+        let mut contents = self.read(false)?.unwrap_or_else(|| Contents {
             items: match self.format {
                 FileFormat::Json => Vec::new(),
                 FileFormat::Dotenv => vec![Item::Verbatim(DOTENV_HEADER.to_owned())],
@@ -358,22 +430,37 @@ impl FileStore {
 
     /// Reads and parses the file; `None` when it does not exist (or is empty, as after
     /// `install -m 600 /dev/null FILE`).
+    /// The file's contents for a question (which key id is held, a secret read back): from the
+    /// cache when the file has not changed since it was last parsed.
     fn load(&self) -> Result<Option<Contents>, StoreError> {
+        self.read(true)
+    }
+
+    fn read(&self, use_cache: bool) -> Result<Option<Contents>, StoreError> {
         let file = match File::open(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error(&format!("open {}", self.path.display()), &e)),
         };
         check_private(&self.path, &file)?;
+        let stamp = file.metadata().ok().as_ref().and_then(FileStamp::of);
+        if let Some(contents) = stamp
+            .filter(|_| use_cache)
+            .and_then(|stamp| self.parsed.get(stamp))
+        {
+            return Ok(Some(contents));
+        }
         let text = io::read_to_string(file)
             .map_err(|e| io_error(&format!("read {}", self.path.display()), &e))?;
         if text.trim().is_empty() {
             return Ok(None);
         }
-        match self.format {
-            FileFormat::Json => self.parse_json(&text).map(Some),
-            FileFormat::Dotenv => self.parse_dotenv(&text).map(Some),
-        }
+        let contents = match self.format {
+            FileFormat::Json => self.parse_json(&text)?,
+            FileFormat::Dotenv => self.parse_dotenv(&text)?,
+        };
+        self.parsed.put(stamp, &contents);
+        Ok(Some(contents))
     }
 
     fn parse_json(&self, text: &str) -> Result<Contents, StoreError> {
