@@ -8,6 +8,7 @@
 //! `commands`. `live` and `emulator` speak HTTP; `plan` and `model` never do I/O.
 
 pub mod apply;
+pub mod atomic_write;
 pub mod commands;
 pub mod desired;
 pub mod emulator;

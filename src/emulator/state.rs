@@ -4,7 +4,6 @@
 //! Secrets are generated here and handed out once; the store keeps only their SHA-256 hashes,
 //! and the list of issued values lives in memory only, for tests that scan output for leaks.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -190,7 +189,7 @@ impl Store {
         self.keys.sort_by_key(|key| key.created_at);
     }
 
-    /// Writes the state file, atomically (temporary file, then rename), if there is one.
+    /// Writes the state file, atomically (`atomic_write`), if there is one.
     pub fn save(&self) -> std::io::Result<()> {
         let Some(path) = &self.state_file else {
             return Ok(());
@@ -220,19 +219,9 @@ impl Store {
                 })
                 .collect(),
         };
-        let text = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
-        let mut tmp_name = path.as_os_str().to_owned();
-        tmp_name.push(format!(".tmp{}", std::process::id()));
-        let tmp = PathBuf::from(tmp_name);
-        let write = || -> std::io::Result<()> {
-            let mut out = std::fs::File::create(&tmp)?;
-            out.write_all(&text)?;
-            out.write_all(b"\n")?;
-            out.sync_all()?;
-            std::fs::rename(&tmp, path)
-        };
-        write().map_err(|err| {
-            let _ = std::fs::remove_file(&tmp);
+        let mut text = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
+        text.push(b'\n');
+        crate::atomic_write::write_atomically(path, &text).map_err(|err| {
             std::io::Error::new(
                 err.kind(),
                 format!("cannot save emulator state to {}: {err}", path.display()),
