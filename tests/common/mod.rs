@@ -12,11 +12,14 @@
 #![expect(clippy::unwrap_used, reason = "test harness")]
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
 use keyplan::emulator::{BackgroundEmulator, EmulatorConfig};
+
+mod files;
+use files::walk;
 use keyplan::model::{LiveKey, Project, Role};
 
 pub const CLIENT_ID: &str = "test-client";
@@ -157,19 +160,6 @@ impl Env {
             }
         }
     }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 /// One keyplan invocation being built.

@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,6 +32,10 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom as _;
 use rand::{Rng, SeedableRng};
 use sha2::Digest as _;
+
+#[path = "files.rs"]
+mod files;
+use files::walk;
 
 const CLIENT_ID: &str = "reliability-client";
 const CLIENT_SECRET: &str = "reliability-client-secret";
@@ -324,19 +328,6 @@ fn sha256_hex(value: &str) -> String {
         let _ = write!(out, "{byte:02x}");
         out
     })
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 // ---------------------------------------------------------------------------------------------
