@@ -93,20 +93,8 @@ impl Connection {
                     state_file.display()
                 ))
             })?;
-        let existing: BTreeSet<String> = emulator.projects().into_iter().map(|p| p.name).collect();
-        for project in desired.map(|d| d.projects.as_slice()).unwrap_or_default() {
-            match &project.selector {
-                ProjectSelector::Name(name) if !existing.contains(name) => {
-                    emulator.add_project(name);
-                }
-                ProjectSelector::Id(id) if !emulator.projects().iter().any(|p| &p.id == id) => {
-                    emulator.add_project_with_id(
-                        id,
-                        &format!("sandbox-{}", id.as_str().get(..8).unwrap_or_default()),
-                    );
-                }
-                _ => {}
-            }
+        if let Some(desired) = desired {
+            add_missing_projects(&emulator, desired);
         }
         let mut config = ClientConfig::new(credentials);
         config.api_host = emulator.base_url();
@@ -126,6 +114,24 @@ impl Connection {
     pub async fn close(self) {
         if let Some(emulator) = self.sandbox {
             emulator.shutdown().await;
+        }
+    }
+}
+
+/// Gives the sandbox every project the manifest names that it lacks: by name, or with the
+/// manifest's id (and a made-up name).
+fn add_missing_projects(emulator: &RunningEmulator, desired: &Desired) {
+    let existing = emulator.projects();
+    for project in &desired.projects {
+        match &project.selector {
+            ProjectSelector::Name(name) if !existing.iter().any(|p| &p.name == name) => {
+                emulator.add_project(name);
+            }
+            ProjectSelector::Id(id) if !existing.iter().any(|p| &p.id == id) => {
+                let name = format!("sandbox-{}", id.as_str().get(..8).unwrap_or_default());
+                emulator.add_project_with_id(id, &name);
+            }
+            _ => {}
         }
     }
 }
@@ -257,7 +263,7 @@ pub fn store_config(manifest: &Manifest, overrides: &StoreArgs) -> SecretsConfig
 /// replace), and for declared names whose pending twin is live (an interrupted create), which
 /// key id the store holds a secret for. Only those names are asked about, so a plan costs no
 /// store lookups in the common case.
-pub fn held_duplicates(
+pub fn held_to_settle(
     store: &dyn SecretStore,
     observed: &Observed,
 ) -> BTreeMap<(ProjectId, String), crate::model::KeyId> {

@@ -10,7 +10,7 @@ use crate::render::RenderOptions;
 use crate::secrets::SecretStore;
 
 use super::cli::{Format, GlobalArgs, PlanArgs, PlanScope};
-use super::context::{Connection, Observed, held_duplicates, load_manifest, observe};
+use super::context::{Connection, Observed, held_to_settle, load_manifest, observe};
 use super::failure::{CommandResult, Failure};
 use super::saved_plan::SavedPlan;
 use super::ui::Ui;
@@ -90,7 +90,7 @@ pub async fn make_plan<A: AdminApi>(
         replace: parse_replace(&scope.replace)?,
         now: Some(jiff::Timestamp::now()),
         held: store
-            .map(|s| held_duplicates(s, &observed))
+            .map(|s| held_to_settle(s, &observed))
             .unwrap_or_default(),
         ..PlanOptions::default()
     };
