@@ -9,7 +9,7 @@ use crate::secrets::SecretStore;
 use super::cli::{ApplyArgs, Format, GlobalArgs};
 use super::context::{Connection, load_manifest, observe, open_store};
 use super::failure::{CommandResult, Failure};
-use super::plan::{guard, make_plan, manifest_bytes, render_plan};
+use super::plan::{guard, make_plan, render_plan};
 use super::saved_plan::SavedPlan;
 use super::ui::{Approval, Ui};
 
@@ -62,7 +62,7 @@ async fn apply_saved(
     path: &std::path::Path,
 ) -> CommandResult {
     let mut saved = SavedPlan::read(path)?;
-    saved.check_applicable(&manifest_bytes(manifest)?, &connection.api_host())?;
+    saved.check_applicable(&manifest.sha256, &connection.api_host())?;
     let only: Vec<String> = saved
         .snapshot
         .iter()

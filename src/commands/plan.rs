@@ -45,12 +45,11 @@ async fn plan_and_show(
     ui.out(&render_plan(ui, &plan, args.format));
     guard(&plan, &args.scope)?;
     if let Some(out) = &args.out {
-        let bytes = manifest_bytes(manifest)?;
         let saved = SavedPlan::new(
             plan.clone(),
             &observed.live,
             &observed.resolved,
-            &bytes,
+            &manifest.sha256,
             connection.api_host(),
         );
         saved.write(out)?;
@@ -136,9 +135,4 @@ pub fn render_plan(ui: &Ui, plan: &Plan, format: Format) -> String {
         Format::Json => crate::render::json(plan),
         Format::Markdown => crate::render::markdown(plan),
     }
-}
-
-pub fn manifest_bytes(manifest: &Manifest) -> Result<Vec<u8>, Failure> {
-    std::fs::read(&manifest.path)
-        .map_err(|e| Failure::wrap(format!("read {}", manifest.path.display()), &e))
 }

@@ -42,7 +42,7 @@ pub struct SavedPlan {
     pub keyplan_version: String,
     pub plan_id: String,
     pub created_at: jiff::Timestamp,
-    /// SHA-256 of the manifest's bytes.
+    /// SHA-256 of the manifest's text (`Manifest::sha256`).
     pub manifest_sha256: String,
     /// The API the plan was made against (so a sandbox plan is not applied to Pinecone).
     pub api_host: String,
@@ -61,7 +61,7 @@ impl SavedPlan {
         plan: Plan,
         live: &LiveState,
         projects: &[Project],
-        manifest_bytes: &[u8],
+        manifest_sha256: &str,
         api_host: String,
     ) -> Self {
         let mut saved = SavedPlan {
@@ -69,7 +69,7 @@ impl SavedPlan {
             keyplan_version: env!("CARGO_PKG_VERSION").to_owned(),
             plan_id: uuid::Uuid::new_v4().to_string(),
             created_at: jiff::Timestamp::now(),
-            manifest_sha256: sha256_hex(manifest_bytes),
+            manifest_sha256: manifest_sha256.to_owned(),
             api_host,
             snapshot: snapshot(live, projects),
             plan,
@@ -87,7 +87,7 @@ impl SavedPlan {
         };
         // Serialising our own plain data cannot fail; an empty body would only weaken the check.
         let bytes = serde_json::to_vec(&unsigned).unwrap_or_default();
-        sha256_hex(&bytes)
+        format!("{:x}", Sha256::digest(&bytes))
     }
 
     /// Writes the file atomically (temp file, fsync, rename).
@@ -125,7 +125,7 @@ impl SavedPlan {
     }
 
     /// Refuses a plan made from another manifest, or applied already.
-    pub fn check_applicable(&self, manifest_bytes: &[u8], api_host: &str) -> Result<(), Failure> {
+    pub fn check_applicable(&self, manifest_sha256: &str, api_host: &str) -> Result<(), Failure> {
         if let Some(at) = self.applied_at {
             return Err(Failure::new(
                 ExitCode::StalePlan,
@@ -133,7 +133,7 @@ impl SavedPlan {
             )
             .hint("run `keyplan plan --out FILE` for a new plan"));
         }
-        if sha256_hex(manifest_bytes) != self.manifest_sha256 {
+        if manifest_sha256 != self.manifest_sha256 {
             return Err(Failure::new(
                 ExitCode::StalePlan,
                 "the manifest changed since this plan was saved (or it is another manifest)",
@@ -229,10 +229,6 @@ fn snapshot(live: &LiveState, projects: &[Project]) -> Vec<ProjectSnapshot> {
     snapshot
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
-
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
@@ -275,7 +271,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.json");
         let (live, projects) = live();
-        let saved = SavedPlan::new(empty_plan(), &live, &projects, b"manifest", "h".into());
+        let saved = SavedPlan::new(empty_plan(), &live, &projects, "manifest", "h".into());
         saved.write(&path).unwrap();
         assert_eq!(SavedPlan::read(&path).unwrap(), saved);
 
@@ -290,7 +286,7 @@ mod tests {
     #[test]
     fn staleness_names_what_changed() {
         let (mut live, projects) = live();
-        let saved = SavedPlan::new(empty_plan(), &live, &projects, b"m", "h".into());
+        let saved = SavedPlan::new(empty_plan(), &live, &projects, "m", "h".into());
         assert!(saved.staleness(&live).is_empty());
         live.keys.get_mut(&ProjectId("p1".into())).unwrap()[0].roles = [Role::ProjectViewer].into();
         let changes = saved.staleness(&live);
@@ -301,19 +297,19 @@ mod tests {
     #[test]
     fn another_manifest_or_a_second_apply_is_refused() {
         let (live, projects) = live();
-        let mut saved = SavedPlan::new(empty_plan(), &live, &projects, b"m", "h".into());
-        assert!(saved.check_applicable(b"m", "h").is_ok());
+        let mut saved = SavedPlan::new(empty_plan(), &live, &projects, "m", "h".into());
+        assert!(saved.check_applicable("m", "h").is_ok());
         assert_eq!(
-            saved.check_applicable(b"other", "h").unwrap_err().exit,
+            saved.check_applicable("other", "h").unwrap_err().exit,
             ExitCode::StalePlan
         );
         assert_eq!(
-            saved.check_applicable(b"m", "elsewhere").unwrap_err().exit,
+            saved.check_applicable("m", "elsewhere").unwrap_err().exit,
             ExitCode::StalePlan
         );
         saved.applied_at = Some(jiff::Timestamp::now());
         assert_eq!(
-            saved.check_applicable(b"m", "h").unwrap_err().exit,
+            saved.check_applicable("m", "h").unwrap_err().exit,
             ExitCode::StalePlan
         );
     }

@@ -13,6 +13,7 @@ mod schema;
 mod suggest;
 mod validate;
 
+use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Diagnostics};
@@ -31,6 +32,9 @@ pub struct Manifest {
     pub desired: Desired,
     /// The manifest's path as the user gave it, for messages.
     pub path: PathBuf,
+    /// SHA-256 of the text that was validated (hex): a saved plan records it, so that a plan
+    /// is only applied with the manifest it was made from.
+    pub sha256: String,
 }
 
 /// Why a manifest could not be loaded.
@@ -93,6 +97,7 @@ pub fn parse(source: &str, path: &Path) -> Result<Manifest, ManifestError> {
                 return Ok(Manifest {
                     desired,
                     path: path.to_path_buf(),
+                    sha256: format!("{:x}", sha2::Sha256::digest(source.as_bytes())),
                 });
             }
             Err(items) => diagnostics.items = items,
