@@ -135,6 +135,41 @@ fn put_stores_the_raw_secret_where_other_tools_find_it() {
     fx.clean(&["prod/ci"]);
 }
 
+/// Apply calls the store from many threads at once (one per change in flight): every secret
+/// lands under its own entry, with its own key id.
+#[test]
+fn threads_putting_at_once_each_store_their_own_secret() {
+    let Some(fx) = Fixture::new(SecretsConfig::DEFAULT_KEYRING_ENTRY) else {
+        return;
+    };
+    let prod = project("p-1", "prod");
+    let names: Vec<String> = (0..16).map(|i| format!("key-{i}")).collect();
+    std::thread::scope(|scope| {
+        for (i, name) in names.iter().enumerate() {
+            let (store, prod) = (&fx.store, &prod);
+            scope.spawn(move || {
+                store
+                    .put(
+                        &record(prod, &format!("k-{i}"), name),
+                        &Secret::new(format!("pcsk_secret_{i}")),
+                    )
+                    .unwrap();
+                assert_eq!(
+                    store.held_key_id(prod, name).unwrap(),
+                    Some(KeyId(format!("k-{i}")))
+                );
+            });
+        }
+    });
+    for (i, name) in names.iter().enumerate() {
+        let entry = format!("prod/{name}");
+        assert_eq!(fx.read(&entry), Some(format!("pcsk_secret_{i}")));
+        assert_eq!(fx.attributes(&entry)["keyplan_key_id"], format!("k-{i}"));
+    }
+    let entries: Vec<String> = names.iter().map(|n| format!("prod/{n}")).collect();
+    fx.clean(&entries.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
 #[test]
 fn a_replace_overwrites_the_entry_and_removing_the_old_key_keeps_it() {
     let Some(fx) = Fixture::new("{project}/{key}") else {

@@ -353,6 +353,72 @@ fn one_store_shared_by_threads_writes_every_secret_before_returning() {
     assert_eq!(json(&path)["secrets"].as_array().unwrap().len(), 128);
 }
 
+/// The store keeps its last parse, and a question may trust it while the file keeps its identity
+/// (device, inode, length, mtime). A write must not: an edit made in place, same length, with
+/// the old mtime put back, is still seen by the next write and kept.
+#[test]
+fn a_write_rereads_an_edit_that_kept_the_files_identity() {
+    let (_dir, path, store) = json_file();
+    let prod = project("p-1", "prod");
+    store
+        .put(&record(&prod, "k-1", "ci"), &Secret::new("pcsk_aaaa"))
+        .unwrap();
+    assert_eq!(
+        store.held_key_id(&prod, "ci").unwrap(),
+        Some(KeyId("k-1".into()))
+    );
+
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    let edited = fs::read_to_string(&path)
+        .unwrap()
+        .replace("pcsk_aaaa", "pcsk_bbbb");
+    let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, edited.as_bytes(), 0).unwrap();
+    file.set_modified(mtime).unwrap();
+    drop(file);
+
+    store
+        .put(&record(&prod, "k-2", "etl"), &Secret::new("pcsk_cccc"))
+        .unwrap();
+    let fresh = file_store(&path, FileFormat::Json);
+    assert_eq!(
+        fresh.get(&prod, "ci").unwrap().unwrap().expose(),
+        "pcsk_bbbb"
+    );
+    assert_eq!(
+        fresh.get(&prod, "etl").unwrap().unwrap().expose(),
+        "pcsk_cccc"
+    );
+}
+
+/// A question sees what another store (another process) wrote since: its write renamed a new
+/// file into place.
+#[test]
+fn a_question_sees_another_stores_write() {
+    let (_dir, path, store) = json_file();
+    let prod = project("p-1", "prod");
+    store
+        .put(&record(&prod, "k-1", "ci"), &Secret::new("pcsk_one"))
+        .unwrap();
+    assert_eq!(
+        store.held_key_id(&prod, "ci").unwrap(),
+        Some(KeyId("k-1".into()))
+    );
+    let other = file_store(&path, FileFormat::Json);
+    other
+        .put(&record(&prod, "k-9", "ci"), &Secret::new("pcsk_nine"))
+        .unwrap();
+    assert!(other.remove(&prod, &KeyId("k-1".into()), "ci").unwrap());
+    assert_eq!(
+        store.held_key_id(&prod, "ci").unwrap(),
+        Some(KeyId("k-9".into()))
+    );
+    assert_eq!(
+        store.get(&prod, "ci").unwrap().unwrap().expose(),
+        "pcsk_nine"
+    );
+}
+
 const WORKER_ENV: &str = "KEYPLAN_TEST_FILE_WORKER";
 
 /// Child side of the test below: one process putting its own records into a shared file.

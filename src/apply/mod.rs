@@ -24,8 +24,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -154,7 +154,7 @@ const CLEANUP_WAITS_MS: [u64; 2] = if cfg!(test) { [5, 10] } else { [1000, 3000]
 /// they become failed outcomes, and the changes that depend on them are skipped.
 pub async fn apply<A: AdminApi>(
     api: &A,
-    store: &dyn SecretStore,
+    store: &Arc<dyn SecretStore>,
     plan: &Plan,
     options: &ApplyOptions,
     on_event: &(dyn Fn(Event) + Send + Sync),
@@ -204,7 +204,7 @@ pub async fn apply<A: AdminApi>(
 /// One apply in progress: the borrowed parts and the little shared state the phases need.
 struct Run<'a, A> {
     api: &'a A,
-    store: &'a dyn SecretStore,
+    store: Arc<dyn SecretStore>,
     plan: &'a Plan,
     options: &'a ApplyOptions,
     on_event: &'a (dyn Fn(Event) + Send + Sync),
@@ -300,7 +300,7 @@ impl Making {
 impl<'a, A: AdminApi> Run<'a, A> {
     fn new(
         api: &'a A,
-        store: &'a dyn SecretStore,
+        store: &Arc<dyn SecretStore>,
         plan: &'a Plan,
         options: &'a ApplyOptions,
         on_event: &'a (dyn Fn(Event) + Send + Sync),
@@ -322,7 +322,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
         }
         Run {
             api,
-            store,
+            store: Arc::clone(store),
             plan,
             options,
             on_event,
@@ -409,8 +409,11 @@ impl<'a, A: AdminApi> Run<'a, A> {
     }
 
     /// The key id the store holds under this name, remembering whether it can tell at all.
-    fn held(&self, project: &Project, name: &str) -> Result<Option<KeyId>, StoreError> {
-        let held = store_call(|| self.store.held_key_id(project, name));
+    async fn held(&self, project: &Project, name: &str) -> Result<Option<KeyId>, StoreError> {
+        let (project, name) = (project.clone(), name.to_owned());
+        let held = self
+            .on_store(move |store| store.held_key_id(&project, &name))
+            .await;
         if matches!(held, Ok(Some(_))) {
             self.store_reads_back.store(true, Ordering::Relaxed);
         }
@@ -489,7 +492,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
         // Finishing an interrupted create: the secret is already stored under the declared
         // name. The key gets that name only while the store still holds its secret.
         let finishing = before.name == pending_name(&after.name)
-            && match self.held(&change.project, &after.name) {
+            && match self.held(&change.project, &after.name).await {
                 Ok(Some(held)) => held == before.id,
                 _ => false,
             };
@@ -510,10 +513,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
         // plan notices.
         let mut moved = false;
         if update.name.is_some() && !finishing {
-            let moving = store_call(|| {
-                self.store
-                    .rename(&change.project, &before.id, &before.name, &after.name)
-            });
+            let moving = self
+                .store_rename(&change.project, &before.id, &before.name, &after.name)
+                .await;
             match moving {
                 Ok(true) => {
                     moved = true;
@@ -548,10 +550,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
         if let Err(error) = self.api.update_key(&before.id, &update).await {
             let mut message = format!("failed to update key {}: {error}", before.id);
             if moved {
-                let back = store_call(|| {
-                    self.store
-                        .rename(&change.project, &before.id, &after.name, &before.name)
-                });
+                let back = self
+                    .store_rename(&change.project, &before.id, &after.name, &before.name)
+                    .await;
                 if !matches!(back, Ok(true)) {
                     message = format!(
                         "{message}; its stored secret stays under {} (the next apply renames \
@@ -733,7 +734,8 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 );
             }
         }
-        self.remove_secret(&mut work, &change.project, &before.id, &old_names(change));
+        self.remove_secret(&mut work, &change.project, &before.id, &old_names(change))
+            .await;
         self.done(work)
     }
 
@@ -772,7 +774,8 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 return self.fail(work, format!("failed to delete key {}: {error}", before.id));
             }
         }
-        self.remove_secret(&mut work, &change.project, &before.id, &old_names(change));
+        self.remove_secret(&mut work, &change.project, &before.id, &old_names(change))
+            .await;
         self.done(work)
     }
 
@@ -870,7 +873,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 project.name
             )
         })?;
-        let held = self.held(project, name).map_err(|error| {
+        let held = self.held(project, name).await.map_err(|error| {
             format!(
                 "failed to create key {name}: the answer was lost, and the secret store could \
                      not say which key it holds: {}",
@@ -888,7 +891,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
         for key in lost {
             // Another run may have stored this key's secret since the listing: look again right
             // before deleting, to keep that window as short as one call.
-            if let Ok(Some(now_held)) = self.held(project, name)
+            if let Ok(Some(now_held)) = self.held(project, name).await
                 && now_held == key.id
             {
                 continue;
@@ -965,7 +968,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
             key_name: name.to_owned(),
             created_at: key.created_at.unwrap_or_else(jiff::Timestamp::now),
         };
-        match store_call(|| self.store.put(&record, &created.secret)) {
+        match self.store_put(record, &created.secret).await {
             Ok(()) => {
                 self.progress(
                     index,
@@ -973,7 +976,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 );
                 if !self.store_reads_back.load(Ordering::Relaxed) {
                     // Learn once whether the store can say whose secret it holds.
-                    let _ = self.held(project, name);
+                    let _ = self.held(project, name).await;
                 }
                 self.name_new(work, project, created, name).await
             }
@@ -1062,7 +1065,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
         ours: &LiveKey,
         name: &str,
     ) -> Option<KeyId> {
-        let held = self.held(project, name).ok().flatten()?;
+        let held = self.held(project, name).await.ok().flatten()?;
         if held == ours.id || self.is_known(&project.id, &held) {
             return None;
         }
@@ -1226,7 +1229,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
                         .await;
                 }
             } else {
-                let held = self.held(project, &mine.name);
+                let held = self.held(project, &mine.name).await;
                 if matches!(&held, Ok(Some(held)) if *held == winner) {
                     return self.lose(work, project, &mine, winner).await;
                 }
@@ -1252,7 +1255,8 @@ impl<'a, A: AdminApi> Run<'a, A> {
     /// which it then tries again). Its secret must not linger, and it takes no part in the
     /// race; wait a little for the other run's key to show up with its secret stored.
     async fn lost_own_key(&self, project: &Project, ours: &CreatedKey, racers: &[LiveKey]) -> Race {
-        self.remove_quietly(project, &ours.key.id, &ours.key.name);
+        self.remove_quietly(project, &ours.key.id, &ours.key.name)
+            .await;
         let mut racers = racers.to_vec();
         for pause in std::iter::once(0).chain(RACE_WAITS_MS) {
             if pause > 0 {
@@ -1266,7 +1270,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
                         .collect();
                 }
             }
-            let held = self.held(project, &ours.key.name);
+            let held = self.held(project, &ours.key.name).await;
             if let Ok(Some(held)) = held
                 && racers.iter().any(|k| k.id == held)
             {
@@ -1298,7 +1302,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
     ) -> Race {
         match self.api.delete_key(&mine.id).await {
             Ok(_) => {
-                self.remove_quietly(project, &mine.id, &mine.name);
+                self.remove_quietly(project, &mine.id, &mine.name).await;
                 Race::Lost { winner }
             }
             Err(error) => {
@@ -1364,7 +1368,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
             tokio::time::sleep(Duration::from_millis(CLEANUP_GRACE_MS)).await;
         }
         let contested = contested || work.deleted_foreign;
-        match self.held(project, &mine.name) {
+        match self.held(project, &mine.name).await {
             Ok(Some(held)) if held == mine.id => return Ok(()),
             Ok(None) if !contested && !self.store_reads_back.load(Ordering::Relaxed) => {
                 return Ok(());
@@ -1377,7 +1381,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
             key_name: mine.name.clone(),
             created_at: mine.created_at.unwrap_or_else(jiff::Timestamp::now),
         };
-        let Err(store_err) = store_call(|| self.store.put(&record, secret)) else {
+        let Err(store_err) = self.store_put(record, secret).await else {
             self.progress(
                 work.outcome.index,
                 format!("wrote the secret of key {} to the store again", mine.id),
@@ -1407,14 +1411,20 @@ impl<'a, A: AdminApi> Run<'a, A> {
 
     // ----- secrets of deleted keys -----
 
-    fn remove_secret(&self, work: &mut Work, project: &Project, id: &KeyId, names: &[String]) {
+    async fn remove_secret(
+        &self,
+        work: &mut Work,
+        project: &Project,
+        id: &KeyId,
+        names: &[String],
+    ) {
         if self.options.keep_deleted_secrets {
             work.note("kept its stored secret (--keep-deleted-secrets)");
             return;
         }
         let mut removed = false;
         for name in names {
-            match store_call(|| self.store.remove(project, id, name)) {
+            match self.store_remove(project, id, name).await {
                 Ok(true) => removed = true,
                 Ok(false) => {}
                 Err(error) => {
@@ -1441,14 +1451,65 @@ impl<'a, A: AdminApi> Run<'a, A> {
         }
     }
 
-    fn remove_quietly(&self, project: &Project, id: &KeyId, name: &str) {
-        if let Err(error) = store_call(|| self.store.remove(project, id, name)) {
+    async fn remove_quietly(&self, project: &Project, id: &KeyId, name: &str) {
+        if let Err(error) = self.store_remove(project, id, name).await {
             self.warn(format!(
                 "failed to remove the secret of deleted duplicate key {id} from {}: {}",
                 self.store.describe(),
                 store_error(&error)
             ));
         }
+    }
+
+    // ----- the secret store, off the async workers -----
+
+    /// Runs a store call on tokio's blocking pool. Store calls block (a file's fsync, a
+    /// keyring's D-Bus round trip); run there, the apply's other changes go on meanwhile, and
+    /// the file store's group commit gets the concurrent writes to batch. Arguments are owned
+    /// copies: the call may outlive nothing of the caller's.
+    async fn on_store<T, F>(&self, call: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&dyn SecretStore) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        match tokio::task::spawn_blocking(move || call(store.as_ref())).await {
+            Ok(result) => result,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(StoreError::new(
+                "the secret store call was cancelled: keyplan is shutting down",
+            )),
+        }
+    }
+
+    async fn store_put(&self, record: SecretRecord, secret: &Secret) -> Result<(), StoreError> {
+        let secret = secret.clone();
+        self.on_store(move |store| store.put(&record, &secret))
+            .await
+    }
+
+    async fn store_rename(
+        &self,
+        project: &Project,
+        id: &KeyId,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, StoreError> {
+        let (project, id) = (project.clone(), id.clone());
+        let (from, to) = (from.to_owned(), to.to_owned());
+        self.on_store(move |store| store.rename(&project, &id, &from, &to))
+            .await
+    }
+
+    async fn store_remove(
+        &self,
+        project: &Project,
+        id: &KeyId,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let (project, id, name) = (project.clone(), id.clone(), name.to_owned());
+        self.on_store(move |store| store.remove(&project, &id, &name))
+            .await
     }
 
     // ----- helpers -----
@@ -1483,16 +1544,6 @@ impl<'a, A: AdminApi> Run<'a, A> {
             .after
             .as_ref()
             .map_or_else(String::new, |a| a.name.clone())
-    }
-}
-
-/// Runs a (synchronous, possibly blocking) store call without starving other tasks.
-fn store_call<T>(call: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(call)
-        }
-        _ => call(),
     }
 }
 

@@ -139,7 +139,8 @@ async fn run(
         }
         events.lock().unwrap().push(event);
     };
-    let report = apply(api, store, plan, options, &on_event).await;
+    let store: Arc<dyn SecretStore> = Arc::new(store.clone());
+    let report = apply(api, &store, plan, options, &on_event).await;
     (report, events.into_inner().unwrap())
 }
 

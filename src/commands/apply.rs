@@ -50,7 +50,7 @@ async fn plan_then_apply(
     if !args.auto_approve {
         approve(ui, &plan)?;
     }
-    execute(ui, global, args, connection, store.as_ref(), &plan).await
+    execute(ui, global, args, connection, &store, &plan).await
 }
 
 async fn apply_saved(
@@ -94,7 +94,7 @@ async fn apply_saved(
     probe(store.as_ref())?;
     // Mark before applying: a crash mid-way must not let the same file run twice.
     saved.mark_applied(path)?;
-    execute(ui, global, args, connection, store.as_ref(), &saved.plan).await
+    execute(ui, global, args, connection, &store, &saved.plan).await
 }
 
 fn probe(store: &dyn SecretStore) -> Result<(), Failure> {
@@ -148,7 +148,7 @@ async fn execute(
     global: &GlobalArgs,
     args: &ApplyArgs,
     connection: &Connection,
-    store: &dyn SecretStore,
+    store: &std::sync::Arc<dyn SecretStore>,
     plan: &Plan,
 ) -> CommandResult {
     let options = ApplyOptions {

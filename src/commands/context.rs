@@ -239,8 +239,8 @@ fn select_projects(
 pub fn open_store(
     manifest: &Manifest,
     overrides: &StoreArgs,
-) -> Result<Box<dyn SecretStore>, Failure> {
-    Ok(crate::secrets::open(&store_config(manifest, overrides))?)
+) -> Result<std::sync::Arc<dyn SecretStore>, Failure> {
+    Ok(crate::secrets::open(&store_config(manifest, overrides))?.into())
 }
 
 /// The store configuration in force.

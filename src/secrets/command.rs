@@ -11,6 +11,7 @@
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{SecretRecord, SecretStore, StoreError, entry_name};
@@ -28,6 +29,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 pub struct CommandStore {
     command: Vec<String>,
     timeout: Duration,
+    /// Commands run one at a time, even when apply stores many secrets at once: a user's
+    /// script need not be safe to run concurrently (many append to a file, or drive a CLI
+    /// with local state of its own).
+    one_at_a_time: Arc<Mutex<()>>,
 }
 
 impl CommandStore {
@@ -38,6 +43,7 @@ impl CommandStore {
             Some(program) if !program.is_empty() => Ok(CommandStore {
                 command,
                 timeout: DEFAULT_TIMEOUT,
+                one_at_a_time: Arc::default(),
             }),
             _ => Err(StoreError::new("the secrets command is empty").with_hint(
                 "set [secrets] command to a program and its arguments, e.g. \
@@ -61,6 +67,10 @@ impl CommandStore {
     }
 
     fn run(&self, argv: &[String], secret: &Secret) -> Result<(), StoreError> {
+        let _turn = self
+            .one_at_a_time
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let shown = shell_words(argv);
         let (program, arguments) = argv
             .split_first()

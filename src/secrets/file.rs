@@ -9,7 +9,7 @@
 //! keyplan cannot parse: it is never overwritten, since it may hold the only copy of a secret.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -38,12 +38,22 @@ pub struct FileStore {
     parsed: Arc<ParseCache>,
 }
 
-/// The last contents this store read or wrote, with the identity of the file they are of.
-/// Apply asks the store many questions between writes (which key id it holds under a name);
-/// re-parsing a file of a thousand records for each was most of an apply's CPU. Every write
-/// renames a new file into place, so (device, inode, length, mtime) changes with each.
+/// The last contents this store read or wrote: the file's bytes, their parse, and the file's
+/// identity then. An apply asks the store a question (which key id it holds under a name) for
+/// nearly every key and writes a batch every few keys; parsing a file of a thousand records for
+/// each was most of an apply's CPU.
+///
+/// Questions trust the identity: every write renames a new file into place, so (device, inode,
+/// length, mtime) changes with each. A read-modify-write trusts only equal bytes: a stale read
+/// there would overwrite another process's secrets.
 #[derive(Default)]
-struct ParseCache(Mutex<Option<(FileStamp, Contents)>>);
+struct ParseCache(Mutex<Option<Snapshot>>);
+
+struct Snapshot {
+    stamp: Option<FileStamp>,
+    bytes: Vec<u8>,
+    contents: Arc<Contents>,
+}
 
 impl std::fmt::Debug for ParseCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,7 +70,7 @@ struct FileStamp {
 }
 
 impl FileStamp {
-    /// `None` where the platform gives no inode: nothing is cached there.
+    /// `None` where the platform gives no inode: questions then always read the file.
     #[cfg(unix)]
     #[expect(
         clippy::unnecessary_wraps,
@@ -84,24 +94,52 @@ impl FileStamp {
 }
 
 impl ParseCache {
-    fn get(&self, stamp: FileStamp) -> Option<Contents> {
-        let cached = self
-            .0
+    fn lock(&self) -> MutexGuard<'_, Option<Snapshot>> {
+        self.0
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cached
-            .as_ref()
-            .filter(|(at, _)| *at == stamp)
-            .map(|(_, contents)| contents.clone())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn put(&self, stamp: Option<FileStamp>, contents: &Contents) {
-        let mut cached = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *cached = stamp.map(|stamp| (stamp, contents.clone()));
+    /// The contents of the file with this identity, if they are the last seen.
+    fn by_stamp(&self, stamp: Option<FileStamp>) -> Option<Arc<Contents>> {
+        let stamp = stamp?;
+        self.lock()
+            .as_ref()
+            .filter(|snapshot| snapshot.stamp == Some(stamp))
+            .map(|snapshot| Arc::clone(&snapshot.contents))
     }
+
+    /// The parse of exactly these bytes, if they are the last seen (and the file now has
+    /// `stamp`).
+    fn by_bytes(&self, bytes: &[u8], stamp: Option<FileStamp>) -> Option<Arc<Contents>> {
+        let mut cached = self.lock();
+        let snapshot = cached.as_mut().filter(|snapshot| snapshot.bytes == bytes)?;
+        snapshot.stamp = stamp;
+        Some(Arc::clone(&snapshot.contents))
+    }
+
+    fn put(&self, stamp: Option<FileStamp>, bytes: Vec<u8>, contents: Arc<Contents>) {
+        *self.lock() = Some(Snapshot {
+            stamp,
+            bytes,
+            contents,
+        });
+    }
+
+    /// Empties the cache, so that `contents` (taken from it) is no longer shared and can be
+    /// changed in place.
+    fn release(&self) {
+        *self.lock() = None;
+    }
+}
+
+/// How far a read may trust the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trust {
+    /// The file's identity is unchanged: enough for a question.
+    Stamp,
+    /// The file's bytes are unchanged: what a read-modify-write needs.
+    Bytes,
 }
 
 /// Group commit: edits (puts, renames, removals) that arrive while another batch is being
@@ -159,13 +197,22 @@ struct FileRecord {
     extra: serde_json::Map<String, serde_json::Value>,
 }
 
-/// The JSON document.
-#[derive(Serialize, Deserialize)]
+/// The JSON document as read.
+#[derive(Deserialize)]
 struct Document {
     format_version: String,
     secrets: Vec<FileRecord>,
     #[serde(flatten)]
     extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The JSON document as written, borrowing the records.
+#[derive(Serialize)]
+struct DocumentOut<'a> {
+    format_version: &'a str,
+    secrets: Vec<&'a FileRecord>,
+    #[serde(flatten)]
+    extra: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 /// A dotenv record's comment line, everything but the value.
@@ -388,19 +435,25 @@ impl FileStore {
     ) -> Result<T, StoreError> {
         let _lock = self.lock()?;
         remove_stale_temps(&self.path);
-        // Read-modify-write never trusts the cache: a stale read here would overwrite
-        // another process's secrets.
-        let mut contents = self.read(false)?.unwrap_or_else(|| Contents {
-            items: match self.format {
-                FileFormat::Json => Vec::new(),
-                FileFormat::Dotenv => vec![Item::Verbatim(DOTENV_HEADER.to_owned())],
+        let mut contents = match self.read(Trust::Bytes)? {
+            Some(current) => {
+                // Let go of the cache's copy, so the edit below needs no copy of its own.
+                self.parsed.release();
+                Arc::unwrap_or_clone(current)
+            }
+            None => Contents {
+                items: match self.format {
+                    FileFormat::Json => Vec::new(),
+                    FileFormat::Dotenv => vec![Item::Verbatim(DOTENV_HEADER.to_owned())],
+                },
+                json_extra: serde_json::Map::new(),
             },
-            json_extra: serde_json::Map::new(),
-        });
+        };
         let (result, changed) = change(&mut contents)?;
         if changed {
             let bytes = self.render(&contents)?;
-            write_atomically(&self.path, &bytes)?;
+            let stamp = write_atomically(&self.path, &bytes)?;
+            self.parsed.put(stamp, bytes, Arc::new(contents));
         }
         Ok(result)
     }
@@ -428,38 +481,46 @@ impl FileStore {
         Ok(file)
     }
 
-    /// Reads and parses the file; `None` when it does not exist (or is empty, as after
-    /// `install -m 600 /dev/null FILE`).
-    /// The file's contents for a question (which key id is held, a secret read back): from the
-    /// cache when the file has not changed since it was last parsed.
-    fn load(&self) -> Result<Option<Contents>, StoreError> {
-        self.read(true)
+    /// The file's contents for a question (which key id is held, a secret read back).
+    fn load(&self) -> Result<Option<Arc<Contents>>, StoreError> {
+        self.read(Trust::Stamp)
     }
 
-    fn read(&self, use_cache: bool) -> Result<Option<Contents>, StoreError> {
-        let file = match File::open(&self.path) {
+    /// Reads and parses the file (unless the cache already has it, see [`Trust`]); `None` when
+    /// it does not exist or is empty (as after `install -m 600 /dev/null FILE`).
+    fn read(&self, trust: Trust) -> Result<Option<Arc<Contents>>, StoreError> {
+        let mut file = match File::open(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error(&format!("open {}", self.path.display()), &e)),
         };
-        check_private(&self.path, &file)?;
-        let stamp = file.metadata().ok().as_ref().and_then(FileStamp::of);
-        if let Some(contents) = stamp
-            .filter(|_| use_cache)
-            .and_then(|stamp| self.parsed.get(stamp))
+        let metadata = file
+            .metadata()
+            .map_err(|e| io_error(&format!("inspect {}", self.path.display()), &e))?;
+        check_private(&self.path, &metadata)?;
+        let stamp = FileStamp::of(&metadata);
+        if trust == Trust::Stamp
+            && let Some(contents) = self.parsed.by_stamp(stamp)
         {
             return Ok(Some(contents));
         }
-        let text = io::read_to_string(file)
+        let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0) + 1);
+        file.read_to_end(&mut bytes)
             .map_err(|e| io_error(&format!("read {}", self.path.display()), &e))?;
+        if let Some(contents) = self.parsed.by_bytes(&bytes, stamp) {
+            return Ok(Some(contents));
+        }
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            self.corrupt(&format!("is not UTF-8 text (at byte {})", e.valid_up_to()))
+        })?;
         if text.trim().is_empty() {
             return Ok(None);
         }
-        let contents = match self.format {
-            FileFormat::Json => self.parse_json(&text)?,
-            FileFormat::Dotenv => self.parse_dotenv(&text)?,
-        };
-        self.parsed.put(stamp, &contents);
+        let contents = Arc::new(match self.format {
+            FileFormat::Json => self.parse_json(text)?,
+            FileFormat::Dotenv => self.parse_dotenv(text)?,
+        });
+        self.parsed.put(stamp, bytes, Arc::clone(&contents));
         Ok(Some(contents))
     }
 
@@ -540,10 +601,10 @@ impl FileStore {
     fn render(&self, contents: &Contents) -> Result<Vec<u8>, StoreError> {
         match self.format {
             FileFormat::Json => {
-                let document = Document {
-                    format_version: FORMAT_VERSION.to_owned(),
-                    secrets: contents.records().cloned().collect(),
-                    extra: contents.json_extra.clone(),
+                let document = DocumentOut {
+                    format_version: FORMAT_VERSION,
+                    secrets: contents.records().collect(),
+                    extra: &contents.json_extra,
                 };
                 let mut bytes = serde_json::to_vec_pretty(&document)
                     .map_err(|e| StoreError::new(format!("failed to encode secrets: {e}")))?;
@@ -727,15 +788,11 @@ pub fn dotenv_name(project_name: &str, key_name: &str) -> String {
 }
 
 /// Refuses a file that group or others may read or write.
-fn check_private(path: &Path, file: &File) -> Result<(), StoreError> {
+fn check_private(path: &Path, metadata: &fs::Metadata) -> Result<(), StoreError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = file
-            .metadata()
-            .map_err(|e| io_error(&format!("inspect {}", path.display()), &e))?
-            .permissions()
-            .mode();
+        let mode = metadata.permissions().mode();
         if mode & 0o077 != 0 {
             return Err(StoreError::new(format!(
                 "secrets file {} has mode {:04o}: group or others can access it",
@@ -749,32 +806,40 @@ fn check_private(path: &Path, file: &File) -> Result<(), StoreError> {
         }
     }
     #[cfg(not(unix))]
-    let _ = (path, file);
+    let _ = (path, metadata);
     Ok(())
 }
 
 /// Writes `bytes` to `path` so that a crash leaves either the old file or the new one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+/// Returns the new file's identity (a rename keeps it).
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<Option<FileStamp>, StoreError> {
     let (temp_path, mut temp) = create_temp(path)?;
     let written = temp
         .write_all(bytes)
         .and_then(|()| temp.sync_all())
+        .and_then(|()| temp.metadata())
         .map_err(|e| io_error(&format!("write {}", temp_path.display()), &e));
     drop(temp);
-    let renamed = written.and_then(|()| {
+    let renamed = written.and_then(|metadata| {
         fs::rename(&temp_path, path).map_err(|e| {
             io_error(
                 &format!("replace {} with {}", path.display(), temp_path.display()),
                 &e,
             )
-        })
+        })?;
+        Ok(FileStamp::of(&metadata))
     });
-    if let Err(e) = renamed {
-        // Best effort: the temp file holds secrets and must not linger.
-        let _ = fs::remove_file(&temp_path);
-        return Err(e);
+    match renamed {
+        Ok(stamp) => {
+            sync_dir(parent_dir(path))?;
+            Ok(stamp)
+        }
+        Err(e) => {
+            // Best effort: the temp file holds secrets and must not linger.
+            let _ = fs::remove_file(&temp_path);
+            Err(e)
+        }
     }
-    sync_dir(parent_dir(path))
 }
 
 /// Removes the temp files a killed keyplan left beside `path` (they hold secrets). Called with
