@@ -278,8 +278,13 @@ pub fn held_to_settle(
             .filter(|k| !seen.insert(k.name.as_str()))
             .map(|k| k.name.as_str())
             .collect();
+        // Only an interrupted create or replace leaves a twin; without one, nothing to ask.
+        let has_twins = keys.iter().any(|k| {
+            crate::plan::pending_stem(&k.name).is_some()
+                || crate::plan::retiring_stem(&k.name).is_some()
+        });
         let live_names: BTreeSet<&str> = keys.iter().map(|k| k.name.as_str()).collect();
-        for key in &declared.keys {
+        for key in declared.keys.iter().filter(|_| has_twins) {
             if live_names.contains(crate::plan::pending_name(&key.name).as_str()) {
                 ask.insert(&key.name);
             }
