@@ -619,6 +619,57 @@ fn recording_script(dir: &Path, status: i32) -> PathBuf {
     script
 }
 
+/// Apply stores secrets from many threads at once; the commands still run one after another.
+#[test]
+fn commands_run_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let script = dir.path().join("slow.sh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncat > /dev/null\necho \"start $1\" >> '{log}'\nsleep 0.05\n\
+             echo \"end $1\" >> '{log}'\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let store = secrets::open(&SecretsConfig::Command {
+        command: vec![script.display().to_string(), "{key}".into()],
+    })
+    .unwrap();
+    let prod = project("p-1", "prod");
+    std::thread::scope(|scope| {
+        for i in 0..4 {
+            let (store, prod) = (&store, &prod);
+            scope.spawn(move || {
+                let name = format!("key-{i}");
+                store
+                    .put(
+                        &record(prod, &format!("k-{i}"), &name),
+                        &Secret::new("pcsk_x"),
+                    )
+                    .unwrap();
+            });
+        }
+    });
+    let lines: Vec<String> = fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 8, "{lines:?}");
+    for pair in lines.chunks(2) {
+        let started = pair[0].strip_prefix("start ").unwrap();
+        assert_eq!(
+            pair[1],
+            format!("end {started}"),
+            "overlapping runs: {lines:?}"
+        );
+    }
+}
+
 #[test]
 fn the_command_gets_the_secret_on_stdin_only() {
     let dir = tempfile::tempdir().unwrap();
