@@ -272,24 +272,26 @@ pub fn held_to_settle(
         let Some(keys) = observed.live.keys.get(&project.id) else {
             continue;
         };
-        let mut seen = BTreeSet::new();
-        let mut ask: BTreeSet<&str> = keys
-            .iter()
-            .filter(|k| !seen.insert(k.name.as_str()))
-            .map(|k| k.name.as_str())
+        // Names that repeat: adjacent once sorted.
+        let mut live_names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        live_names.sort_unstable();
+        let mut ask: BTreeSet<&str> = live_names
+            .windows(2)
+            .filter(|pair| pair[0] == pair[1])
+            .map(|pair| pair[0])
             .collect();
         // Only an interrupted create or replace leaves a twin; without one, nothing to ask.
         let has_twins = keys.iter().any(|k| {
             crate::plan::pending_stem(&k.name).is_some()
                 || crate::plan::retiring_stem(&k.name).is_some()
         });
-        let live_names: BTreeSet<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        let is_live = |name: &str| live_names.binary_search(&name).is_ok();
         for key in declared.keys.iter().filter(|_| has_twins) {
-            if live_names.contains(crate::plan::pending_name(&key.name).as_str()) {
+            if is_live(&crate::plan::pending_name(&key.name)) {
                 ask.insert(&key.name);
             }
             for name in std::iter::once(&key.name).chain(&key.previous_names) {
-                if live_names.contains(crate::plan::retiring_name(name).as_str()) {
+                if is_live(&crate::plan::retiring_name(name)) {
                     ask.insert(name);
                 }
             }

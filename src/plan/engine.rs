@@ -686,6 +686,25 @@ struct ProjectContext<'a> {
 /// A declared key's live key, and how it was found.
 type Binding<'a> = Option<(&'a LiveKey, MatchedBy)>;
 
+/// Which declared key claims a live key, and how; put into words only when two claim one.
+#[derive(Clone, Copy)]
+enum Claim<'a> {
+    Bound(&'a str, MatchedBy),
+    FinishingCreate(&'a str),
+    Duplicate(&'a str),
+}
+
+impl Claim<'_> {
+    /// E.g. `"api" (by id)`.
+    fn describe(&self) -> String {
+        match self {
+            Claim::Bound(name, by) => format!("{name:?} (by {by})"),
+            Claim::FinishingCreate(name) => format!("{name:?} (finishing its create)"),
+            Claim::Duplicate(name) => format!("{name:?} (as a duplicate to delete)"),
+        }
+    }
+}
+
 /// What a declared key has live: its binding, else the retiring key whose replace is being
 /// finished, else the pending key whose create is being finished.
 #[derive(Clone, Copy)]
@@ -748,7 +767,7 @@ impl<'a> ProjectContext<'a> {
             .map(|declared| self.held_pending(declared, &pending))
             .collect();
 
-        let mut claims: BTreeMap<&KeyId, Vec<String>> = BTreeMap::new();
+        let mut claims: BTreeMap<&KeyId, Vec<Claim<'a>>> = BTreeMap::new();
         let mut extras: Vec<Extra<'a>> = Vec::new();
         let mut bindings: Vec<Binding<'a>> = Vec::new();
         for (index, declared) in self.declared.keys.iter().enumerate() {
@@ -765,7 +784,7 @@ impl<'a> ProjectContext<'a> {
                 claims
                     .entry(&key.id)
                     .or_default()
-                    .push(format!("{:?} (by {by})", declared.name));
+                    .push(Claim::Bound(&declared.name, by));
             }
             bindings.push(binding);
         }
@@ -780,21 +799,21 @@ impl<'a> ProjectContext<'a> {
                 claims
                     .entry(&key.id)
                     .or_default()
-                    .push(format!("{:?} (finishing its create)", declared.name));
+                    .push(Claim::FinishingCreate(&declared.name));
             }
         }
         for extra in &extras {
             claims
                 .entry(&extra.key.id)
                 .or_default()
-                .push(format!("{:?} (as a duplicate to delete)", extra.of.name));
+                .push(Claim::Duplicate(&extra.of.name));
         }
         for (id, who) in &claims {
             if who.len() > 1 {
                 errors.push(PlanError::KeyClaimedTwice {
                     project: self.project.clone(),
                     id: (*id).clone(),
-                    claims: who.clone(),
+                    claims: who.iter().map(Claim::describe).collect(),
                 });
             }
         }
@@ -826,7 +845,7 @@ impl<'a> ProjectContext<'a> {
     fn undeclared(
         &self,
         keys: &[&'a LiveKey],
-        claims: &BTreeMap<&KeyId, Vec<String>>,
+        claims: &BTreeMap<&KeyId, Vec<Claim<'a>>>,
         pinned: &BTreeSet<&KeyId>,
         out: &mut ProjectOutcome,
     ) -> usize {
