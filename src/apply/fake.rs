@@ -617,6 +617,10 @@ impl SecretStore for FakeStore {
         Ok(removed)
     }
 
+    fn can_read_back(&self) -> bool {
+        !self.blind
+    }
+
     fn held_key_id(&self, project: &Project, key_name: &str) -> Result<Option<KeyId>, StoreError> {
         if self.blind {
             return Ok(None);

@@ -24,7 +24,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
@@ -217,9 +216,6 @@ struct Run<'a, A> {
     created: Mutex<BTreeSet<KeyId>>,
     /// Projects where a change failed: their deletes are skipped.
     failed_projects: Mutex<BTreeSet<ProjectId>>,
-    /// Whether the store has ever named a key id: a store that cannot read back (a command)
-    /// always answers "none", which must not be taken for "our secret was removed".
-    store_reads_back: AtomicBool,
     warnings: Mutex<Vec<String>>,
 }
 
@@ -330,7 +326,6 @@ impl<'a, A: AdminApi> Run<'a, A> {
             known,
             created: Mutex::new(BTreeSet::new()),
             failed_projects: Mutex::new(BTreeSet::new()),
-            store_reads_back: AtomicBool::new(false),
             warnings: Mutex::new(Vec::new()),
         }
     }
@@ -408,16 +403,12 @@ impl<'a, A: AdminApi> Run<'a, A> {
         ));
     }
 
-    /// The key id the store holds under this name, remembering whether it can tell at all.
+    /// The key id the store holds under this name. A store that cannot read back (a command)
+    /// always answers "none", which must not be taken for "our secret was removed".
     async fn held(&self, project: &Project, name: &str) -> Result<Option<KeyId>, StoreError> {
         let (project, name) = (project.clone(), name.to_owned());
-        let held = self
-            .on_store(move |store| store.held_key_id(&project, &name))
-            .await;
-        if matches!(held, Ok(Some(_))) {
-            self.store_reads_back.store(true, Ordering::Relaxed);
-        }
-        held
+        self.on_store(move |store| store.held_key_id(&project, &name))
+            .await
     }
 
     fn is_known(&self, project: &ProjectId, id: &KeyId) -> bool {
@@ -974,10 +965,6 @@ impl<'a, A: AdminApi> Run<'a, A> {
                     index,
                     format!("stored its secret in {}", self.store.describe()),
                 );
-                if !self.store_reads_back.load(Ordering::Relaxed) {
-                    // Learn once whether the store can say whose secret it holds.
-                    let _ = self.held(project, name).await;
-                }
                 self.name_new(work, project, created, name).await
             }
             Err(store_err) => {
@@ -1370,7 +1357,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
         let contested = contested || work.deleted_foreign;
         match self.held(project, &mine.name).await {
             Ok(Some(held)) if held == mine.id => return Ok(()),
-            Ok(None) if !contested && !self.store_reads_back.load(Ordering::Relaxed) => {
+            Ok(None) if !contested && !self.store.can_read_back() => {
                 return Ok(());
             }
             _ => {}
