@@ -93,10 +93,13 @@ impl ParseCache {
         });
     }
 
-    /// Empties the cache, so that `contents` (taken from it) is no longer shared and can be
-    /// changed in place.
-    pub(super) fn release(&self) {
-        *self.lock() = None;
+    /// Empties the cache, so that contents taken from it are no longer shared and can be
+    /// changed in place; hands back what identified them, for [`ParseCache::put`] to restore
+    /// if they end up unchanged.
+    pub(super) fn take(&self) -> Option<(Option<FileStamp>, Vec<u8>)> {
+        self.lock()
+            .take()
+            .map(|snapshot| (snapshot.stamp, snapshot.bytes))
     }
 }
 

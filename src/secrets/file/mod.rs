@@ -195,8 +195,6 @@ impl FileStore {
         &self.path
     }
 
-    /// Runs `change` on the current contents under the lock, and writes the result back when it
-    /// says something changed.
     /// Queues an edit and returns once it is durable: the first caller to find no batch being
     /// written writes everything queued so far, then hands each caller its own result.
     fn edit(&self, edit: Edit) -> Result<bool, StoreError> {
@@ -328,30 +326,36 @@ impl FileStore {
         Ok(())
     }
 
+    /// Runs `change` on the current contents under the lock, and writes the result back when it
+    /// says something changed.
     fn modify<T>(
         &self,
         change: impl FnOnce(&mut Contents) -> Result<(T, bool), StoreError>,
     ) -> Result<T, StoreError> {
         let _lock = self.lock()?;
         remove_stale_temps(&self.path);
-        let mut contents = match self.read(Trust::Bytes)? {
-            Some(current) => {
-                // Let go of the cache's copy, so the edit below needs no copy of its own.
-                self.parsed.release();
-                Arc::unwrap_or_clone(current)
-            }
-            None => Contents {
-                items: match self.format {
-                    FileFormat::Json => Vec::new(),
-                    FileFormat::Dotenv => vec![Item::Verbatim(DOTENV_HEADER.to_owned())],
+        let (mut contents, read) = match self.read(Trust::Bytes)? {
+            // The cache lets go of its copy, so the edit below needs no copy of its own.
+            Some(current) => (Arc::unwrap_or_clone(current), self.parsed.take()),
+            None => (
+                Contents {
+                    items: match self.format {
+                        FileFormat::Json => Vec::new(),
+                        FileFormat::Dotenv => vec![Item::Verbatim(DOTENV_HEADER.to_owned())],
+                    },
+                    json_extra: serde_json::Map::new(),
                 },
-                json_extra: serde_json::Map::new(),
-            },
+                None,
+            ),
         };
         let (result, changed) = change(&mut contents)?;
         if changed {
             let bytes = self.render(&contents)?;
             let stamp = write_atomically(&self.path, &bytes)?;
+            self.parsed.put(stamp, bytes, Arc::new(contents));
+        } else if let Some((stamp, bytes)) = read {
+            // Nothing to write (a removal of a secret that is not there): the parse still
+            // matches the file.
             self.parsed.put(stamp, bytes, Arc::new(contents));
         }
         Ok(result)
