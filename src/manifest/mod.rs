@@ -10,7 +10,7 @@ mod diagnostic;
 mod duration;
 mod import;
 mod schema;
-mod suggest;
+pub(crate) mod suggest;
 mod validate;
 
 use sha2::Digest as _;

@@ -20,7 +20,7 @@ pub fn did_you_mean<'a>(
 }
 
 /// Edit distance (insertions, deletions, substitutions), by characters.
-fn levenshtein(a: &str, b: &str) -> usize {
+pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut previous: Vec<usize> = (0..=b.len()).collect();
     let mut current = vec![0; b.len() + 1];

@@ -407,7 +407,7 @@ fn similar_projects(name: &str, org: &[Project]) -> Vec<Project> {
         .iter()
         .filter_map(|p| {
             let have = p.name.to_lowercase();
-            let distance = edit_distance(&wanted, &have);
+            let distance = crate::manifest::suggest::levenshtein(&wanted, &have);
             let close = distance <= (wanted.chars().count() / 3).max(2)
                 || (!wanted.is_empty() && (have.contains(&wanted) || wanted.contains(&have)));
             close.then_some((distance, p))
@@ -415,22 +415,6 @@ fn similar_projects(name: &str, org: &[Project]) -> Vec<Project> {
         .collect();
     scored.sort();
     scored.into_iter().take(5).map(|(_, p)| p.clone()).collect()
-}
-
-/// Levenshtein distance over characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = previous + usize::from(ca != *cb);
-            previous = row[j + 1];
-            row[j + 1] = substitute.min(row[j] + 1).min(previous + 1);
-        }
-    }
-    row[b.len()]
 }
 
 /// A role set as the plan's reasons write it: `[DataPlaneEditor, DataPlaneViewer]`.
@@ -484,9 +468,9 @@ pub fn compute_plan(
             options,
             requested: requested.get(&index).cloned().unwrap_or_default(),
         };
-        let deletes_before = out.delete_count();
+        let first_change = out.changes.len();
         let looked_at = context.plan(keys, &mut out, &mut errors);
-        guard_counts.push((project, out.delete_count() - deletes_before, looked_at));
+        guard_counts.push((project, out.delete_count_from(first_change), looked_at));
     }
     collect_errors(errors)?;
 
@@ -666,8 +650,9 @@ struct ProjectOutcome {
 impl ProjectOutcome {
     /// The deletes the safety guard counts: all but those of pending keys, which keyplan made
     /// and never handed to anyone, so deleting them cannot take a working key from anybody.
-    fn delete_count(&self) -> usize {
-        self.changes
+    /// Counted from change `first` on: one project's.
+    fn delete_count_from(&self, first: usize) -> usize {
+        self.changes[first..]
             .iter()
             .filter(|c| c.action == Action::Delete && !c.causes.contains(&Cause::InterruptedCreate))
             .count()
@@ -1017,8 +1002,8 @@ impl<'a> ProjectContext<'a> {
                         name: name.clone(),
                     });
                 }
-                let may_repeat = name == &declared.name && all_bound_by_id(name);
-                if !seen.insert(name) && !may_repeat {
+                // Checked only for a repeat: `all_bound_by_id` scans the project's keys.
+                if !seen.insert(name) && !(name == &declared.name && all_bound_by_id(name)) {
                     errors.push(PlanError::DeclaredTwice {
                         project: self.project.clone(),
                         name: name.clone(),
