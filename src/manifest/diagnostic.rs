@@ -40,6 +40,22 @@ impl Diagnostic {
         span: Range<usize>,
         message: impl Into<String>,
     ) -> Self {
+        let line = source[..floor_char_boundary(source, span.start)]
+            .matches('\n')
+            .count()
+            + 1;
+        Self::on_line(source, path, span, line, message)
+    }
+
+    /// [`Diagnostic::new`] where the caller already knows the (1-based) line of `span.start`:
+    /// counting newlines from the top for each of many diagnostics is quadratic.
+    pub fn on_line(
+        source: &str,
+        path: impl Into<PathBuf>,
+        span: Range<usize>,
+        line: usize,
+        message: impl Into<String>,
+    ) -> Self {
         let start = floor_char_boundary(source, span.start);
         let end = floor_char_boundary(source, span.end.max(start));
         let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
@@ -47,7 +63,6 @@ impl Diagnostic {
             .find('\n')
             .map_or(source.len(), |i| start + i);
         let line_text = source[line_start..line_end].trim_end_matches('\r');
-        let line = source[..start].matches('\n').count() + 1;
         let column = source[line_start..start].chars().count() + 1;
         // Underline up to the span's end or the end of the line, whichever comes first.
         let underline_end = end.min(line_start + line_text.len()).max(start);

@@ -132,7 +132,8 @@ struct SeenKey {
 
 impl Checker<'_> {
     fn at(&self, span: Range<usize>, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::new(self.source, self.path, span, message)
+        let line = self.line_of(span.start);
+        Diagnostic::on_line(self.source, self.path, span, line, message)
     }
 
     fn report(&mut self, diagnostic: Diagnostic) {
