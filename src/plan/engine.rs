@@ -1002,8 +1002,9 @@ impl<'a> ProjectContext<'a> {
                         name: name.clone(),
                     });
                 }
-                // Checked only for a repeat: `all_bound_by_id` scans the project's keys.
-                if !seen.insert(name) && !(name == &declared.name && all_bound_by_id(name)) {
+                let repeated = !seen.insert(name);
+                // Asked only of a repeat: `all_bound_by_id` scans the project's keys.
+                if repeated && (name != &declared.name || !all_bound_by_id(name)) {
                     errors.push(PlanError::DeclaredTwice {
                         project: self.project.clone(),
                         name: name.clone(),
