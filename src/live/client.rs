@@ -227,12 +227,6 @@ impl HttpAdminApi {
         }
     }
 
-    /// The current spacing the rate-limit pacer imposes between request starts (zero when the
-    /// API has not throttled this client, or no longer does).
-    pub fn pacing_interval(&self) -> Duration {
-        self.inner.pacer.interval()
-    }
-
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.inner.api_base.clone();
         // A base URL that can be a base (checked in `parse_base`) always has path segments.

@@ -267,8 +267,9 @@ impl Pacer {
         state.next_slot = state.next_slot.max(now + pause);
     }
 
-    /// The current spacing between request starts (for tests and diagnostics).
-    pub(crate) fn interval(&self) -> Duration {
+    /// The current spacing between request starts.
+    #[cfg(test)]
+    fn interval(&self) -> Duration {
         self.state().interval
     }
 }

@@ -54,20 +54,6 @@ impl DriftReport {
             && self.rotation_due.is_empty()
             && self.leftovers.is_empty()
     }
-
-    /// How many findings in all (notes not counted).
-    pub fn len(&self) -> usize {
-        self.changed.len()
-            + self.missing.len()
-            + self.unmanaged.len()
-            + self.rotation_due.len()
-            + self.leftovers.len()
-    }
-
-    /// Same as [`DriftReport::is_clean`].
-    pub fn is_empty(&self) -> bool {
-        self.is_clean()
-    }
 }
 
 /// The drift report of a plan.
