@@ -281,18 +281,16 @@ pub fn held_to_settle(
             .map(|pair| pair[0])
             .collect();
         // Only an interrupted create or replace leaves a twin; without one, nothing to ask.
-        let has_twins = keys.iter().any(|k| {
-            crate::plan::pending_stem(&k.name).is_some()
-                || crate::plan::retiring_stem(&k.name).is_some()
-        });
-        let is_live = |name: &str| live_names.binary_search(&name).is_ok();
-        for key in declared.keys.iter().filter(|_| has_twins) {
-            if is_live(&crate::plan::pending_name(&key.name)) {
-                ask.insert(&key.name);
-            }
-            for name in std::iter::once(&key.name).chain(&key.previous_names) {
-                if is_live(&crate::plan::retiring_name(name)) {
-                    ask.insert(name);
+        if keys.iter().any(|k| crate::plan::is_in_flight_name(&k.name)) {
+            let is_live = |name: &str| live_names.binary_search(&name).is_ok();
+            for key in &declared.keys {
+                if is_live(&crate::plan::pending_name(&key.name)) {
+                    ask.insert(&key.name);
+                }
+                for name in std::iter::once(&key.name).chain(&key.previous_names) {
+                    if is_live(&crate::plan::retiring_name(name)) {
+                        ask.insert(name);
+                    }
                 }
             }
         }

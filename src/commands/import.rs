@@ -28,8 +28,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> CommandResu
                 // Keys an interrupted apply left under its reserved names are not the user's
                 // to declare: the next apply finishes or removes them.
                 keys.retain(|key| {
-                    let reserved = crate::plan::retiring_stem(&key.name).is_some()
-                        || crate::plan::pending_stem(&key.name).is_some();
+                    let reserved = crate::plan::is_in_flight_name(&key.name);
                     in_flight += usize::from(reserved);
                     !reserved
                 });

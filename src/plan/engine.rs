@@ -22,7 +22,7 @@ use crate::model::{KeyId, LiveKey, Project, ProjectId, RoleSet};
 use super::{
     Action, Cause, Change, FORMAT_VERSION, GuardRefusal, KeyAfter, KeyBefore, LiveState,
     PENDING_SUFFIX, Plan, PlanNote, PlanOptions, RETIRING_SUFFIX, Summary, UnmanagedKey,
-    pending_name, pending_stem, retiring_name, retiring_stem,
+    is_in_flight_name, pending_name, pending_stem, retiring_name, retiring_stem,
 };
 
 /// How a declared key found its live key.
@@ -996,7 +996,7 @@ impl<'a> ProjectContext<'a> {
         let mut seen = BTreeSet::new();
         for declared in &self.declared.keys {
             for name in std::iter::once(&declared.name).chain(&declared.previous_names) {
-                if retiring_stem(name).is_some() || pending_stem(name).is_some() {
+                if is_in_flight_name(name) {
                     errors.push(PlanError::ReservedName {
                         project: self.project.clone(),
                         name: name.clone(),

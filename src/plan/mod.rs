@@ -246,3 +246,9 @@ fn suffixed(name: &str, suffix: &str) -> String {
 pub fn pending_stem(name: &str) -> Option<&str> {
     name.strip_suffix(PENDING_SUFFIX)
 }
+
+/// Whether `name` is one keyplan gives a key only while a create (pending) or a replace
+/// (retiring) is under way: reserved, never a declared name.
+pub fn is_in_flight_name(name: &str) -> bool {
+    pending_stem(name).is_some() || retiring_stem(name).is_some()
+}
