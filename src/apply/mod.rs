@@ -1070,9 +1070,6 @@ impl<'a, A: AdminApi> Run<'a, A> {
         }
     }
 
-    /// After a project's creates: lists it once and, for each key this run created, settles a
-    /// race with other runs that created a key of the same name since the plan. Every run
-    /// decides the same way: the earliest key (by `created_at`, then id) stays.
     /// Where a change stands once its create's races are settled: `Ok` with the new key
     /// recorded (and a note when this run won a race) if the change goes on, else its finished
     /// outcome, failed or skipped.
@@ -1114,6 +1111,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
         }
     }
 
+    /// After a project's creates: lists it once and, for each key this run created, settles a
+    /// race with other runs that created a key of the same name since the plan. Every run
+    /// decides the same way: the earliest key (by `created_at`, then id) stays.
     async fn settle_races(&self, made: Vec<(Work, Creation)>) -> Vec<(Work, Creation, Race)> {
         let stored: Vec<&CreatedKey> = made
             .iter()
