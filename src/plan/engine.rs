@@ -1239,7 +1239,8 @@ impl<'a> ProjectContext<'a> {
         out: &mut ProjectOutcome,
         errors: &mut Vec<PlanError>,
     ) {
-        let after = KeyAfter {
+        // Built only for a change: most keys match and need none.
+        let after = || KeyAfter {
             name: declared.name.clone(),
             roles: declared.roles.clone(),
         };
@@ -1266,7 +1267,7 @@ impl<'a> ProjectContext<'a> {
             out.changes.push(self.change(
                 Action::Update,
                 Some(pending),
-                Some(after),
+                Some(after()),
                 reason,
                 vec![Cause::InterruptedCreate],
             ));
@@ -1282,7 +1283,7 @@ impl<'a> ProjectContext<'a> {
                 out.changes.push(self.change(
                     Action::Replace,
                     Some(retiring),
-                    Some(after),
+                    Some(after()),
                     reason,
                     vec![Cause::InterruptedReplace],
                 ));
@@ -1299,7 +1300,7 @@ impl<'a> ProjectContext<'a> {
                 out.changes.push(self.change(
                     Action::Create,
                     None,
-                    Some(after),
+                    Some(after()),
                     "declared in the manifest, not found live".to_owned(),
                     vec![Cause::Missing],
                 ));
@@ -1358,7 +1359,7 @@ impl<'a> ProjectContext<'a> {
                 out.changes.push(self.change(
                     Action::Replace,
                     Some(key),
-                    Some(after),
+                    Some(after()),
                     reason,
                     causes,
                 ));
@@ -1367,7 +1368,7 @@ impl<'a> ProjectContext<'a> {
             out.changes.push(self.change(
                 Action::Update,
                 Some(key),
-                Some(after),
+                Some(after()),
                 differences.join("; "),
                 causes,
             ));
@@ -1384,7 +1385,8 @@ impl<'a> ProjectContext<'a> {
         causes: &mut Vec<Cause>,
         out: &mut ProjectOutcome,
     ) {
-        let spelled = format_duration(limit);
+        // Spelled out only for a note; the common case (both times known) needs no string.
+        let spelled = || format_duration(limit);
         match (key.created_at, self.options.now) {
             (Some(_), Some(_)) => {
                 if let Some(overdue) = self.overdue(declared, key) {
@@ -1397,8 +1399,9 @@ impl<'a> ProjectContext<'a> {
                 key: declared.name.clone(),
                 message: format!(
                     "age unknown: the API does not say when key {} was created, so \
-                     rotate_after = \"{spelled}\" cannot be checked",
-                    key.id
+                     rotate_after = \"{}\" cannot be checked",
+                    key.id,
+                    spelled()
                 ),
             }),
             (Some(_), None) => out.notes.push(PlanNote {
@@ -1406,7 +1409,8 @@ impl<'a> ProjectContext<'a> {
                 key: declared.name.clone(),
                 message: format!(
                     "age not checked: no current time was given, so rotate_after = \
-                     \"{spelled}\" cannot be checked"
+                     \"{}\" cannot be checked",
+                    spelled()
                 ),
             }),
         }
