@@ -37,7 +37,8 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> CommandResu
             .collect();
         if in_flight > 0 {
             ui.warn(&format!(
-                "left out {in_flight} key(s) named by an interrupted keyplan apply                  (\"(keyplan: pending)\" or \"(keyplan: retiring)\"); `keyplan apply` finishes them"
+                "left out {in_flight} key(s) named by an interrupted keyplan apply \
+                 (\"(keyplan: pending)\" or \"(keyplan: retiring)\"); `keyplan apply` finishes them"
             ));
         }
         ui.out(&crate::manifest::render_manifest(&listed));

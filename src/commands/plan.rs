@@ -75,6 +75,8 @@ pub async fn make_plan<A: AdminApi>(
     store: Option<&dyn SecretStore>,
     concurrency: usize,
 ) -> Result<(Observed, Plan), Failure> {
+    // A malformed --replace is a usage error: no reason to list anything first.
+    let replace = parse_replace(&scope.replace)?;
     let observed = observe(api, &manifest.desired, &scope.projects, concurrency).await?;
     if !scope.projects.is_empty() {
         ui.warn(&format!(
@@ -86,7 +88,7 @@ pub async fn make_plan<A: AdminApi>(
     let options = PlanOptions {
         max_delete_share: scope.max_delete_share,
         max_deletes: scope.max_deletes,
-        replace: parse_replace(&scope.replace)?,
+        replace,
         now: Some(jiff::Timestamp::now()),
         held: store
             .map(|s| held_to_settle(s, &observed))
