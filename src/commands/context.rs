@@ -1,6 +1,7 @@
 //! What most commands need: the manifest, a connection to the Admin API (Pinecone or the
 //! sandbox), the live state, and the secret store. Built here and nowhere else.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -149,9 +150,10 @@ pub fn sandbox_state_path(manifest: &Path) -> PathBuf {
 
 /// The live state a plan needs, and which part of the manifest it covers.
 #[derive(Debug)]
-pub struct Observed {
-    /// The manifest, limited to the projects `--project` selected.
-    pub desired: Desired,
+pub struct Observed<'m> {
+    /// The manifest, limited to the projects `--project` selected (borrowed when it selects
+    /// them all, as it usually does).
+    pub desired: Cow<'m, Desired>,
     /// The project each of `desired.projects` resolved to, in the same order.
     pub resolved: Vec<Project>,
     pub live: LiveState,
@@ -159,12 +161,12 @@ pub struct Observed {
 
 /// Lists the organisation's projects, resolves the manifest's, and lists their keys
 /// concurrently. `only` limits the run to some projects (by name or id).
-pub async fn observe<A: AdminApi>(
+pub async fn observe<'m, A: AdminApi>(
     api: &A,
-    desired: &Desired,
+    desired: &'m Desired,
     only: &[String],
     concurrency: usize,
-) -> Result<Observed, Failure> {
+) -> Result<Observed<'m>, Failure> {
     let (org, (desired, resolved)) = observe_projects(api, desired, only).await?;
     let ids: Vec<ProjectId> = resolved.iter().map(|p| p.id.clone()).collect();
     let keys = list_keys_of_projects(api, &ids, concurrency).await?;
@@ -180,11 +182,11 @@ pub async fn observe<A: AdminApi>(
 
 /// Lists the organisation's projects (sorted) and resolves the manifest's, keeping those `only`
 /// names (all when empty).
-pub async fn observe_projects<A: AdminApi>(
+pub async fn observe_projects<'d, A: AdminApi>(
     api: &A,
-    desired: &Desired,
+    desired: &'d Desired,
     only: &[String],
-) -> Result<(Vec<Project>, (Desired, Vec<Project>)), Failure> {
+) -> Result<(Vec<Project>, (Cow<'d, Desired>, Vec<Project>)), Failure> {
     let mut org = api.list_projects().await?;
     org.sort();
     let resolved = crate::plan::engine::resolve_projects(desired, &org)
@@ -194,13 +196,13 @@ pub async fn observe_projects<A: AdminApi>(
 }
 
 /// Keeps the manifest's projects that `only` names (all when empty).
-fn select_projects(
-    desired: &Desired,
+fn select_projects<'d>(
+    desired: &'d Desired,
     resolved: Vec<Project>,
     only: &[String],
-) -> Result<(Desired, Vec<Project>), Failure> {
+) -> Result<(Cow<'d, Desired>, Vec<Project>), Failure> {
     if only.is_empty() {
-        return Ok((desired.clone(), resolved));
+        return Ok((Cow::Borrowed(desired), resolved));
     }
     let matches =
         |project: &Project, wanted: &str| project.name == wanted || project.id.as_str() == wanted;
@@ -226,10 +228,10 @@ fn select_projects(
         .filter(|(_, project)| only.iter().any(|w| matches(project, w)))
         .unzip();
     Ok((
-        Desired {
+        Cow::Owned(Desired {
             projects,
             secrets: desired.secrets.clone(),
-        },
+        }),
         resolved,
     ))
 }

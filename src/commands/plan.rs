@@ -67,14 +67,14 @@ async fn plan_and_show(
 }
 
 /// Observes the live keys and computes the plan for the manifest.
-pub async fn make_plan<A: AdminApi>(
+pub async fn make_plan<'m, A: AdminApi>(
     ui: &Ui,
     api: &A,
-    manifest: &Manifest,
+    manifest: &'m Manifest,
     scope: &PlanScope,
     store: Option<&dyn SecretStore>,
     concurrency: usize,
-) -> Result<(Observed, Plan), Failure> {
+) -> Result<(Observed<'m>, Plan), Failure> {
     // A malformed --replace is a usage error: no reason to list anything first.
     let replace = parse_replace(&scope.replace)?;
     let observed = observe(api, &manifest.desired, &scope.projects, concurrency).await?;
