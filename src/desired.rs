@@ -79,7 +79,7 @@ pub struct DesiredKey {
     pub protected: bool,
     pub role_change: RoleChange,
     /// Replace the key once its `created_at` is older than this.
-    pub rotate_after: Option<jiff::SignedDuration>,
+    pub rotate_after: Option<RotateAfter>,
 }
 
 impl DesiredKey {
@@ -95,6 +95,13 @@ impl DesiredKey {
             rotate_after: None,
         }
     }
+}
+
+/// A key's maximum age, with the manifest's spelling of it (`"2w"` stays `2w` in a plan).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotateAfter {
+    pub limit: jiff::SignedDuration,
+    pub spelled: String,
 }
 
 /// A compiled glob over key names (`*`, `?`, `[...]`, `{a,b}`), keeping its source text.

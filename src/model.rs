@@ -111,6 +111,39 @@ pub struct Project {
     pub name: String,
 }
 
+/// A key named on the command line as `PROJECT/KEY`: the project's name or id, then the key's
+/// name. The project is the part before the first `/`, so a key name may contain `/`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyRef {
+    pub project: String,
+    pub key: String,
+}
+
+impl FromStr for KeyRef {
+    type Err = KeyRefError;
+
+    fn from_str(text: &str) -> Result<Self, KeyRefError> {
+        match text.split_once('/') {
+            Some((project, key)) if !project.is_empty() && !key.is_empty() => Ok(KeyRef {
+                project: project.to_owned(),
+                key: key.to_owned(),
+            }),
+            _ => Err(KeyRefError(text.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for KeyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.project, self.key)
+    }
+}
+
+/// Text that is not `PROJECT/KEY`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not PROJECT/KEY (the project's name or id, a slash, the key's name)")]
+pub struct KeyRefError(String);
+
 /// An API key as it exists in Pinecone right now (never with its secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveKey {
@@ -188,6 +221,19 @@ pub fn is_uuid(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_refs_split_at_the_first_slash() {
+        let parsed: KeyRef = "search-prod/ci/reader".parse().unwrap();
+        assert_eq!(
+            (parsed.project.as_str(), parsed.key.as_str()),
+            ("search-prod", "ci/reader")
+        );
+        assert_eq!(parsed.to_string(), "search-prod/ci/reader");
+        for bad in ["", "/", "prod/", "/key", "no-slash"] {
+            assert!(bad.parse::<KeyRef>().is_err(), "{bad:?} parsed");
+        }
+    }
 
     #[test]
     fn roles_round_trip_through_their_names() {

@@ -1,15 +1,15 @@
 //! `keyplan apply [FILE]`: plan, ask, apply; or apply a saved plan exactly, if still current.
 
 use crate::apply::{ApplyOptions, ApplyReport, Event};
-use crate::exit::ExitCode;
 use crate::manifest::Manifest;
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, ApprovedPlan};
+use crate::render::Paint;
 use crate::secrets::SecretStore;
 
 use super::cli::{ApplyArgs, Format, GlobalArgs};
 use super::context::{Connection, load_manifest, observe, open_store};
-use super::failure::{CommandResult, Failure};
-use super::plan::{guard, make_plan, render_plan};
+use super::error::{CommandError, CommandResult, ErrorKind, Success};
+use super::plan::{approve_by_guard, make_plan, render_plan};
 use super::saved_plan::SavedPlan;
 use super::ui::{Approval, Ui};
 
@@ -38,13 +38,13 @@ async fn plan_then_apply(
         manifest,
         &args.scope,
         Some(store.as_ref()),
-        global.concurrency,
+        global.concurrency.get(),
     )
     .await?;
-    ui.out(&render_plan(ui, &plan, Format::Human));
-    guard(&plan, &args.scope)?;
-    if plan.is_empty() {
-        return Ok(ExitCode::Success);
+    ui.out(&render_plan(ui, &plan, Format::Human, args.scope.force));
+    let plan = approve_by_guard(plan, &args.scope, Format::Human)?;
+    if plan.plan().is_empty() {
+        return Ok(Success::Done);
     }
     probe(store.as_ref())?;
     if !args.auto_approve {
@@ -72,35 +72,42 @@ async fn apply_saved(
         &connection.api,
         &manifest.desired,
         &only,
-        global.concurrency,
+        global.concurrency.get(),
     )
     .await?;
     let changed = saved.staleness(&observed.live);
     if !changed.is_empty() {
-        let mut failure = Failure::new(
-            ExitCode::StalePlan,
+        let mut failure = CommandError::new(
+            ErrorKind::StalePlan,
             "stale plan: the live keys changed since this plan was saved",
         )
         .hint("run `keyplan plan --out FILE` again and review the new plan");
         failure.causes = changed;
         return Err(failure);
     }
-    ui.out(&render_plan(ui, &saved.plan, Format::Human));
-    if saved.plan.is_empty() {
+    ui.out(&render_plan(
+        ui,
+        &saved.plan,
+        Format::Human,
+        args.scope.force,
+    ));
+    // The guard checks a saved plan again: a refusal saved with `--force` needs it again here.
+    let plan = approve_by_guard(saved.plan.clone(), &args.scope, Format::Human)?;
+    if plan.plan().is_empty() {
         saved.mark_applied(path)?;
-        return Ok(ExitCode::Success);
+        return Ok(Success::Done);
     }
     let store = open_store(manifest, &args.store)?;
     probe(store.as_ref())?;
     // Mark before applying: a crash mid-way must not let the same file run twice.
     saved.mark_applied(path)?;
-    execute(ui, global, args, connection, &store, &saved.plan).await
+    execute(ui, global, args, connection, &store, &plan).await
 }
 
-fn probe(store: &dyn SecretStore) -> Result<(), Failure> {
+fn probe(store: &dyn SecretStore) -> Result<(), CommandError> {
     store.probe().map_err(|error| {
         let hint = error.hint.clone();
-        let failure = Failure::error(format!(
+        let failure = CommandError::failed(format!(
             "the secret store ({}) does not work, so no key was changed",
             store.describe()
         ))
@@ -113,11 +120,12 @@ fn probe(store: &dyn SecretStore) -> Result<(), Failure> {
     })
 }
 
-fn approve(ui: &Ui, plan: &Plan) -> Result<(), Failure> {
+fn approve(ui: &Ui, plan: &ApprovedPlan) -> Result<(), CommandError> {
     let deletes = plan
+        .plan()
         .changes
         .iter()
-        .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+        .filter(|c| matches!(c.action(), Action::Delete | Action::Replace))
         .count();
     let question = if deletes > 0 {
         format!(
@@ -134,9 +142,8 @@ fn approve(ui: &Ui, plan: &Plan) -> Result<(), Failure> {
     };
     match ui.confirm(&question) {
         Approval::Approved => Ok(()),
-        Approval::Declined => Err(Failure::new(ExitCode::NotApproved, "apply cancelled: nothing was changed")),
-        Approval::NoTerminal => Err(Failure::new(
-            ExitCode::NotApproved,
+        Approval::Declined => Err(CommandError::new(ErrorKind::NotApproved, "apply cancelled: nothing was changed")),
+        Approval::NoTerminal => Err(CommandError::new(ErrorKind::NotApproved,
             "refusing to apply without approval: stdin is not a terminal, so keyplan cannot ask",
         )
         .hint("pass --auto-approve to apply without asking (in CI, apply a reviewed plan: keyplan apply FILE)")),
@@ -149,22 +156,27 @@ async fn execute(
     args: &ApplyArgs,
     connection: &Connection,
     store: &std::sync::Arc<dyn SecretStore>,
-    plan: &Plan,
+    plan: &ApprovedPlan,
 ) -> CommandResult {
     let options = ApplyOptions {
-        concurrency: global.concurrency,
+        concurrency: global.concurrency.get(),
         keep_deleted_secrets: args.keep_deleted_secrets,
     };
-    let progress = super::progress::Progress::new(ui.clone(), plan);
+    let progress = super::progress::Progress::new(ui.clone(), plan.plan());
     let report: ApplyReport =
         crate::apply::apply(&connection.api, store, plan, &options, &|event: Event| {
             progress.on_event(&event);
         })
         .await;
-    ui.out(&report.render_human(plan, ui.color_stdout()));
-    Ok(if report.is_success() {
-        ExitCode::Success
+    ui.out(&crate::render::apply_report(
+        &report,
+        plan.plan(),
+        Paint::new(ui.color_stdout()),
+    ));
+    if report.is_success() {
+        Ok(Success::Done)
     } else {
-        ExitCode::PartialFailure
-    })
+        // The report above says what failed.
+        Err(CommandError::reported(ErrorKind::PartlyApplied))
+    }
 }

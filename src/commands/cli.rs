@@ -5,11 +5,14 @@
     reason = "doc comments here are --help text, shown as written"
 )]
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::emulator::EmulatorArgs;
+use crate::model::KeyRef;
+use crate::plan::Share;
 
 /// Pinecone API keys as code: declare keys in a manifest, review a plan, apply it.
 ///
@@ -33,7 +36,7 @@ pub struct GlobalArgs {
         short = 'f',
         long = "file",
         global = true,
-        default_value = "keyplan.toml"
+        default_value = crate::manifest::DEFAULT_PATH
     )]
     pub file: PathBuf,
     /// Admin API base URL [env: PINECONE_CONTROLLER_HOST] [default: https://api.pinecone.io].
@@ -42,10 +45,9 @@ pub struct GlobalArgs {
     /// OAuth token URL [env: PINECONE_OAUTH_URL] [default: https://login.pinecone.io/oauth/token].
     #[arg(long, global = true)]
     pub oauth_url: Option<String>,
-    /// How many Admin API requests run at once.
-    #[arg(long, global = true, default_value_t = crate::live::client::DEFAULT_CONCURRENCY,
-          value_parser = clap::value_parser!(usize))]
-    pub concurrency: usize,
+    /// How many Admin API requests run at once (at least 1).
+    #[arg(long, global = true, default_value_t = default_concurrency())]
+    pub concurrency: NonZeroUsize,
     /// DANGEROUS: allow sending credentials over plain http:// to a host that is not loopback.
     #[arg(long, global = true)]
     pub allow_insecure_http: bool,
@@ -100,10 +102,10 @@ pub struct PlanScope {
     pub projects: Vec<String>,
     /// Replace this key on demand (rotate), as PROJECT/KEY (repeatable).
     #[arg(long = "replace", value_name = "PROJECT/KEY")]
-    pub replace: Vec<String>,
+    pub replace: Vec<KeyRef>,
     /// Refuse a plan deleting more than this share of a project's keys (0.0 to 1.0).
-    #[arg(long, default_value_t = 0.25)]
-    pub max_delete_share: f64,
+    #[arg(long, default_value = "0.25")]
+    pub max_delete_share: Share,
     /// Refuse a plan deleting more than this many keys in all.
     #[arg(long, default_value_t = 50)]
     pub max_deletes: usize,
@@ -186,7 +188,11 @@ pub enum SecretCommand {
 #[derive(Debug, Args)]
 pub struct SecretGetArgs {
     /// The key, as PROJECT/KEY (project name or id).
-    pub key: String,
+    pub key: KeyRef,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+fn default_concurrency() -> NonZeroUsize {
+    NonZeroUsize::new(crate::live::client::DEFAULT_CONCURRENCY).unwrap_or(NonZeroUsize::MIN)
 }

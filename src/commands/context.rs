@@ -15,22 +15,22 @@ use crate::plan::LiveState;
 use crate::secrets::SecretStore;
 
 use super::cli::{GlobalArgs, StoreArgs};
-use super::failure::Failure;
+use super::error::{CommandError, ErrorKind};
 use super::ui::Ui;
 
 /// The name of the sandbox's state file, kept beside the manifest.
 pub const SANDBOX_STATE_FILE: &str = ".keyplan-sandbox.json";
 
 /// Loads the manifest, printing its diagnostics in full when it is invalid.
-pub fn load_manifest(ui: &Ui, path: &Path) -> Result<Manifest, Failure> {
+pub fn load_manifest(ui: &Ui, path: &Path) -> Result<Manifest, CommandError> {
     match crate::manifest::load(path) {
         Ok(manifest) => Ok(manifest),
         Err(ManifestError::Invalid(diagnostics)) => {
             ui.info(&diagnostics.render(ui.color_stderr()));
-            Err(Failure::reported(crate::exit::ExitCode::Error))
+            Err(CommandError::reported(ErrorKind::Failed))
         }
         // The error carries its own help line.
-        Err(error) => Err(Failure::error(error.to_string())),
+        Err(error) => Err(CommandError::failed(error.to_string())),
     }
 }
 
@@ -47,7 +47,10 @@ pub struct Connection {
 impl Connection {
     /// Connects as the global options say. With `--sandbox`, starts the emulator in-process,
     /// its state kept beside the manifest and every project the manifest names by name present.
-    pub async fn open(global: &GlobalArgs, desired: Option<&Desired>) -> Result<Self, Failure> {
+    pub async fn open(
+        global: &GlobalArgs,
+        desired: Option<&Desired>,
+    ) -> Result<Self, CommandError> {
         if global.sandbox {
             return Self::sandbox(global, desired).await;
         }
@@ -67,11 +70,11 @@ impl Connection {
         })
     }
 
-    async fn sandbox(global: &GlobalArgs, desired: Option<&Desired>) -> Result<Self, Failure> {
+    async fn sandbox(global: &GlobalArgs, desired: Option<&Desired>) -> Result<Self, CommandError> {
         let state_file = sandbox_state_path(&global.file);
         let seed = match &global.sandbox_seed {
             Some(path) => Some(Seed::load(path).map_err(|e| {
-                Failure::wrap("read the sandbox seed", &e)
+                CommandError::wrap("read the sandbox seed", &e)
                     .hint("see docs/emulator.md for the seed file's format")
             })?),
             None => None,
@@ -89,7 +92,7 @@ impl Connection {
         let emulator = crate::emulator::start(emulator_config, addr)
             .await
             .map_err(|e| {
-                Failure::wrap("start the sandbox emulator", &e).hint(format!(
+                CommandError::wrap("start the sandbox emulator", &e).hint(format!(
                     "check that {} is readable and writable",
                     state_file.display()
                 ))
@@ -166,7 +169,7 @@ pub async fn observe<'m, A: AdminApi>(
     desired: &'m Desired,
     only: &[String],
     concurrency: usize,
-) -> Result<Observed<'m>, Failure> {
+) -> Result<Observed<'m>, CommandError> {
     let (org, (desired, resolved)) = observe_projects(api, desired, only).await?;
     let ids: Vec<ProjectId> = resolved.iter().map(|p| p.id.clone()).collect();
     let keys = list_keys_of_projects(api, &ids, concurrency).await?;
@@ -186,11 +189,10 @@ pub async fn observe_projects<'d, A: AdminApi>(
     api: &A,
     desired: &'d Desired,
     only: &[String],
-) -> Result<(Vec<Project>, (Cow<'d, Desired>, Vec<Project>)), Failure> {
+) -> Result<(Vec<Project>, (Cow<'d, Desired>, Vec<Project>)), CommandError> {
     let mut org = api.list_projects().await?;
     org.sort();
-    let resolved = crate::plan::engine::resolve_projects(desired, &org)
-        .map_err(|e| Failure::error(e.to_string()))?;
+    let resolved = crate::plan::resolve_projects(desired, &org)?;
     let selected = select_projects(desired, resolved, only)?;
     Ok((org, selected))
 }
@@ -200,7 +202,7 @@ fn select_projects<'d>(
     desired: &'d Desired,
     resolved: Vec<Project>,
     only: &[String],
-) -> Result<(Cow<'d, Desired>, Vec<Project>), Failure> {
+) -> Result<(Cow<'d, Desired>, Vec<Project>), CommandError> {
     if only.is_empty() {
         return Ok((Cow::Borrowed(desired), resolved));
     }
@@ -214,8 +216,8 @@ fn select_projects<'d>(
             .iter()
             .map(|p| format!("{} ({})", p.name, p.id))
             .collect();
-        return Err(Failure::new(
-            crate::exit::ExitCode::Error,
+        return Err(CommandError::new(
+            ErrorKind::Failed,
             format!("--project {unknown:?} names no project of the manifest"),
         )
         .hint(format!("the manifest's projects: {}", known.join(", "))));
@@ -241,7 +243,7 @@ fn select_projects<'d>(
 pub fn open_store(
     manifest: &Manifest,
     overrides: &StoreArgs,
-) -> Result<std::sync::Arc<dyn SecretStore>, Failure> {
+) -> Result<std::sync::Arc<dyn SecretStore>, CommandError> {
     Ok(crate::secrets::open(&store_config(manifest, overrides))?.into())
 }
 

@@ -1,12 +1,11 @@
 //! `keyplan drift`: the scheduled audit. Exit 0 in sync, 2 drift found, 1 error.
 
-use crate::exit::ExitCode;
 use crate::plan::PlanOptions;
 use crate::render::RenderOptions;
 
 use super::cli::{DriftArgs, Format, GlobalArgs};
 use super::context::{Connection, load_manifest, observe};
-use super::failure::{CommandResult, Failure};
+use super::error::{CommandResult, Success};
 use super::ui::Ui;
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResult {
@@ -17,7 +16,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResul
             &connection.api,
             &manifest.desired,
             &args.projects,
-            global.concurrency,
+            global.concurrency.get(),
         )
         .await?;
         if !args.projects.is_empty() {
@@ -27,11 +26,11 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResul
             now: Some(jiff::Timestamp::now()),
             ..PlanOptions::default()
         };
-        let plan = crate::plan::compute_plan(&observed.desired, &observed.live, &options)
-            .map_err(|e| Failure::error(e.to_string()))?;
+        let plan = crate::plan::compute_plan(&observed.desired, &observed.live, &options)?;
         let report = crate::plan::drift(&plan);
         let color = RenderOptions {
             color: ui.color_stdout(),
+            ..RenderOptions::default()
         };
         ui.out(&match args.format {
             Format::Human => crate::render::drift_human(&report, &color),
@@ -39,9 +38,9 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResul
             Format::Markdown => crate::render::drift_markdown(&report),
         });
         Ok(if report.is_clean() {
-            ExitCode::Success
+            Success::Done
         } else {
-            ExitCode::Changes
+            Success::ChangesPresent
         })
     }
     .await;

@@ -1,13 +1,12 @@
 //! `keyplan import`: writes a manifest for the live keys to stdout; `plan` on it shows no changes.
 
-use crate::exit::ExitCode;
 use crate::live::AdminApi;
 use crate::live::client::list_keys_of_projects;
 use crate::model::{Project, ProjectId};
 
 use super::cli::{GlobalArgs, ImportArgs};
 use super::context::Connection;
-use super::failure::{CommandResult, Failure};
+use super::error::{CommandError, CommandResult, Success};
 use super::ui::Ui;
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> CommandResult {
@@ -19,7 +18,8 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> CommandResu
         org.sort();
         let projects = select(&org, &args.projects)?;
         let ids: Vec<ProjectId> = projects.iter().map(|p| p.id.clone()).collect();
-        let mut keys = list_keys_of_projects(&connection.api, &ids, global.concurrency).await?;
+        let mut keys =
+            list_keys_of_projects(&connection.api, &ids, global.concurrency.get()).await?;
         let mut in_flight = 0;
         let listed: Vec<_> = projects
             .into_iter()
@@ -42,7 +42,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> CommandResu
             ));
         }
         ui.out(&crate::manifest::render_manifest(&listed));
-        Ok(ExitCode::Success)
+        Ok(Success::Done)
     }
     .await;
     connection.close().await;
@@ -50,7 +50,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> CommandResu
 }
 
 /// The projects `wanted` names (by id, or by a name that matches exactly one), or all.
-fn select(org: &[Project], wanted: &[String]) -> Result<Vec<Project>, Failure> {
+fn select(org: &[Project], wanted: &[String]) -> Result<Vec<Project>, CommandError> {
     if wanted.is_empty() {
         return Ok(org.to_vec());
     }
@@ -63,15 +63,14 @@ fn select(org: &[Project], wanted: &[String]) -> Result<Vec<Project>, Failure> {
         match matches.as_slice() {
             [one] => selected.push((*one).clone()),
             [] => {
-                return Err(
-                    Failure::error(format!("no project is named {want:?} or has that id")).hint(
-                        "list the organisation's projects with `keyplan import` (no --project)",
-                    ),
-                );
+                return Err(CommandError::failed(format!(
+                    "no project is named {want:?} or has that id"
+                ))
+                .hint("list the organisation's projects with `keyplan import` (no --project)"));
             }
             several => {
                 let ids: Vec<String> = several.iter().map(|p| p.id.to_string()).collect();
-                return Err(Failure::error(format!(
+                return Err(CommandError::failed(format!(
                     "{} projects are named {want:?}: {}",
                     several.len(),
                     ids.join(", ")

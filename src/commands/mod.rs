@@ -1,11 +1,11 @@
 //! The command line: one file per subcommand. The only place that builds clients and stores,
-//! prompts, and picks exit codes.
+//! prompts, and ends a command ([`error::exit_code`] picks the exit code).
 
 mod apply;
 pub mod cli;
 mod context;
 mod drift;
-mod failure;
+pub mod error;
 mod import;
 mod plan;
 mod progress;
@@ -19,14 +19,14 @@ use clap::Parser as _;
 
 use crate::exit::ExitCode;
 use cli::{Cli, Command};
-use failure::CommandResult;
+use error::{CommandError, CommandResult, ErrorKind, Success, exit_code};
 use ui::Ui;
 
 /// Runs keyplan with the process's arguments.
 pub fn run() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(error) => return usage_error(&error),
+        Err(error) => return exit_code(&usage_error(&error)),
     };
     let ui = Ui::new(cli.global.no_color);
     // One thread: keyplan's work is waiting on the network, which one thread overlaps as well as
@@ -38,22 +38,22 @@ pub fn run() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            ui.error(
-                &format!("failed to start the async runtime: {error}"),
-                &[],
-                None,
-            );
-            return ExitCode::Error;
+            let failed = Err(CommandError::wrap("start the async runtime", &error));
+            report(&ui, &failed);
+            return exit_code(&failed);
         }
     };
-    match runtime.block_on(dispatch(&ui, cli)) {
-        Ok(code) => code,
-        Err(failure) => {
-            if !failure.reported {
-                ui.error(&failure.message, &failure.causes, failure.hint.as_deref());
-            }
-            failure.exit
-        }
+    let result = runtime.block_on(dispatch(&ui, cli));
+    report(&ui, &result);
+    exit_code(&result)
+}
+
+/// Prints a command's error, unless it was shown in full already.
+fn report(ui: &Ui, result: &CommandResult) {
+    if let Err(error) = result
+        && !error.reported
+    {
+        ui.error(&error.message, &error.causes, &error.hints);
     }
 }
 
@@ -68,36 +68,35 @@ async fn dispatch(ui: &Ui, cli: Cli) -> CommandResult {
         Command::Import(args) => import::run(ui, global, &args).await,
         Command::Schema => {
             let schema = serde_json::to_string_pretty(&crate::manifest::json_schema())
-                .map_err(|e| failure::Failure::wrap("render the schema", &e))?;
+                .map_err(|e| CommandError::wrap("render the schema", &e))?;
             ui.out(&schema);
-            Ok(ExitCode::Success)
+            Ok(Success::Done)
         }
         Command::Secret(cli::SecretCommand::Get(args)) => secret::get(ui, global, &args).await,
-        Command::Emulator(args) => Ok(crate::emulator::run_cli(args).await),
+        Command::Emulator(args) => match crate::emulator::run_cli(args).await {
+            ExitCode::Success => Ok(Success::Done),
+            _ => Err(CommandError::reported(ErrorKind::Failed)),
+        },
     }
 }
 
-/// Help and version exit 0; anything else is a usage error, 64, never 2 (which means "changes").
+/// Help and version succeed; anything else is a usage error (64, never 2, which means
+/// "changes"), printed by clap itself.
 #[expect(
     clippy::print_stdout,
     clippy::print_stderr,
     reason = "clap's own output"
 )]
-fn usage_error(error: &clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
+fn usage_error(error: &clap::Error) -> CommandResult {
+    use clap::error::ErrorKind as Clap;
     let rendered = error.render();
     match error.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+        Clap::DisplayHelp | Clap::DisplayVersion => {
             print!("{rendered}");
-            ExitCode::Success
+            return Ok(Success::Done);
         }
-        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            eprint!("{rendered}");
-            ExitCode::Usage
-        }
-        _ => {
-            eprint!("{}", rendered.ansi());
-            ExitCode::Usage
-        }
+        Clap::DisplayHelpOnMissingArgumentOrSubcommand => eprint!("{rendered}"),
+        _ => eprint!("{}", rendered.ansi()),
     }
+    Err(CommandError::reported(ErrorKind::Usage))
 }

@@ -1,17 +1,14 @@
 //! `keyplan plan`: shows what apply would change, optionally saving it for `apply FILE`.
 
-use std::collections::BTreeSet;
-
-use crate::exit::ExitCode;
 use crate::live::AdminApi;
 use crate::manifest::Manifest;
-use crate::plan::{Plan, PlanOptions};
+use crate::plan::{ApprovedPlan, GuardLimits, Override, Plan, PlanOptions};
 use crate::render::RenderOptions;
 use crate::secrets::SecretStore;
 
 use super::cli::{Format, GlobalArgs, PlanArgs, PlanScope};
 use super::context::{Connection, Observed, held_to_settle, load_manifest, observe};
-use super::failure::{CommandResult, Failure};
+use super::error::{CommandError, CommandResult, Success};
 use super::saved_plan::SavedPlan;
 use super::ui::Ui;
 
@@ -39,14 +36,15 @@ async fn plan_and_show(
         manifest,
         &args.scope,
         store.as_deref(),
-        global.concurrency,
+        global.concurrency.get(),
     )
     .await?;
-    ui.out(&render_plan(ui, &plan, args.format));
-    guard(&plan, &args.scope)?;
+    ui.out(&render_plan(ui, &plan, args.format, args.scope.force));
+    let has_changes = !plan.is_empty();
+    let approved = approve_by_guard(plan, &args.scope, args.format)?;
     if let Some(out) = &args.out {
         let saved = SavedPlan::new(
-            plan.clone(),
+            approved.plan().clone(),
             &observed.live,
             &observed.resolved,
             &manifest.sha256,
@@ -59,10 +57,10 @@ async fn plan_and_show(
             out.display()
         ));
     }
-    Ok(if args.detailed_exitcode && !plan.is_empty() {
-        ExitCode::Changes
+    Ok(if args.detailed_exitcode && has_changes {
+        Success::ChangesPresent
     } else {
-        ExitCode::Success
+        Success::Done
     })
 }
 
@@ -74,9 +72,7 @@ pub async fn make_plan<'m, A: AdminApi>(
     scope: &PlanScope,
     store: Option<&dyn SecretStore>,
     concurrency: usize,
-) -> Result<(Observed<'m>, Plan), Failure> {
-    // A malformed --replace is a usage error: no reason to list anything first.
-    let replace = parse_replace(&scope.replace)?;
+) -> Result<(Observed<'m>, Plan), CommandError> {
     let observed = observe(api, &manifest.desired, &scope.projects, concurrency).await?;
     if !scope.projects.is_empty() {
         ui.warn(&format!(
@@ -86,55 +82,56 @@ pub async fn make_plan<'m, A: AdminApi>(
         ));
     }
     let options = PlanOptions {
-        max_delete_share: scope.max_delete_share,
-        max_deletes: scope.max_deletes,
-        replace,
+        limits: GuardLimits {
+            max_delete_share: scope.max_delete_share,
+            max_deletes: scope.max_deletes,
+            ..GuardLimits::default()
+        },
+        replace: scope.replace.iter().cloned().collect(),
         now: Some(jiff::Timestamp::now()),
         held: store
             .map(|s| held_to_settle(s, &observed))
             .unwrap_or_default(),
-        ..PlanOptions::default()
     };
-    let plan = crate::plan::compute_plan(&observed.desired, &observed.live, &options)
-        .map_err(|e| Failure::error(e.to_string()))?;
+    let plan = crate::plan::compute_plan(&observed.desired, &observed.live, &options)?;
     Ok((observed, plan))
 }
 
-/// `--replace PROJECT/KEY` into (project, key); the project is the part before the first `/`.
-fn parse_replace(values: &[String]) -> Result<BTreeSet<(String, String)>, Failure> {
-    values
-        .iter()
-        .map(|value| match value.split_once('/') {
-            Some((project, key)) if !project.is_empty() && !key.is_empty() => {
-                Ok((project.to_owned(), key.to_owned()))
-            }
-            _ => Err(Failure::new(
-                ExitCode::Usage,
-                format!("--replace {value:?} is not PROJECT/KEY"),
-            )
-            .hint("name the project (name or id) and the key, e.g. --replace search-prod/ingest-worker")),
-        })
-        .collect()
+/// Passes the plan on unless the safety guard refused it and `--force` does not override.
+/// A refusal the rendered plan already shows in full (human, Markdown) is only named on
+/// stderr, so that its reasons and advice are said once.
+pub fn approve_by_guard(
+    plan: Plan,
+    scope: &PlanScope,
+    shown_as: Format,
+) -> Result<ApprovedPlan, CommandError> {
+    let force = if scope.force {
+        Override::Force
+    } else {
+        Override::No
+    };
+    plan.approve(force).map_err(|refused| {
+        let mut error = CommandError::from(refused);
+        if shown_as != Format::Json {
+            error.causes.clear();
+            error.hints.clear();
+            error
+                .message
+                .push_str(" (the plan above says which and what to do)");
+        }
+        error
+    })
 }
 
-/// Refuses a plan the safety guard refused, unless `--force`.
-pub fn guard(plan: &Plan, scope: &PlanScope) -> Result<(), Failure> {
-    match &plan.guard {
-        Some(refusal) if !scope.force => Err(Failure::new(ExitCode::GuardRefused, refusal.message.clone())
-            .hint("review the deletions above; pass --force to proceed anyway, or raise --max-delete-share / --max-deletes")),
-        _ => Ok(()),
-    }
-}
-
-pub fn render_plan(ui: &Ui, plan: &Plan, format: Format) -> String {
+/// The plan in `format`; `forced` when `--force` overrides a guard refusal.
+pub fn render_plan(ui: &Ui, plan: &Plan, format: Format, forced: bool) -> String {
+    let options = RenderOptions {
+        color: ui.color_stdout(),
+        guard_overridden: forced,
+    };
     match format {
-        Format::Human => crate::render::human(
-            plan,
-            &RenderOptions {
-                color: ui.color_stdout(),
-            },
-        ),
-        Format::Json => crate::render::json(plan),
-        Format::Markdown => crate::render::markdown(plan),
+        Format::Human => crate::render::human(plan, &options),
+        Format::Json => crate::render::json(plan, &options),
+        Format::Markdown => crate::render::markdown(plan, &options),
     }
 }

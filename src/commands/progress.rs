@@ -28,10 +28,7 @@ impl<'a> Progress<'a> {
     }
 
     pub fn on_event(&self, event: &Event) {
-        let mut finished = self
-            .finished
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut finished = crate::lock::lock(&self.finished);
         if matches!(
             event,
             Event::Done { .. } | Event::Failed { .. } | Event::Skipped { .. }
@@ -39,7 +36,7 @@ impl<'a> Progress<'a> {
             *finished += 1;
         }
         let total = self.plan.changes.len();
-        let line = event.line(self.plan);
+        let line = crate::render::event_line(event, self.plan);
         if !self.ui.stderr_is_terminal() {
             self.ui.info(&format!("[{}/{total}] {line}", *finished));
             return;

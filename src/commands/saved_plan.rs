@@ -11,14 +11,14 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::exit::ExitCode;
 use crate::model::{KeyId, Project, ProjectId, RoleSet};
 use crate::plan::{LiveState, Plan};
 
-use super::failure::Failure;
+use super::error::{CommandError, ErrorKind};
 
-/// The version of the saved-plan file format.
-pub const SAVED_PLAN_VERSION: &str = "1";
+/// The version of the saved-plan file format. Version 2 holds plans of
+/// [`crate::plan::FORMAT_VERSION`] 2 (changes typed by action, causes as data).
+pub const SAVED_PLAN_VERSION: &str = "2";
 
 /// A live key as the plan saw it: enough to tell whether it changed since.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +33,12 @@ pub struct KeySnapshot {
 pub struct ProjectSnapshot {
     pub project: Project,
     pub keys: Vec<KeySnapshot>,
+}
+
+/// Just the version of a saved plan, read before the rest.
+#[derive(Deserialize)]
+struct Versioned {
+    saved_plan_version: String,
 }
 
 /// The file `plan --out` writes.
@@ -91,32 +97,37 @@ impl SavedPlan {
     }
 
     /// Writes the file atomically (temp file, fsync, rename).
-    pub fn write(&self, path: &Path) -> Result<(), Failure> {
+    pub fn write(&self, path: &Path) -> Result<(), CommandError> {
         let json = serde_json::to_string_pretty(self)
-            .map_err(|e| Failure::wrap("serialise the plan", &e))?;
+            .map_err(|e| CommandError::wrap("serialise the plan", &e))?;
         crate::atomic_write::write_atomically(path, format!("{json}\n").as_bytes())
-            .map_err(|e| Failure::wrap(format!("write the plan to {}", path.display()), &e))
+            .map_err(|e| CommandError::wrap(format!("write the plan to {}", path.display()), &e))
     }
 
     /// Reads and verifies a saved plan: format, version and checksum.
-    pub fn read(path: &Path) -> Result<Self, Failure> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Failure::wrap(format!("read the saved plan {}", path.display()), &e))?;
-        let saved: SavedPlan = serde_json::from_slice(&bytes).map_err(|e| {
-            Failure::error(format!("{} is not a keyplan saved plan", path.display()))
+    pub fn read(path: &Path) -> Result<Self, CommandError> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            CommandError::wrap(format!("read the saved plan {}", path.display()), &e)
+        })?;
+        let not_a_plan = |e: serde_json::Error| {
+            CommandError::failed(format!("{} is not a keyplan saved plan", path.display()))
                 .cause(e)
                 .hint("save a plan with `keyplan plan --out FILE`")
-        })?;
-        if saved.saved_plan_version != SAVED_PLAN_VERSION {
-            return Err(Failure::error(format!(
+        };
+        // The version first: an older file's plan has another shape, and deserves a message
+        // saying so rather than a parse error.
+        let version: Versioned = serde_json::from_slice(&bytes).map_err(not_a_plan)?;
+        if version.saved_plan_version != SAVED_PLAN_VERSION {
+            return Err(CommandError::failed(format!(
                 "{} has saved-plan version {:?}; this keyplan reads version {SAVED_PLAN_VERSION}",
                 path.display(),
-                saved.saved_plan_version
-            )));
+                version.saved_plan_version
+            ))
+            .hint("plan again with this keyplan: `keyplan plan --out FILE`"));
         }
+        let saved: SavedPlan = serde_json::from_slice(&bytes).map_err(not_a_plan)?;
         if saved.checksum != saved.compute_checksum() {
-            return Err(Failure::new(
-                ExitCode::Error,
+            return Err(CommandError::new(ErrorKind::Failed,
                 format!("{} fails its checksum: it was edited or corrupted", path.display()),
             )
             .hint("a saved plan must be applied exactly as it was reviewed; run `keyplan plan --out FILE` again"));
@@ -125,24 +136,28 @@ impl SavedPlan {
     }
 
     /// Refuses a plan made from another manifest, or applied already.
-    pub fn check_applicable(&self, manifest_sha256: &str, api_host: &str) -> Result<(), Failure> {
+    pub fn check_applicable(
+        &self,
+        manifest_sha256: &str,
+        api_host: &str,
+    ) -> Result<(), CommandError> {
         if let Some(at) = self.applied_at {
-            return Err(Failure::new(
-                ExitCode::StalePlan,
+            return Err(CommandError::new(
+                ErrorKind::StalePlan,
                 format!("this plan was already applied at {at}"),
             )
             .hint("run `keyplan plan --out FILE` for a new plan"));
         }
         if manifest_sha256 != self.manifest_sha256 {
-            return Err(Failure::new(
-                ExitCode::StalePlan,
+            return Err(CommandError::new(
+                ErrorKind::StalePlan,
                 "the manifest changed since this plan was saved (or it is another manifest)",
             )
             .hint("pass the manifest the plan was made from with -f, or plan again"));
         }
         if api_host != self.api_host {
-            return Err(Failure::new(
-                ExitCode::StalePlan,
+            return Err(CommandError::new(
+                ErrorKind::StalePlan,
                 format!(
                     "this plan was made against {}, not {api_host}",
                     self.api_host
@@ -192,7 +207,7 @@ impl SavedPlan {
     }
 
     /// Marks the file as applied, so it cannot be applied twice.
-    pub fn mark_applied(&mut self, path: &Path) -> Result<(), Failure> {
+    pub fn mark_applied(&mut self, path: &Path) -> Result<(), CommandError> {
         self.applied_at = Some(jiff::Timestamp::now());
         self.checksum = self.compute_checksum();
         self.write(path)
@@ -200,8 +215,7 @@ impl SavedPlan {
 }
 
 fn roles_text(roles: &RoleSet) -> String {
-    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-    format!("[{}]", names.join(", "))
+    crate::render::words::BracketedRoles(roles).to_string()
 }
 
 fn snapshot(live: &LiveState, projects: &[Project]) -> Vec<ProjectSnapshot> {
@@ -300,17 +314,17 @@ mod tests {
         let mut saved = SavedPlan::new(empty_plan(), &live, &projects, "m", "h".into());
         assert!(saved.check_applicable("m", "h").is_ok());
         assert_eq!(
-            saved.check_applicable("other", "h").unwrap_err().exit,
-            ExitCode::StalePlan
+            saved.check_applicable("other", "h").unwrap_err().kind,
+            ErrorKind::StalePlan
         );
         assert_eq!(
-            saved.check_applicable("m", "elsewhere").unwrap_err().exit,
-            ExitCode::StalePlan
+            saved.check_applicable("m", "elsewhere").unwrap_err().kind,
+            ErrorKind::StalePlan
         );
         saved.applied_at = Some(jiff::Timestamp::now());
         assert_eq!(
-            saved.check_applicable("m", "h").unwrap_err().exit,
-            ExitCode::StalePlan
+            saved.check_applicable("m", "h").unwrap_err().kind,
+            ErrorKind::StalePlan
         );
     }
 }

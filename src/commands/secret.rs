@@ -3,33 +3,25 @@
 //! The project is resolved through the Admin API like everywhere else, because store entries
 //! are named by the project's name and id, and either may be what the user typed.
 
-use crate::exit::ExitCode;
-
 use super::cli::{GlobalArgs, SecretGetArgs};
 use super::context::{Connection, load_manifest, observe_projects, open_store};
-use super::failure::{CommandResult, Failure};
+use super::error::{CommandError, CommandResult, Success};
 use super::ui::Ui;
 
 pub async fn get(ui: &Ui, global: &GlobalArgs, args: &SecretGetArgs) -> CommandResult {
     let manifest = load_manifest(ui, &global.file)?;
-    let Some((wanted_project, key)) = args.key.split_once('/') else {
-        return Err(Failure::new(
-            ExitCode::Usage,
-            format!("{:?} is not PROJECT/KEY", args.key),
-        )
-        .hint("e.g. keyplan secret get search-prod/ingest-worker"));
-    };
+    let (wanted_project, key) = (&args.key.project, &args.key.key);
     let connection = Connection::open(global, Some(&manifest.desired)).await?;
     let resolved = observe_projects(
         &connection.api,
         &manifest.desired,
-        &[wanted_project.to_owned()],
+        std::slice::from_ref(wanted_project),
     )
     .await;
     connection.close().await;
     let (_, (_, projects)) = resolved?;
     let Some(project) = projects.into_iter().next() else {
-        return Err(Failure::error(format!(
+        return Err(CommandError::failed(format!(
             "the manifest declares no project {wanted_project:?}"
         )));
     };
@@ -37,9 +29,9 @@ pub async fn get(ui: &Ui, global: &GlobalArgs, args: &SecretGetArgs) -> CommandR
     match store.get(&project, key)? {
         Some(secret) => {
             ui.out(secret.expose());
-            Ok(ExitCode::Success)
+            Ok(Success::Done)
         }
-        None => Err(Failure::error(format!(
+        None => Err(CommandError::failed(format!(
             "{} holds no secret for {}/{key}",
             store.describe(),
             project.name

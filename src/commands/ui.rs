@@ -13,6 +13,8 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
+use crate::render::Paint;
+
 /// Where output goes and how it looks.
 #[derive(Debug, Clone)]
 pub struct Ui {
@@ -81,25 +83,19 @@ impl Ui {
 
     /// A warning on stderr.
     pub fn warn(&self, line: &str) {
-        eprintln!("{} {line}", self.paint_err("warning:", "33;1"));
+        let paint = Paint::new(self.color_stderr);
+        eprintln!("{} {line}", paint.paint(Paint::BOLD_YELLOW, "warning:"));
     }
 
-    /// An error with its causes and a hint, on stderr.
-    pub fn error(&self, message: &str, causes: &[String], hint: Option<&str>) {
-        eprintln!("{} {message}", self.paint_err("error:", "31;1"));
+    /// An error with its causes and hints, on stderr.
+    pub fn error(&self, message: &str, causes: &[String], hints: &[String]) {
+        let paint = Paint::new(self.color_stderr);
+        eprintln!("{} {message}", paint.paint(Paint::BOLD_RED, "error:"));
         for cause in causes {
             eprintln!("  caused by: {cause}");
         }
-        if let Some(hint) = hint {
-            eprintln!("  {} {hint}", self.paint_err("hint:", "36"));
-        }
-    }
-
-    fn paint_err(&self, text: &str, sgr: &str) -> String {
-        if self.color_stderr {
-            format!("\x1b[{sgr}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
+        for hint in hints {
+            eprintln!("  {} {hint}", paint.paint(Paint::CYAN, "hint:"));
         }
     }
 

@@ -1,10 +1,8 @@
 //! `keyplan validate`: checks the manifest offline.
 
-use crate::exit::ExitCode;
-
 use super::cli::GlobalArgs;
 use super::context::load_manifest;
-use super::failure::CommandResult;
+use super::error::{CommandResult, Success};
 use super::ui::Ui;
 
 pub fn run(ui: &Ui, global: &GlobalArgs) -> CommandResult {
@@ -17,7 +15,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs) -> CommandResult {
         plural(projects),
         plural(keys)
     ));
-    Ok(ExitCode::Success)
+    Ok(Success::Done)
 }
 
 pub fn plural(n: usize) -> &'static str {

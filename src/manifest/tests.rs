@@ -94,7 +94,12 @@ fn every_key_field_is_read() {
         Some(KeyId("b6e1f0a2-4c3d-4e5f-8a9b-0c1d2e3f4a5b".into()))
     );
     assert_eq!(key.role_change, RoleChange::Replace);
-    assert_eq!(key.rotate_after, Some(jiff::SignedDuration::from_hours(12)));
+    assert_eq!(
+        key.rotate_after
+            .as_ref()
+            .map(|r| (r.limit, r.spelled.as_str())),
+        Some((jiff::SignedDuration::from_hours(12), "12h"))
+    );
     assert!(!key.protected);
     assert!(project.keys[1].protected);
 }

@@ -17,7 +17,7 @@ use super::duration::parse_detailed;
 use super::suggest::did_you_mean;
 use crate::desired::{
     Desired, DesiredKey, DesiredProject, FileFormat, KeyGlob, ProjectSelector, RoleChange,
-    SecretsConfig, UnmanagedPolicy,
+    RotateAfter, SecretsConfig, UnmanagedPolicy,
 };
 use crate::model::{KeyId, MAX_KEY_NAME_CHARS, ProjectId, Role, RoleSet, is_uuid};
 
@@ -931,10 +931,13 @@ impl Checker<'_> {
         previous_names
     }
 
-    fn rotate_after(&mut self, value: &Value<'_>) -> Option<jiff::SignedDuration> {
+    fn rotate_after(&mut self, value: &Value<'_>) -> Option<RotateAfter> {
         let text = self.string("rotate_after", value)?;
         match parse_detailed(text.get_ref()) {
-            Ok(duration) => Some(duration),
+            Ok(limit) => Some(RotateAfter {
+                limit,
+                spelled: text.get_ref().trim().to_owned(),
+            }),
             Err((message, hint)) => {
                 let diagnostic = self.at(text.span(), message).with_hint(hint);
                 self.report(diagnostic);

@@ -6,28 +6,37 @@
 //! where `unmanaged = "keep"` keeps them), keys due for rotation, and leftovers of interrupted
 //! or concurrent applies. It is derived from a [`Plan`] alone, so both always agree.
 
-use serde::{Deserialize, Serialize};
+use crate::model::{KeyId, Project, RoleSet};
 
-use crate::model::{KeyId, Project};
-
-use super::{Action, Cause, Change, FORMAT_VERSION, Plan, PlanNote, engine::format_roles};
+use super::{Action, Cause, Change, KeyAfter, KeyBefore, Plan, PlanNote};
 
 /// One finding of the drift report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DriftItem {
     pub project: Project,
     /// The key's name: the declared name where there is one, else the live name.
     pub key: String,
     /// The live key's id; `None` for a missing key.
     pub id: Option<KeyId>,
-    /// What differs, in words.
-    pub detail: String,
+    pub kind: DriftKind,
+}
+
+/// What a drift finding is, as data (render words it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriftKind {
+    /// Declared with these roles, not found live.
+    Missing { roles: RoleSet },
+    /// The live key's name or roles differ from the manifest.
+    Changed { before: KeyBefore, after: KeyAfter },
+    /// Not declared; `kept` by `unmanaged = "keep"`, else deleted on apply.
+    Unmanaged { roles: RoleSet, kept: bool },
+    /// Due for rotation, or left by an interrupted apply: what apply would do, and why.
+    Pending { action: Action, causes: Vec<Cause> },
 }
 
 /// What differs between the manifest and the live keys. Each list is sorted like the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DriftReport {
-    pub format_version: String,
     /// Projects looked at, sorted by id.
     pub projects: Vec<Project>,
     /// Declared keys whose live name or roles differ from the manifest.
@@ -59,7 +68,6 @@ impl DriftReport {
 /// The drift report of a plan.
 pub fn drift(plan: &Plan) -> DriftReport {
     let mut report = DriftReport {
-        format_version: FORMAT_VERSION.to_owned(),
         projects: plan.projects.clone(),
         changed: Vec::new(),
         missing: Vec::new(),
@@ -69,19 +77,50 @@ pub fn drift(plan: &Plan) -> DriftReport {
         notes: plan.notes.clone(),
     };
     for change in &plan.changes {
-        for cause in &change.causes {
-            let list = match cause {
-                Cause::Missing => &mut report.missing,
-                Cause::Differs => &mut report.changed,
-                Cause::Rotation => &mut report.rotation_due,
-                Cause::Unmanaged => &mut report.unmanaged,
-                Cause::InterruptedReplace | Cause::InterruptedCreate | Cause::Duplicate => {
-                    &mut report.leftovers
-                }
-                // Asked for on the command line: not drift.
-                Cause::Requested => continue,
-            };
-            list.push(item(change, *cause));
+        // A leftover is only a leftover: finishing a create whose roles differ is not a key
+        // changed outside keyplan.
+        if change.causes.iter().any(Cause::is_leftover) {
+            report.leftovers.push(pending(change));
+            continue;
+        }
+        if change.causes.contains(&Cause::Missing)
+            && let Some(after) = change.after()
+        {
+            report.missing.push(item(
+                change,
+                DriftKind::Missing {
+                    roles: after.roles.clone(),
+                },
+            ));
+        }
+        if change.causes.iter().any(Cause::is_difference)
+            && let (Some(before), Some(after)) = (change.before(), change.after())
+        {
+            report.changed.push(item(
+                change,
+                DriftKind::Changed {
+                    before: before.clone(),
+                    after: after.clone(),
+                },
+            ));
+        }
+        if change
+            .causes
+            .iter()
+            .any(|c| matches!(c, Cause::RotationDue(_)))
+        {
+            report.rotation_due.push(pending(change));
+        }
+        if change.causes.contains(&Cause::Unmanaged)
+            && let Some(before) = change.before()
+        {
+            report.unmanaged.push(item(
+                change,
+                DriftKind::Unmanaged {
+                    roles: before.roles.clone(),
+                    kept: false,
+                },
+            ));
         }
     }
     for kept in &plan.unmanaged {
@@ -89,10 +128,10 @@ pub fn drift(plan: &Plan) -> DriftReport {
             project: kept.project.clone(),
             key: kept.key.name.clone(),
             id: Some(kept.key.id.clone()),
-            detail: format!(
-                "roles {}; kept (unmanaged = \"keep\")",
-                format_roles(&kept.key.roles)
-            ),
+            kind: DriftKind::Unmanaged {
+                roles: kept.key.roles.clone(),
+                kept: true,
+            },
         });
     }
     let order = |a: &DriftItem, b: &DriftItem| {
@@ -115,52 +154,21 @@ pub fn drift(plan: &Plan) -> DriftReport {
     report
 }
 
-fn item(change: &Change, cause: Cause) -> DriftItem {
-    let key = change
-        .after
-        .as_ref()
-        .map(|a| a.name.clone())
-        .or_else(|| change.before.as_ref().map(|b| b.name.clone()))
-        .unwrap_or_default();
-    let detail = match (cause, &change.before, &change.after) {
-        (Cause::Missing, _, Some(after)) => {
-            format!(
-                "declared with roles {}, not found live",
-                format_roles(&after.roles)
-            )
-        }
-        (Cause::Differs, Some(before), Some(after)) => {
-            let mut parts = Vec::new();
-            if before.name != after.name {
-                parts.push(format!("name {:?} → {:?}", before.name, after.name));
-            }
-            if before.roles != after.roles {
-                parts.push(format!(
-                    "roles {} → {}",
-                    format_roles(&before.roles),
-                    format_roles(&after.roles)
-                ));
-            }
-            format!("live differs from the manifest: {}", parts.join(", "))
-        }
-        (Cause::Unmanaged, Some(before), _) => format!(
-            "roles {}; deleted on apply (unmanaged = \"delete\")",
-            format_roles(&before.roles)
-        ),
-        _ => {
-            let verb = match change.action {
-                Action::Replace => "replaced on apply",
-                Action::Delete => "deleted on apply",
-                Action::Create => "created on apply",
-                Action::Update => "updated on apply",
-            };
-            format!("{}; {verb}", change.reason)
-        }
-    };
+fn pending(change: &Change) -> DriftItem {
+    item(
+        change,
+        DriftKind::Pending {
+            action: change.action(),
+            causes: change.causes.clone(),
+        },
+    )
+}
+
+fn item(change: &Change, kind: DriftKind) -> DriftItem {
     DriftItem {
         project: change.project.clone(),
-        key,
-        id: change.before.as_ref().map(|b| b.id.clone()),
-        detail,
+        key: change.key_name().to_owned(),
+        id: change.before().map(|b| b.id.clone()),
+        kind,
     }
 }

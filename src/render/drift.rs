@@ -4,11 +4,51 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::plan::{DriftItem, DriftReport, FORMAT_VERSION, PlanNote};
+use crate::plan::{DriftItem, DriftKind, DriftReport, FORMAT_VERSION, PlanNote};
 
 use super::json::{NoteDoc, ProjectDoc, to_pretty};
 use super::markdown::{MARKDOWN_LIMIT, code, escape_text};
+use super::words::{BracketedRoles, Causes, verb};
 use super::{Paint, RenderOptions, quoted};
+
+/// What a drift finding is, in words.
+fn detail(item: &DriftItem) -> String {
+    match &item.kind {
+        DriftKind::Missing { roles } => format!(
+            "declared with roles {}, not found live",
+            BracketedRoles(roles)
+        ),
+        DriftKind::Changed { before, after } => {
+            let mut parts = Vec::new();
+            if before.name != after.name {
+                parts.push(format!(
+                    "name {} → {}",
+                    quoted(&before.name),
+                    quoted(&after.name)
+                ));
+            }
+            if before.roles != after.roles {
+                parts.push(format!(
+                    "roles {} → {}",
+                    BracketedRoles(&before.roles),
+                    BracketedRoles(&after.roles)
+                ));
+            }
+            format!("live differs from the manifest: {}", parts.join(", "))
+        }
+        DriftKind::Unmanaged { roles, kept: true } => format!(
+            "roles {}; kept (unmanaged = \"keep\")",
+            BracketedRoles(roles)
+        ),
+        DriftKind::Unmanaged { roles, kept: false } => format!(
+            "roles {}; deleted on apply (unmanaged = \"delete\")",
+            BracketedRoles(roles)
+        ),
+        DriftKind::Pending { action, causes } => {
+            format!("{}; {} on apply", Causes(causes), verb(*action).past)
+        }
+    }
+}
 
 /// The report's sections, in the order every format shows them.
 fn sections(report: &DriftReport) -> [(&'static str, &'static str, &[DriftItem]); 5] {
@@ -74,13 +114,13 @@ fn item_line(item: &DriftItem) -> String {
         quoted(&item.project.name),
         item.project.id,
         quoted(&item.key),
-        item.detail
+        detail(item)
     )
 }
 
 /// Renders a drift report for a terminal or a log.
 pub fn drift_human(report: &DriftReport, opts: &RenderOptions) -> String {
-    let paint = Paint { color: opts.color };
+    let paint = Paint::new(opts.color);
     let mut out = String::new();
     for (_, title, items) in sections(report) {
         if items.is_empty() {
@@ -107,7 +147,7 @@ pub fn drift_human(report: &DriftReport, opts: &RenderOptions) -> String {
                 quoted(&note.project.name),
                 note.project.id,
                 quoted(&note.key),
-                note.message
+                note.kind
             );
         }
         out.push('\n');
@@ -145,7 +185,7 @@ struct ItemDoc<'a> {
     project: ProjectDoc<'a>,
     key: &'a str,
     id: Option<&'a str>,
-    detail: &'a str,
+    detail: String,
 }
 
 fn items(list: &[DriftItem]) -> Vec<ItemDoc<'_>> {
@@ -154,7 +194,7 @@ fn items(list: &[DriftItem]) -> Vec<ItemDoc<'_>> {
             project: ProjectDoc::of(&i.project),
             key: &i.key,
             id: i.id.as_ref().map(crate::model::KeyId::as_str),
-            detail: &i.detail,
+            detail: detail(i),
         })
         .collect()
 }
@@ -243,7 +283,7 @@ fn finding_line(item: &DriftItem) -> String {
         "- {}{id} in project {}: {}\n",
         code(&quoted(&item.key)),
         code(&quoted(&item.project.name)),
-        escape_text(&item.detail)
+        escape_text(&detail(item))
     )
 }
 
@@ -253,6 +293,6 @@ fn note_line(note: &PlanNote) -> String {
         "- {} in project {}: {}\n",
         code(&quoted(&note.key)),
         code(&quoted(&note.project.name)),
-        escape_text(&note.message)
+        escape_text(&note.kind.to_string())
     )
 }

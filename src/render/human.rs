@@ -8,11 +8,12 @@ use std::fmt::Write as _;
 use crate::model::{Project, ProjectId};
 use crate::plan::{Change, GuardRefusal, Plan};
 
+use super::words::{GUARD_ADVICE, GUARD_OVERRIDDEN, guard_reasons};
 use super::{Paint, RenderOptions, change_lines, quoted, roles_inline, summary_line};
 
 /// Renders a plan for a terminal or a log.
 pub fn human(plan: &Plan, opts: &RenderOptions) -> String {
-    let paint = Paint { color: opts.color };
+    let paint = Paint::new(opts.color);
     let mut out = String::new();
     if !plan.changes.is_empty() {
         out.push_str("keyplan will perform the following actions:\n");
@@ -57,7 +58,7 @@ pub fn human(plan: &Plan, opts: &RenderOptions) -> String {
                 quoted(&note.project.name),
                 note.project.id,
                 quoted(&note.key),
-                note.message
+                note.kind
             );
         }
     }
@@ -65,7 +66,7 @@ pub fn human(plan: &Plan, opts: &RenderOptions) -> String {
         if !out.is_empty() {
             out.push('\n');
         }
-        out.push_str(&guard_box(guard, paint));
+        out.push_str(&guard_box(guard, opts.guard_overridden, paint));
     }
     if !out.is_empty() {
         out.push('\n');
@@ -96,24 +97,33 @@ pub(super) fn by_project(changes: &[Change]) -> Vec<(&Project, Vec<&Change>)> {
     groups.into_values().collect()
 }
 
-/// The guard's refusal in Terraform's error box, one reason a line.
-fn guard_box(guard: &GuardRefusal, paint: Paint) -> String {
-    let message = guard
-        .message
-        .strip_prefix("refused by the safety guard: ")
-        .unwrap_or(&guard.message);
+/// The guard's refusal in Terraform's error box, one reason a line, then what to do; a
+/// warning box instead when `--force` overrides it.
+fn guard_box(guard: &GuardRefusal, overridden: bool, paint: Paint) -> String {
+    let (colour, title, advice) = if overridden {
+        (
+            Paint::YELLOW,
+            paint.paint(Paint::BOLD_YELLOW, GUARD_OVERRIDDEN),
+            None,
+        )
+    } else {
+        (
+            Paint::RED,
+            paint.paint(Paint::BOLD_RED, "Error: refused by the safety guard"),
+            Some(GUARD_ADVICE),
+        )
+    };
+    let bar = paint.paint(colour, "│");
     let mut out = String::new();
-    let _ = writeln!(out, "{}", paint.paint(Paint::RED, "╷"));
-    let _ = writeln!(
-        out,
-        "{} {}",
-        paint.paint(Paint::RED, "│"),
-        paint.paint(Paint::BOLD_RED, "Error: refused by the safety guard")
-    );
-    let _ = writeln!(out, "{}", paint.paint(Paint::RED, "│"));
-    for part in message.split("; ") {
-        let _ = writeln!(out, "{} {part}", paint.paint(Paint::RED, "│"));
+    let _ = writeln!(out, "{}", paint.paint(colour, "╷"));
+    let _ = writeln!(out, "{bar} {title}");
+    let _ = writeln!(out, "{bar}");
+    for reason in guard_reasons(guard) {
+        let _ = writeln!(out, "{bar} {reason}");
     }
-    let _ = writeln!(out, "{}", paint.paint(Paint::RED, "╵"));
+    if let Some(advice) = advice {
+        let _ = writeln!(out, "{bar} {advice}");
+    }
+    let _ = writeln!(out, "{}", paint.paint(colour, "╵"));
     out
 }

@@ -1,16 +1,18 @@
 //! The plan as a stable, versioned JSON document (`--format json`).
 //!
 //! The document has its own types, separate from [`Plan`]'s serde form, so that internal
-//! changes cannot rename or drop a field users parse. Fields may be added; the ones of
-//! `format_version` "1" (`format_version`, `changes[].action/project/before/after/reason`,
-//! `unmanaged`, `summary`) are never renamed or removed.
+//! changes cannot rename or drop a field users parse. Fields may be added; `format_version`,
+//! `changes[].action/project/before/after/reason`, `unmanaged` and `summary` are never renamed
+//! or removed. Version 2 made `causes[]`, `notes[]` and `guard` structured: each cause and
+//! note is an object tagged by `cause`/`note` with its data and its `message`, and the guard
+//! carries its limits, the projects over them and the counts.
 
 use serde::Serialize;
 
 use crate::model::{Project, RoleSet};
-use crate::plan::{Action, Cause, FORMAT_VERSION, KeyBefore, Plan};
+use crate::plan::{Action, Cause, FORMAT_VERSION, GuardRefusal, KeyBefore, Plan, PlanNote};
 
-use super::role_names;
+use super::words::{GUARD_ADVICE, guard_reasons, role_names};
 
 #[derive(Serialize)]
 struct PlanDoc<'a> {
@@ -45,8 +47,16 @@ struct ChangeDoc<'a> {
     project: ProjectDoc<'a>,
     before: Option<BeforeDoc<'a>>,
     after: Option<AfterDoc<'a>>,
-    reason: &'a str,
-    causes: &'a [Cause],
+    reason: String,
+    causes: Vec<CauseDoc<'a>>,
+}
+
+/// A cause: its tag and data as the plan holds them, and its sentence.
+#[derive(Serialize)]
+struct CauseDoc<'a> {
+    #[serde(flatten)]
+    cause: &'a Cause,
+    message: String,
 }
 
 #[derive(Serialize)]
@@ -92,22 +102,67 @@ struct SummaryDoc {
 
 #[derive(Serialize)]
 struct GuardDoc<'a> {
-    message: &'a str,
+    /// False when `--force` overrides the refusal.
+    refused: bool,
+    max_delete_share: f64,
+    guard_min_keys: usize,
+    max_deletes: usize,
+    /// Projects whose deletions exceed `max_delete_share`.
+    projects: Vec<GuardProjectDoc<'a>>,
+    total_deletes: usize,
+    over_total: bool,
+    /// One sentence per exceeded limit.
+    reasons: Vec<String>,
+    advice: &'static str,
+}
+
+impl<'a> GuardDoc<'a> {
+    fn of(refusal: &'a GuardRefusal, overridden: bool) -> Self {
+        GuardDoc {
+            refused: !overridden,
+            max_delete_share: refusal.limits.max_delete_share.get(),
+            guard_min_keys: refusal.limits.guard_min_keys,
+            max_deletes: refusal.limits.max_deletes,
+            projects: refusal
+                .projects
+                .iter()
+                .map(|p| GuardProjectDoc {
+                    project: ProjectDoc::of(&p.project),
+                    deletes: p.deletes,
+                    live: p.live,
+                })
+                .collect(),
+            total_deletes: refusal.total_deletes,
+            over_total: refusal.over_total,
+            reasons: guard_reasons(refusal),
+            advice: GUARD_ADVICE,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct GuardProjectDoc<'a> {
+    project: ProjectDoc<'a>,
+    deletes: usize,
+    live: usize,
 }
 
 #[derive(Serialize)]
 pub(super) struct NoteDoc<'a> {
     project: ProjectDoc<'a>,
     key: &'a str,
-    message: &'a str,
+    #[serde(flatten)]
+    kind: &'a crate::plan::NoteKind,
+    message: String,
 }
 
 impl<'a> NoteDoc<'a> {
-    pub(super) fn of(note: &'a crate::plan::PlanNote) -> Self {
+    pub(super) fn of(note: &'a PlanNote) -> Self {
         NoteDoc {
             project: ProjectDoc::of(&note.project),
             key: &note.key,
-            message: &note.message,
+            kind: &note.kind,
+            message: note.kind.to_string(),
         }
     }
 }
@@ -117,22 +172,29 @@ fn roles(roles: &RoleSet) -> Vec<&'static str> {
 }
 
 /// Renders the plan as its JSON document, pretty-printed, with a final newline.
-pub fn json(plan: &Plan) -> String {
+pub fn json(plan: &Plan, opts: &super::RenderOptions) -> String {
     let doc = PlanDoc {
         format_version: FORMAT_VERSION,
         changes: plan
             .changes
             .iter()
             .map(|c| ChangeDoc {
-                action: c.action,
+                action: c.action(),
                 project: ProjectDoc::of(&c.project),
-                before: c.before.as_ref().map(BeforeDoc::of),
-                after: c.after.as_ref().map(|a| AfterDoc {
+                before: c.before().map(BeforeDoc::of),
+                after: c.after().map(|a| AfterDoc {
                     name: &a.name,
                     roles: roles(&a.roles),
                 }),
-                reason: &c.reason,
-                causes: &c.causes,
+                reason: super::reason(c),
+                causes: c
+                    .causes
+                    .iter()
+                    .map(|cause| CauseDoc {
+                        cause,
+                        message: cause.to_string(),
+                    })
+                    .collect(),
             })
             .collect(),
         unmanaged: plan
@@ -149,9 +211,10 @@ pub fn json(plan: &Plan) -> String {
             replace: plan.summary.replace,
             delete: plan.summary.delete,
         },
-        guard: plan.guard.as_ref().map(|g| GuardDoc {
-            message: &g.message,
-        }),
+        guard: plan
+            .guard
+            .as_ref()
+            .map(|g| GuardDoc::of(g, opts.guard_overridden)),
         notes: plan.notes.iter().map(NoteDoc::of).collect(),
         projects: plan.projects.iter().map(ProjectDoc::of).collect(),
     };

@@ -13,7 +13,8 @@ use crate::model::Project;
 use crate::plan::{Action, Change, Plan};
 
 use super::human::by_project;
-use super::{change_lines, quoted, roles_inline, summary_line};
+use super::words::{GUARD_ADVICE, GUARD_OVERRIDDEN, guard_reasons, verb};
+use super::{RenderOptions, change_lines, quoted, reason, roles_inline, summary_line};
 
 /// The most bytes [`markdown`] produces (GitHub's limit is 65,536 characters; bytes are never
 /// fewer than characters).
@@ -29,20 +30,18 @@ const GUARD_ITEMS: usize = 10;
 const WARNING_ITEMS: usize = 50;
 
 /// Renders a plan as GitHub-flavoured Markdown.
-pub fn markdown(plan: &Plan) -> String {
+pub fn markdown(plan: &Plan, opts: &RenderOptions) -> String {
     let mut doc = Budget::new(MARKDOWN_LIMIT - RESERVE);
     doc.out.push_str("## keyplan plan\n\n");
     if let Some(guard) = &plan.guard {
-        let mut block = String::from("> [!CAUTION]\n> **Refused by the safety guard.**\n");
-        let message = guard
-            .message
-            .strip_prefix("refused by the safety guard: ")
-            .unwrap_or(&guard.message);
-        let parts: Vec<&str> = message.split("; ").collect();
-        // The last part says what to do (`--force`); keep it whatever is cut.
-        let (advice, reasons) = parts.split_last().unwrap_or((&"", &[]));
-        for part in reasons.iter().take(GUARD_ITEMS) {
-            let _ = writeln!(block, "> - {}", escape_text(part));
+        let mut block = if opts.guard_overridden {
+            format!("> [!WARNING]\n> **{GUARD_OVERRIDDEN}.**\n")
+        } else {
+            String::from("> [!CAUTION]\n> **Refused by the safety guard.**\n")
+        };
+        let reasons = guard_reasons(guard);
+        for reason in reasons.iter().take(GUARD_ITEMS) {
+            let _ = writeln!(block, "> - {}", escape_text(reason));
         }
         if reasons.len() > GUARD_ITEMS {
             let _ = writeln!(
@@ -51,7 +50,9 @@ pub fn markdown(plan: &Plan) -> String {
                 reasons.len() - GUARD_ITEMS
             );
         }
-        let _ = writeln!(block, "> - {}", escape_text(advice));
+        if !opts.guard_overridden {
+            let _ = writeln!(block, "> - {}", escape_text(GUARD_ADVICE));
+        }
         block.push('\n');
         // Never cut: the refusal must show whatever else does not fit.
         doc.out.push_str(&block);
@@ -69,7 +70,7 @@ pub fn markdown(plan: &Plan) -> String {
                 "- {} in project {}: {}",
                 code(&quoted(&note.key)),
                 code(&quoted(&note.project.name)),
-                escape_text(&note.message)
+                escape_text(&note.kind.to_string())
             );
         }
         block.push('\n');
@@ -127,7 +128,7 @@ fn warning(plan: &Plan, doc: &mut Budget) {
     // Deletions first: they are what a reviewer must not miss.
     let destructive: Vec<&Change> = [Action::Delete, Action::Replace]
         .iter()
-        .flat_map(|action| plan.changes.iter().filter(move |c| c.action == *action))
+        .flat_map(|action| plan.changes.iter().filter(move |c| c.action() == *action))
         .collect();
     if destructive.is_empty() {
         return;
@@ -143,20 +144,16 @@ fn warning(plan: &Plan, doc: &mut Budget) {
         if listed == WARNING_ITEMS {
             break;
         }
-        let Some(before) = &change.before else {
+        let Some(before) = change.before() else {
             continue;
         };
         let line = format!(
             "> - **{}** {} ({}) in project {}: {}\n",
-            if change.action == Action::Delete {
-                "delete"
-            } else {
-                "replace"
-            },
+            verb(change.action()).base,
             code(&quoted(&before.name)),
             code(before.id.as_str()),
             code(&quoted(&change.project.name)),
-            escape_text(&change.reason)
+            escape_text(&reason(change))
         );
         if !doc.fits(block.len() + line.len() + 200) {
             break;
@@ -189,7 +186,7 @@ fn table(plan: &Plan, doc: &mut Budget) {
         String::from("| Project | Create | Update | Replace | Delete |\n|---|--:|--:|--:|--:|\n");
     let mut shown = 0;
     for (project, changes) in &groups {
-        let n = |action: Action| changes.iter().filter(|c| c.action == action).count();
+        let n = |action: Action| changes.iter().filter(|c| c.action() == action).count();
         let row = format!(
             "| {} | {} | {} | {} | {} |\n",
             project_cell(project),

@@ -1,5 +1,7 @@
-//! Rendering plans and drift reports as text: human (Terraform's grammar), JSON (a stable,
-//! versioned document) and Markdown (pull-request comments and `$GITHUB_STEP_SUMMARY`).
+//! Every word keyplan prints about plans, drift and applies, in every format: human
+//! (Terraform's grammar), JSON (a stable, versioned document) and Markdown (pull-request
+//! comments and `$GITHUB_STEP_SUMMARY`). The words themselves (verbs, causes, notes, guard
+//! reasons, plan errors, roles) are in [`words`]; colour goes through the one [`Paint`].
 //!
 //! Renderers are pure functions of a [`Plan`] or [`DriftReport`] and [`RenderOptions`]: they
 //! never read the environment, the terminal or the clock. Whether to colour is the caller's
@@ -9,12 +11,19 @@
 use std::fmt::Write as _;
 
 use crate::model::RoleSet;
-use crate::plan::{Action, Change, Summary};
+use crate::plan::{Action, Change, ChangeKind, Summary};
 
+mod apply;
 mod drift;
 mod human;
 mod json;
 mod markdown;
+mod paint;
+pub mod words;
+
+pub use apply::{apply_report, apply_summary_line, change_label, event_line};
+pub use paint::Paint;
+use words::{Causes, quoted, role_names, roles_inline, verb};
 
 pub use drift::{drift_human, drift_json, drift_markdown, drift_summary_line};
 pub use human::human;
@@ -29,6 +38,8 @@ mod tests;
 pub struct RenderOptions {
     /// Use ANSI colour. Set only for a terminal that wants it.
     pub color: bool,
+    /// `--force` overrides the safety guard: a refusal is shown as a warning, not an error.
+    pub guard_overridden: bool,
 }
 
 /// The plan's last line: `Plan: 2 to create, 1 to update, 0 to replace, 1 to delete.`, or
@@ -41,49 +52,6 @@ pub fn summary_line(summary: &Summary) -> String {
             "Plan: {} to create, {} to update, {} to replace, {} to delete.",
             summary.create, summary.update, summary.replace, summary.delete
         )
-    }
-}
-
-/// ANSI styling that does nothing when colour is off.
-#[derive(Debug, Clone, Copy)]
-struct Paint {
-    color: bool,
-}
-
-impl Paint {
-    const BOLD: &'static str = "1";
-    const RED: &'static str = "31";
-    const GREEN: &'static str = "32";
-    const YELLOW: &'static str = "33";
-    const BOLD_RED: &'static str = "1;31";
-    const DIM: &'static str = "2";
-
-    fn paint(self, code: &str, text: &str) -> String {
-        if self.color && !text.is_empty() {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
-    }
-
-    fn sign(self, sign: Sign) -> String {
-        match sign {
-            Sign::Replace => {
-                if self.color {
-                    format!(
-                        "{}/{}",
-                        self.paint(Self::GREEN, "+"),
-                        self.paint(Self::RED, "-")
-                    )
-                } else {
-                    "+/-".to_owned()
-                }
-            }
-            Sign::Create | Sign::Add => self.paint(Self::GREEN, sign.marker()),
-            Sign::Update => self.paint(Self::YELLOW, sign.marker()),
-            Sign::Delete | Sign::Remove => self.paint(Self::RED, sign.marker()),
-            Sign::None => String::new(),
-        }
     }
 }
 
@@ -165,83 +133,61 @@ impl Line {
     }
 }
 
-/// A key's name as output shows it: quoted, with control characters escaped, so that no name
-/// can break a line or forge another.
-fn quoted(name: &str) -> String {
-    format!("{name:?}")
-}
-
-fn role_names(roles: &RoleSet) -> Vec<&'static str> {
-    roles.iter().map(|r| r.as_str()).collect()
-}
-
-fn roles_inline(roles: &RoleSet) -> String {
-    let names = role_names(roles);
-    if names.is_empty() {
-        "(none)".to_owned()
-    } else {
-        names.join(", ")
-    }
-}
-
 /// The lines of one change, Terraform style.
 fn change_lines(change: &Change) -> Vec<Line> {
     let mut lines = Vec::new();
-    let before = change.before.as_ref();
-    let after = change.after.as_ref();
+    let before = change.before();
     let id = before
         .map(|b| format!(" (id {})", b.id))
         .unwrap_or_default();
-    let shown = before.map_or_else(
-        || after.map(|a| quoted(&a.name)).unwrap_or_default(),
-        |b| quoted(&b.name),
-    );
-    let fate = match change.action {
-        Action::Create => "will be created",
-        Action::Update => "will be updated in place",
-        Action::Replace => "must be replaced",
-        Action::Delete => "will be deleted",
-    };
+    let shown = quoted(before.map_or(change.key_name(), |b| b.name.as_str()));
     lines.push(Line {
         sign: Sign::None,
         comment: true,
         col: 2,
-        text: format!("# key {shown}{id} {fate}"),
+        text: format!("# key {shown}{id} {}", verb(change.action()).fate),
     });
     let mut head = format!("key {shown}");
-    if let (Some(b), Some(a)) = (before, after)
+    if let (Some(b), Some(a)) = (before, change.after())
         && b.name != a.name
     {
         let _ = write!(head, " -> {}", quoted(&a.name));
     }
-    lines.push(Line::new(Sign::of(change.action), 4, head));
-    match (before, after) {
-        (Some(b), Some(a)) if b.roles != a.roles => {
+    lines.push(Line::new(Sign::of(change.action()), 4, head));
+    match &change.kind {
+        ChangeKind::Update { before, after } | ChangeKind::Replace { before, after }
+            if before.roles != after.roles =>
+        {
             lines.push(Line::new(Sign::None, 6, "roles:"));
-            lines.extend(role_diff(&b.roles, &a.roles));
+            lines.extend(role_diff(&before.roles, &after.roles));
         }
-        (_, Some(a)) => lines.push(Line::new(
+        ChangeKind::Create { after }
+        | ChangeKind::Update { after, .. }
+        | ChangeKind::Replace { after, .. } => lines.push(Line::new(
             Sign::None,
             6,
-            format!("roles: {}", roles_inline(&a.roles)),
+            format!("roles: {}", roles_inline(&after.roles)),
         )),
-        (Some(b), None) => lines.push(Line::new(
+        ChangeKind::Delete { before } => lines.push(Line::new(
             Sign::None,
             6,
-            format!("roles: {}", roles_inline(&b.roles)),
+            format!("roles: {}", roles_inline(&before.roles)),
         )),
-        (None, None) => {}
     }
-    let reason_wanted = matches!(change.action, Action::Replace | Action::Delete)
-        || !change.reason.is_empty() && change.action == Action::Update;
-    if reason_wanted {
+    // A create's only cause is that the key is missing, which its `+` already says.
+    if change.action() != Action::Create {
         lines.push(Line::new(
             Sign::None,
             6,
-            format!("reason: {}", change.reason),
+            format!("reason: {}", reason(change)),
         ));
     }
     lines
+}
+
+/// A change's causes as one line: each cause's sentence, joined by `; `.
+pub fn reason(change: &Change) -> String {
+    Causes(&change.causes).to_string()
 }
 
 /// Roles before → after as one line per role: unchanged roles plain, removed `-`, added `+`.

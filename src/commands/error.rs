@@ -1,0 +1,169 @@
+//! How a command ends: [`Success`] or a [`CommandError`] (a kind, a message, the cause chain
+//! and hints), every conversion from a domain error with its hints, and [`exit_code`], the one
+//! function that turns an ending into a process exit code.
+
+use crate::exit::ExitCode;
+use crate::live::ApiError;
+use crate::plan::{GuardRefused, PlanError};
+use crate::secrets::StoreError;
+
+/// A command that finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Success {
+    Done,
+    /// `plan --detailed-exitcode` found changes; `drift` found drift.
+    ChangesPresent,
+}
+
+/// What went wrong, as far as the exit code is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The command line: unknown flags, values out of range, a malformed `PROJECT/KEY`.
+    Usage,
+    /// Anything else that stops a command: manifest, credentials, API, secret store, files.
+    Failed,
+    /// The safety guard refused the plan.
+    GuardRefused,
+    /// Nobody approved the apply.
+    NotApproved,
+    /// A saved plan that is stale, for another manifest or API, or applied already.
+    StalePlan,
+    /// An apply in which some changes failed; the rest were applied.
+    PartlyApplied,
+}
+
+/// Why a command stopped. Printed once, by `commands::run`.
+#[derive(Debug)]
+pub struct CommandError {
+    pub kind: ErrorKind,
+    /// A lowercase fragment that reads after "failed to" or on its own.
+    pub message: String,
+    /// The source chain, outermost first, printed as `caused by:` lines.
+    pub causes: Vec<String>,
+    /// What the user can do, printed as `hint:` lines.
+    pub hints: Vec<String>,
+    /// Already shown in full (manifest diagnostics, an apply report): print nothing more.
+    pub reported: bool,
+}
+
+/// The result of a command.
+pub type CommandResult = Result<Success, CommandError>;
+
+/// The one place that decides how keyplan exits.
+pub fn exit_code(result: &CommandResult) -> ExitCode {
+    match result {
+        Ok(Success::Done) => ExitCode::Success,
+        Ok(Success::ChangesPresent) => ExitCode::Changes,
+        Err(error) => match error.kind {
+            ErrorKind::Usage => ExitCode::Usage,
+            ErrorKind::Failed => ExitCode::Error,
+            ErrorKind::GuardRefused => ExitCode::GuardRefused,
+            ErrorKind::NotApproved => ExitCode::NotApproved,
+            ErrorKind::StalePlan => ExitCode::StalePlan,
+            ErrorKind::PartlyApplied => ExitCode::PartialFailure,
+        },
+    }
+}
+
+impl CommandError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        CommandError {
+            kind,
+            message: message.into(),
+            causes: Vec::new(),
+            hints: Vec::new(),
+            reported: false,
+        }
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        CommandError::new(ErrorKind::Failed, message)
+    }
+
+    /// A failure whose explanation was already printed; only its kind remains.
+    pub fn reported(kind: ErrorKind) -> Self {
+        CommandError {
+            reported: true,
+            ..CommandError::new(kind, String::new())
+        }
+    }
+
+    #[must_use]
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+
+    #[must_use]
+    pub fn cause(mut self, cause: impl std::fmt::Display) -> Self {
+        self.causes.push(cause.to_string());
+        self
+    }
+
+    /// Wraps an error under a message, keeping its whole source chain as causes.
+    pub fn wrap(message: impl Into<String>, error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut wrapped = CommandError::failed(message);
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(err) = next {
+            wrapped.causes.push(err.to_string());
+            next = err.source();
+        }
+        wrapped
+    }
+}
+
+impl From<ApiError> for CommandError {
+    fn from(error: ApiError) -> Self {
+        let hint = match &error {
+            ApiError::Credentials(_) => Some(
+                "set PINECONE_ACCESS_TOKEN, or PINECONE_CLIENT_ID and PINECONE_CLIENT_SECRET \
+                 (a service account's credentials); or try --sandbox",
+            ),
+            ApiError::Api { status: 401, .. } => Some(
+                "the credentials were refused: check PINECONE_CLIENT_ID/PINECONE_CLIENT_SECRET",
+            ),
+            ApiError::Api { status: 403, .. } => Some(
+                "the organisation refused it: a full key quota, or a plan (Starter) that forbids \
+                 this role or role change (see role_change = \"replace\")",
+            ),
+            _ => None,
+        };
+        let converted = CommandError::failed(error.to_string());
+        match hint {
+            Some(hint) => converted.hint(hint),
+            None => converted,
+        }
+    }
+}
+
+impl From<StoreError> for CommandError {
+    fn from(error: StoreError) -> Self {
+        let converted = CommandError::failed(format!("secret store: {}", error.message));
+        match error.hint {
+            Some(hint) => converted.hint(hint),
+            None => converted,
+        }
+    }
+}
+
+impl From<PlanError> for CommandError {
+    fn from(error: PlanError) -> Self {
+        // Several problems print as one list, each with its own hint.
+        let converted = CommandError::failed(error.to_string());
+        match error.hint() {
+            Some(hint) => converted.hint(hint),
+            None => converted,
+        }
+    }
+}
+
+impl From<GuardRefused> for CommandError {
+    fn from(refused: GuardRefused) -> Self {
+        let mut converted = CommandError::new(
+            ErrorKind::GuardRefused,
+            "refused by the safety guard: the plan deletes too many keys",
+        );
+        converted.causes = crate::render::words::guard_reasons(&refused.refusal);
+        converted.hint(crate::render::words::GUARD_ADVICE)
+    }
+}

@@ -1,0 +1,520 @@
+//! Every word keyplan says about a plan: verbs per action, the sentence of each cause and
+//! note, the guard's reasons, plan errors with their hints, and the ways roles are written.
+//!
+//! The plan layer holds data only; its `Display` impls live here so that all wording is in
+//! one room, shared by every format.
+
+use std::fmt::{self, Write as _};
+
+use crate::model::{KeyId, Project, RoleSet};
+use crate::plan::{
+    Action, Cause, ClaimHow, CreateLeftover, GuardRefusal, MatchedBy, NoteKind, PENDING_SUFFIX,
+    PlanError, RETIRING_SUFFIX, ReplaceProblem, RotationDue, pending_stem,
+};
+
+/// The words for one action, in every form output needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Verb {
+    /// `create`
+    pub base: &'static str,
+    /// `creating`
+    pub progressive: &'static str,
+    /// `created`
+    pub past: &'static str,
+    /// `will be created` (the plan's comment line)
+    pub fate: &'static str,
+}
+
+/// The one verb table.
+pub fn verb(action: Action) -> Verb {
+    match action {
+        Action::Create => Verb {
+            base: "create",
+            progressive: "creating",
+            past: "created",
+            fate: "will be created",
+        },
+        Action::Update => Verb {
+            base: "update",
+            progressive: "updating",
+            past: "updated",
+            fate: "will be updated in place",
+        },
+        Action::Replace => Verb {
+            base: "replace",
+            progressive: "replacing",
+            past: "replaced",
+            fate: "must be replaced",
+        },
+        Action::Delete => Verb {
+            base: "delete",
+            progressive: "deleting",
+            past: "deleted",
+            fate: "will be deleted",
+        },
+    }
+}
+
+/// Role names in Pinecone's documented order.
+pub fn role_names(roles: &RoleSet) -> Vec<&'static str> {
+    roles.iter().map(|r| r.as_str()).collect()
+}
+
+/// `DataPlaneEditor, DataPlaneViewer`, or `(none)`.
+pub fn roles_inline(roles: &RoleSet) -> String {
+    if roles.is_empty() {
+        "(none)".to_owned()
+    } else {
+        role_names(roles).join(", ")
+    }
+}
+
+/// A role set as causes and drift details write it: `[DataPlaneEditor, DataPlaneViewer]`.
+#[derive(Debug)]
+pub struct BracketedRoles<'a>(pub &'a RoleSet);
+
+impl fmt::Display for BracketedRoles<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}]", role_names(self.0).join(", "))
+    }
+}
+
+/// A key's or project's name as output shows it: quoted, with control characters escaped, so
+/// that no name can break a line or forge another.
+pub fn quoted(name: &str) -> String {
+    format!("{name:?}")
+}
+
+fn project_label(project: &Project) -> String {
+    format!("project {} ({})", quoted(&project.name), project.id)
+}
+
+fn join<T: fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn join_quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| quoted(n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl fmt::Display for RotationDue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "older than {} (created {}, {}d ago)",
+            self.limit, self.created, self.age_days
+        )
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Missing => f.write_str("declared in the manifest, not found live"),
+            Cause::FinishingCreate => f.write_str("finishing an interrupted create"),
+            Cause::FinishingReplace => f.write_str("finishing an interrupted replace"),
+            Cause::RoleChangeReplaces { from, to } => write!(
+                f,
+                "roles change from {} to {}; role_change = \"replace\"",
+                BracketedRoles(from),
+                BracketedRoles(to)
+            ),
+            Cause::RotationDue(due) => due.fmt(f),
+            Cause::Requested => f.write_str("replacement requested with --replace"),
+            Cause::Renamed { from } => write!(f, "renamed: {from:?} is one of its previous_names"),
+            Cause::NameDiffers => f.write_str("name differs from the manifest"),
+            Cause::RolesDiffer => f.write_str("roles differ from the manifest"),
+            Cause::Duplicate { of } => write!(
+                f,
+                "duplicate of {of:?} left by an interrupted or concurrent apply; keyplan does \
+                 not hold its secret"
+            ),
+            Cause::LostReplacement { of } => write!(
+                f,
+                "created by an interrupted replace of {of:?} whose secret was never stored; \
+                 keyplan does not hold its secret"
+            ),
+            Cause::CreateLeftover(leftover) => match leftover {
+                CreateLeftover::Undeclared => f.write_str(
+                    "left by an interrupted create of a key the manifest no longer declares",
+                ),
+                CreateLeftover::NeverStored { of } => write!(
+                    f,
+                    "left by an interrupted create of {of:?}; keyplan never stored its secret"
+                ),
+                CreateLeftover::AlreadyLive { of } => write!(
+                    f,
+                    "left by an interrupted create of {of:?}, which already has a live key"
+                ),
+                CreateLeftover::Overdue { of, rotation } => write!(
+                    f,
+                    "left by an interrupted create of {of:?}, and {rotation}: a new key is \
+                     created instead"
+                ),
+            },
+            Cause::RetiringLeftover { of: None } => f.write_str(
+                "left by an interrupted replace of a key the manifest no longer declares",
+            ),
+            Cause::RetiringLeftover { of: Some(of) } => write!(
+                f,
+                "left by an interrupted replace of {of:?}, whose new key exists"
+            ),
+            Cause::Unmanaged => {
+                f.write_str("not declared in the manifest and unmanaged = \"delete\"")
+            }
+        }
+    }
+}
+
+/// The causes of a change as one line: each cause's sentence, joined by `; `.
+#[derive(Debug)]
+pub struct Causes<'a>(pub &'a [Cause]);
+
+impl fmt::Display for Causes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, cause) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            cause.fmt(f)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for NoteKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoteKind::AgeUnknown { id, limit } => write!(
+                f,
+                "age unknown: the API does not say when key {id} was created, so \
+                 rotate_after = \"{limit}\" cannot be checked"
+            ),
+            NoteKind::AgeNotChecked { limit } => write!(
+                f,
+                "age not checked: no current time was given, so rotate_after = \"{limit}\" \
+                 cannot be checked"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for MatchedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MatchedBy::Id => "id",
+            MatchedBy::Name => "name",
+            MatchedBy::PreviousName => "previous name",
+        })
+    }
+}
+
+// ----- the safety guard -----
+
+/// What to do about a refusal, said once.
+pub const GUARD_ADVICE: &str = "check the deletions, then rerun with --force to apply this plan anyway, or raise \
+     --max-delete-share / --max-deletes";
+
+/// The title of a refusal that `--force` overrides.
+pub const GUARD_OVERRIDDEN: &str = "Warning: the safety guard's limits are overridden by --force";
+
+/// One line per limit the plan exceeds.
+pub fn guard_reasons(refusal: &GuardRefusal) -> Vec<String> {
+    let limits = &refusal.limits;
+    let mut reasons: Vec<String> = refusal
+        .projects
+        .iter()
+        .map(|p| {
+            format!(
+                "the plan deletes {} of the {} live keys of {}: more than {}% of a project \
+                 with at least {} keys",
+                p.deletes,
+                p.live,
+                project_label(&p.project),
+                percent(limits.max_delete_share.get()),
+                limits.guard_min_keys
+            )
+        })
+        .collect();
+    if refusal.over_total {
+        reasons.push(format!(
+            "the plan deletes {} keys in all: more than the limit of {}",
+            refusal.total_deletes, limits.max_deletes
+        ));
+    }
+    reasons
+}
+
+/// `25`, `12.5`: a share as a percentage without trailing zeros.
+fn percent(share: f64) -> String {
+    let text = format!("{:.2}", share * 100.0);
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+// ----- plan errors -----
+
+impl PlanError {
+    /// What went wrong, for which project and key (without the hint).
+    #[expect(clippy::too_many_lines, reason = "one arm per variant")]
+    pub fn message(&self) -> String {
+        match self {
+            PlanError::ProjectIdNotFound { id } => {
+                format!("no project of the organisation has id {id}")
+            }
+            PlanError::ProjectNameNotFound { name, similar } => {
+                let mut msg = format!("no project is named {}", quoted(name));
+                if !similar.is_empty() {
+                    let list: Vec<String> = similar
+                        .iter()
+                        .map(|p| format!("{} ({})", quoted(&p.name), p.id))
+                        .collect();
+                    let _ = write!(msg, "; similar names: {}", list.join(", "));
+                }
+                msg
+            }
+            PlanError::ProjectNameAmbiguous { name, candidates } => format!(
+                "{} projects are named {}: {}",
+                candidates.len(),
+                quoted(name),
+                join(candidates)
+            ),
+            PlanError::ProjectDeclaredTwice { project } => format!(
+                "{} is declared by more than one [[project]] table",
+                project_label(project)
+            ),
+            PlanError::ProjectNotListed { project } => format!(
+                "the keys of {} were not listed, so no plan can be made for it",
+                project_label(project)
+            ),
+            PlanError::DeclaredTwice { project, name } => format!(
+                "key name {} appears more than once in {} (as a name or a previous name)",
+                quoted(name),
+                project_label(project)
+            ),
+            PlanError::ReservedName { project, name } => {
+                let (suffix, what) = if pending_stem(name).is_some() {
+                    (PENDING_SUFFIX, "creating")
+                } else {
+                    (RETIRING_SUFFIX, "replacing")
+                };
+                format!(
+                    "key name {} in {} ends with {}, which keyplan reserves for keys it is \
+                     {what}",
+                    quoted(name),
+                    project_label(project),
+                    quoted(suffix)
+                )
+            }
+            PlanError::KeyIdNotFound {
+                project,
+                key,
+                id,
+                same_name,
+            } => {
+                let mut msg = format!(
+                    "key {} in {} declares id = \"{id}\", but no live key of that project has \
+                     that id",
+                    quoted(key),
+                    project_label(project)
+                );
+                if !same_name.is_empty() {
+                    let _ = write!(
+                        msg,
+                        "; live keys named {}: {}",
+                        quoted(key),
+                        join(same_name)
+                    );
+                }
+                msg
+            }
+            PlanError::KeyAmbiguous {
+                project,
+                key,
+                by,
+                candidates,
+            } => format!(
+                "{} live keys in {} match key {} by {by}: {}; keyplan does not guess",
+                candidates.len(),
+                project_label(project),
+                quoted(key),
+                join(candidates)
+            ),
+            PlanError::KeyClaimedTwice {
+                project,
+                id,
+                claims,
+            } => {
+                let claims: Vec<String> = claims
+                    .iter()
+                    .map(|claim| {
+                        let how = match claim.how {
+                            ClaimHow::Bound(by) => format!("by {by}"),
+                            ClaimHow::FinishingCreate => "finishing its create".to_owned(),
+                            ClaimHow::Duplicate => "as a duplicate to delete".to_owned(),
+                        };
+                        format!("{} ({how})", quoted(&claim.key))
+                    })
+                    .collect();
+                format!(
+                    "live key {id} in {} is claimed by more than one declared key: {}",
+                    project_label(project),
+                    claims.join(", ")
+                )
+            }
+            PlanError::RetiringAmbiguous {
+                project,
+                id,
+                name,
+                keys,
+            } => format!(
+                "live key {} ({id}) in {} was left by an interrupted replace, but its shortened \
+                 name fits several declared keys: {}",
+                quoted(name),
+                project_label(project),
+                join_quoted(keys)
+            ),
+            PlanError::ReplacePinned {
+                project,
+                key,
+                id,
+                causes,
+            } => format!(
+                "key {} in {} is bound by id = \"{id}\", but the plan replaces it ({}), and its \
+                 replacement gets a new id",
+                quoted(key),
+                project_label(project),
+                Causes(causes)
+            ),
+            PlanError::Protected {
+                project,
+                key,
+                id,
+                action,
+                causes,
+            } => format!(
+                "key {} ({id}) in {} is protected, but the plan would {} it: {}",
+                quoted(key),
+                project_label(project),
+                verb(*action).base,
+                Causes(causes)
+            ),
+            PlanError::ReplaceUnknown { target, problem } => {
+                format!("--replace {target}: {}", replace_problem(target, problem))
+            }
+            PlanError::Multiple(errors) => format!("{} problems prevent a plan", errors.len()),
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
+            PlanError::ProjectIdNotFound { .. } => {
+                "check the id (`keyplan import` lists the projects), or give the project's \
+                 name = \"...\" instead"
+                    .to_owned()
+            }
+            PlanError::ProjectNameNotFound { .. } => {
+                "project names are exact and case-sensitive; or give the project's id = \"...\""
+                    .to_owned()
+            }
+            PlanError::ProjectNameAmbiguous { candidates, .. } => format!(
+                "give id = \"{}\" instead of name in the [[project]] table to pick one",
+                candidates.first().map_or("...", |id| id.as_str())
+            ),
+            PlanError::ProjectDeclaredTwice { .. } => {
+                "merge the [[project]] tables into one".to_owned()
+            }
+            PlanError::ProjectNotListed { .. } => {
+                "this is a bug in keyplan: every project the manifest names must be listed \
+                 before planning"
+                    .to_owned()
+            }
+            PlanError::DeclaredTwice { .. } => {
+                "a name may appear once per project; `keyplan validate` shows where".to_owned()
+            }
+            PlanError::ReservedName { .. } => "choose another name".to_owned(),
+            PlanError::KeyIdNotFound { .. } => {
+                "correct the id, or remove it to bind the key by name".to_owned()
+            }
+            PlanError::KeyAmbiguous { candidates, .. } => format!(
+                "add id = \"{}\" to the key to pick one; the others then count as unmanaged keys",
+                candidates.first().map_or("...", KeyId::as_str)
+            ),
+            PlanError::KeyClaimedTwice { .. } => {
+                "remove the id or previous name that points at it from all but one of them"
+                    .to_owned()
+            }
+            PlanError::RetiringAmbiguous { .. } => {
+                "delete it in the Pinecone console once nothing uses it, then rerun".to_owned()
+            }
+            PlanError::ReplacePinned { .. } => {
+                "remove `id` from the key in the manifest first (it is only needed while \
+                 several live keys share the name)"
+                    .to_owned()
+            }
+            PlanError::Protected { .. } => {
+                "remove `protected = true` from the key if this is intended, or undo the \
+                 change that causes it"
+                    .to_owned()
+            }
+            PlanError::ReplaceUnknown { .. } => {
+                "name a declared key that exists live, as PROJECT/KEY with PROJECT the \
+                 project's name or id"
+                    .to_owned()
+            }
+            PlanError::Multiple(_) => return None,
+        };
+        Some(hint)
+    }
+}
+
+fn replace_problem(target: &crate::model::KeyRef, problem: &ReplaceProblem) -> String {
+    let (project_ref, key) = (quoted(&target.project), quoted(&target.key));
+    match problem {
+        ReplaceProblem::NoProject => {
+            format!("the manifest declares no project named or with id {project_ref}")
+        }
+        ReplaceProblem::NoKey => {
+            format!("the manifest declares no key {key} in project {project_ref}")
+        }
+        ReplaceProblem::SeveralProjects(ids) => format!(
+            "several projects named {project_ref} declare key {key}: {}",
+            join(ids)
+        ),
+        ReplaceProblem::StillBeingCreated { project } => format!(
+            "key {key} in {} is still being created (the plan finishes its interrupted create)",
+            project_label(project)
+        ),
+        ReplaceProblem::NotLive { project } => format!(
+            "key {key} does not exist live in {} (the plan creates it)",
+            project_label(project)
+        ),
+    }
+}
+
+/// The message alone; several errors as a list, each with its hint (a single error's hint is
+/// for the caller to show: [`PlanError::hint`]).
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let PlanError::Multiple(_) = self else {
+            return f.write_str(&self.message());
+        };
+        let errors = self.errors();
+        write!(f, "{} problems prevent a plan:", errors.len())?;
+        for error in errors {
+            write!(f, "\n- {}", error.message())?;
+            if let Some(hint) = error.hint() {
+                write!(f, "\n  hint: {hint}")?;
+            }
+        }
+        Ok(())
+    }
+}
