@@ -123,7 +123,7 @@ fn the_example_manifest_parses() {
     );
     assert_eq!(ingest.previous_names, ["ingest"]);
     assert_eq!(
-        ingest.rotate_after,
+        ingest.rotate_after.as_ref().map(|r| r.limit),
         Some(jiff::SignedDuration::from_hours(90 * 24))
     );
     assert!(prod.keys[1].protected);

@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex};
 use super::fake::{FakeApi, FakeOrg, FakeStore, Fault, Journal};
 use super::*;
 use crate::model::{Role, RoleSet};
-use crate::plan::{KeyAfter, KeyBefore, Summary, UnmanagedKey};
+use std::time::Duration;
+
+use crate::plan::{Cause, KeyAfter, KeyBefore, Override, Summary, UnmanagedKey};
+use crate::render::Paint;
 
 fn project(n: u32) -> Project {
     Project {
@@ -24,31 +27,51 @@ fn viewer() -> RoleSet {
     roles(&[Role::DataPlaneViewer])
 }
 
-/// A change built through serde, so that fields the plan gains later (with serde defaults)
-/// need no edit here.
+/// A change of `action`, its before and after states as given.
 fn change(
     action: Action,
     p: &Project,
     before: Option<&LiveKey>,
     after: Option<(&str, RoleSet)>,
-    reason: &str,
+    cause: Cause,
 ) -> Change {
-    serde_json::from_value(serde_json::json!({
-        "action": action,
-        "project": p,
-        "before": before.map(KeyBefore::from),
-        "after": after.map(|(name, roles)| KeyAfter { name: name.into(), roles }),
-        "reason": reason,
-    }))
-    .unwrap()
+    let before = before.map(KeyBefore::from);
+    let after = after.map(|(name, roles)| KeyAfter {
+        name: name.into(),
+        roles,
+    });
+    let kind = match (action, before, after) {
+        (Action::Create, None, Some(after)) => ChangeKind::Create { after },
+        (Action::Update, Some(before), Some(after)) => ChangeKind::Update { before, after },
+        (Action::Replace, Some(before), Some(after)) => ChangeKind::Replace { before, after },
+        (Action::Delete, Some(before), None) => ChangeKind::Delete { before },
+        other => panic!("no such change: {other:?}"),
+    };
+    Change {
+        project: p.clone(),
+        kind,
+        causes: vec![cause],
+    }
 }
 
 fn create(p: &Project, name: &str) -> Change {
-    change(Action::Create, p, None, Some((name, viewer())), "")
+    change(
+        Action::Create,
+        p,
+        None,
+        Some((name, viewer())),
+        Cause::Missing,
+    )
 }
 
 fn update(p: &Project, key: &LiveKey, name: &str, new_roles: RoleSet) -> Change {
-    change(Action::Update, p, Some(key), Some((name, new_roles)), "")
+    change(
+        Action::Update,
+        p,
+        Some(key),
+        Some((name, new_roles)),
+        Cause::RolesDiffer,
+    )
 }
 
 fn replace(p: &Project, key: &LiveKey, name: &str) -> Change {
@@ -57,24 +80,22 @@ fn replace(p: &Project, key: &LiveKey, name: &str) -> Change {
         Action::Replace,
         p,
         Some(key),
-        Some((name, roles)),
-        "role_change = \"replace\"",
+        Some((name, roles.clone())),
+        Cause::RoleChangeReplaces {
+            from: key.roles.clone(),
+            to: roles,
+        },
     )
 }
 
 fn delete(p: &Project, key: &LiveKey) -> Change {
-    change(Action::Delete, p, Some(key), None, "not in the manifest")
+    change(Action::Delete, p, Some(key), None, Cause::Unmanaged)
 }
 
 fn plan_of(changes: Vec<Change>) -> Plan {
     let mut summary = Summary::default();
     for change in &changes {
-        match change.action {
-            Action::Create => summary.create += 1,
-            Action::Update => summary.update += 1,
-            Action::Replace => summary.replace += 1,
-            Action::Delete => summary.delete += 1,
-        }
+        summary.add(change.action());
     }
     let mut projects: Vec<Project> = changes.iter().map(|c| c.project.clone()).collect();
     projects.sort();
@@ -140,7 +161,8 @@ async fn run(
         events.lock().unwrap().push(event);
     };
     let store: Arc<dyn SecretStore> = Arc::new(store.clone());
-    let report = apply(api, &store, plan, options, &on_event).await;
+    let plan = plan.clone().approve(Override::Force).unwrap();
+    let report = apply(api, &store, &plan, options, &on_event).await;
     (report, events.into_inner().unwrap())
 }
 
@@ -220,7 +242,7 @@ fn check_converged(
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_create_stores_its_secret_before_it_is_done() {
     let h = Harness::new();
     let p = project(1);
@@ -240,7 +262,7 @@ async fn a_create_stores_its_secret_before_it_is_done() {
     assert!(matches!(events.last(), Some(Event::Done { index: 0 })));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn phases_run_in_order_creates_updates_replaces_deletes() {
     let h = Harness::new();
     let p = project(1);
@@ -273,13 +295,13 @@ async fn phases_run_in_order_creates_updates_replaces_deletes() {
         h.journal.lines()
     );
     assert_eq!(
-        report.summary_line(),
+        crate::render::apply_summary_line(&report),
         "Apply complete: 1 created, 1 updated, 1 replaced, 1 deleted."
     );
     assert_converged_safely(&h.org, &h.store, &[p], &["fresh", "rotating"]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn concurrency_is_bounded_and_used() {
     let h = Harness::new();
     let mut api = h.api.clone();
@@ -304,7 +326,7 @@ async fn concurrency_is_bounded_and_used() {
     assert!(h.org.max_in_flight() >= 2, "changes ran one at a time");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_refused_secret_deletes_the_new_key() {
     let h = Harness::new();
     let p = project(1);
@@ -329,7 +351,7 @@ async fn a_refused_secret_deletes_the_new_key() {
     assert_eq!(h.store.len(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_refused_secret_whose_key_cannot_be_deleted_is_reported_as_orphaned() {
     let h = Harness::new();
     let p = project(1);
@@ -353,13 +375,13 @@ async fn a_refused_secret_whose_key_cannot_be_deleted_is_reported_as_orphaned() 
         "{message}"
     );
     assert!(events.iter().any(|e| matches!(e, Event::Warning(w) if w.contains("ORPHANED KEY") && w.contains(orphan.as_str()))));
-    let human = report.render_human(&plan, false);
+    let human = crate::render::apply_report(&report, &plan, Paint::new(false));
     assert!(human.contains("ORPHANED KEYS"), "{human}");
     assert!(human.contains(orphan.as_str()), "{human}");
     assert!(!report.is_success());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_lost_create_answer_is_reconciled_by_listing_not_by_resending() {
     let h = Harness::new();
     let p = project(1);
@@ -411,7 +433,7 @@ async fn a_lost_create_answer_is_reconciled_by_listing_not_by_resending() {
     assert_converged_safely(&h.org, &h.store, &[p], &["ingest"]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_create_lost_every_time_is_not_tried_again_and_leaves_no_secretless_key() {
     let h = Harness::new();
     let p = project(1);
@@ -438,7 +460,7 @@ async fn a_create_lost_every_time_is_not_tried_again_and_leaves_no_secretless_ke
     assert!(report.outcomes[0].orphaned.is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_lost_create_keeps_a_key_whose_secret_the_store_holds() {
     // Another run created the key and stored its secret already: it is not ours to delete.
     let h = Harness::new();
@@ -470,7 +492,7 @@ async fn a_lost_create_keeps_a_key_whose_secret_the_store_holds() {
     assert_eq!(h.store.held(&p, "ingest").map(|(id, _)| id), Some(other.id));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_replace_retires_then_creates_stores_and_deletes() {
     let h = Harness::new();
     let p = project(1);
@@ -500,7 +522,7 @@ async fn a_replace_retires_then_creates_stores_and_deletes() {
     assert_converged_safely(&h.org, &h.store, &[p], &["search"]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_create_in_a_replace_never_deletes_the_old_key() {
     let h = Harness::new();
     let p = project(1);
@@ -531,7 +553,7 @@ async fn a_failed_create_in_a_replace_never_deletes_the_old_key() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_refused_secret_in_a_replace_keeps_the_old_key() {
     let h = Harness::new();
     let p = project(1);
@@ -546,7 +568,7 @@ async fn a_refused_secret_in_a_replace_keeps_the_old_key() {
     assert_eq!(live[0].id, old.id);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_interrupted_replace_is_finished_without_renaming_again() {
     let h = Harness::new();
     let p = project(1);
@@ -568,7 +590,7 @@ async fn an_interrupted_replace_is_finished_without_renaming_again() {
     assert_converged_safely(&h.org, &h.store, &[p], &["search"]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_rename_moves_the_stored_secret() {
     let h = Harness::new();
     let p = project(1);
@@ -601,7 +623,7 @@ async fn a_rename_moves_the_stored_secret() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_delete_removes_the_stored_secret_unless_kept() {
     for keep in [false, true] {
         let h = Harness::new();
@@ -629,13 +651,13 @@ async fn a_delete_removes_the_stored_secret_unless_kept() {
             "{report:#?}"
         );
         assert_eq!(
-            report.summary_line(),
+            crate::render::apply_summary_line(&report),
             "Apply complete: 0 created, 0 updated, 0 replaced, 2 deleted."
         );
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failure_mid_plan_skips_its_dependents_and_runs_the_rest() {
     let h = Harness::new();
     let (p1, p2) = (project(1), project(2));
@@ -680,10 +702,10 @@ async fn a_failure_mid_plan_skips_its_dependents_and_runs_the_rest() {
             .any(|e| matches!(e, Event::Started { index: 3, .. }))
     );
     assert_eq!(
-        report.summary_line(),
+        crate::render::apply_summary_line(&report),
         "Apply complete: 1 created, 1 updated, 0 replaced, 1 deleted."
     );
-    let human = report.render_human(&plan, false);
+    let human = crate::render::apply_report(&report, &plan, Paint::new(false));
     assert!(
         human.contains("Failed:\n  ✗ create proj-1/new-writer: failed to create key new-writer: "),
         "{human}"
@@ -698,7 +720,7 @@ async fn a_failure_mid_plan_skips_its_dependents_and_runs_the_rest() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_rename_of_the_stored_secret_is_a_failure_not_silence() {
     let h = Harness::new();
     let p = project(1);
@@ -715,7 +737,7 @@ async fn a_failed_rename_of_the_stored_secret_is_a_failure_not_silence() {
 
 /// Two applies of the same plan at once, over one organisation and one keyring, under many
 /// interleavings: exactly one key survives, and its own secret is the one stored.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn two_racing_applies_keep_exactly_one_key_with_its_secret() {
     let mut cases = Vec::new();
     for lost_answer in [false, true] {
@@ -839,7 +861,7 @@ async fn two_racing_applies_on_threads_keep_exactly_one_key() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn nothing_apply_emits_or_reports_carries_a_secret() {
     let h = Harness::new();
     let (p1, p2) = (project(1), project(2));
@@ -872,13 +894,13 @@ async fn nothing_apply_emits_or_reports_carries_a_secret() {
     let mut printed = Vec::new();
     for event in events.iter().chain(&more_events) {
         printed.push(format!("{event:?}"));
-        printed.push(event.line(&plan));
+        printed.push(crate::render::event_line(event, &plan));
     }
     for r in [&report, &second] {
         printed.push(format!("{r:?} {r:#?}"));
-        printed.push(r.render_human(&plan, true));
-        printed.push(r.render_human(&plan, false));
-        printed.push(r.summary_line());
+        printed.push(crate::render::apply_report(r, &plan, Paint::new(true)));
+        printed.push(crate::render::apply_report(r, &plan, Paint::new(false)));
+        printed.push(crate::render::apply_summary_line(r));
         printed.extend(r.warnings.iter().cloned());
     }
     for text in &printed {
@@ -922,14 +944,14 @@ fn the_summary_line_counts_done_changes_only() {
         warnings: Vec::new(),
     };
     assert_eq!(
-        report.summary_line(),
+        crate::render::apply_summary_line(&report),
         "Apply complete: 2 created, 1 updated, 0 replaced, 1 deleted."
     );
     assert!(!report.is_success());
     assert!(ApplyReport::default().is_success());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_lost_answer_with_a_failed_listing_is_not_retried_blindly() {
     let h = Harness::new();
     let p = project(1);
@@ -955,7 +977,7 @@ async fn a_lost_answer_with_a_failed_listing_is_not_retried_blindly() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_lost_answer_is_cleaned_up_although_the_first_listing_fails() {
     let h = Harness::new();
     let p = project(1);
@@ -972,7 +994,7 @@ async fn a_lost_answer_is_cleaned_up_although_the_first_listing_fails() {
     assert_converged_safely(&h.org, &h.store, &[p], &["ingest"]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_listing_after_the_creates_is_a_warning_not_a_failure() {
     let h = Harness::new();
     let p = project(1);
@@ -994,7 +1016,7 @@ async fn a_failed_listing_after_the_creates_is_a_warning_not_a_failure() {
 /// The narrow case two processes on threads can reach: another run creates a later key of the
 /// same name, writes its secret over ours right after our write, then stalls (or dies) before
 /// deleting its key. The winner removes the duplicate itself and writes its secret again.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_winner_of_a_race_repairs_the_store_and_removes_a_stalled_duplicate() {
     let h = Harness::new();
     let p = project(1);
@@ -1020,7 +1042,7 @@ async fn the_winner_of_a_race_repairs_the_store_and_removes_a_stalled_duplicate(
     assert_converged_safely(&h.org, &store, &[p], &["ingest"]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_store_that_cannot_read_back_gets_each_secret_once() {
     let h = Harness::new();
     let p = project(1);
@@ -1035,7 +1057,7 @@ async fn a_store_that_cannot_read_back_gets_each_secret_once() {
     assert_converged_safely(&h.org, &h.store, &[p], &["ingest", "reader"]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_human_report_lists_done_failed_skipped_and_the_summary() {
     let h = Harness::new();
     let (p1, p2) = (project(1), project(2));
@@ -1052,15 +1074,22 @@ async fn the_human_report_lists_done_failed_skipped_and_the_summary() {
         delete(&p1, &p1_old),
     ]);
     let (report, events) = h.apply(&plan, &serial()).await;
-    insta::assert_snapshot!(report.render_human(&plan, false));
-    let lines: Vec<String> = events.iter().map(|e| e.line(&plan)).collect();
+    insta::assert_snapshot!(crate::render::apply_report(
+        &report,
+        &plan,
+        Paint::new(false)
+    ));
+    let lines: Vec<String> = events
+        .iter()
+        .map(|e| crate::render::event_line(e, &plan))
+        .collect();
     insta::assert_snapshot!(lines.join("\n"));
 }
 
 /// A lost create whose clean-up deleted another run's fresh key: that run may still write its
 /// (now useless) secret over ours and then remove it. The store's empty answer must then be
 /// read as "ours is gone", not as "this store cannot read back".
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_lost_create_rewrites_its_secret_if_the_other_run_erased_it() {
     let h = Harness::new();
     let p = project(1);
@@ -1146,16 +1175,16 @@ fn steps(plan: &Plan) -> Vec<(Action, Option<String>, Option<String>, String)> {
         .iter()
         .map(|c| {
             (
-                c.action,
-                c.before.as_ref().map(|b| b.name.clone()),
-                c.after.as_ref().map(|a| a.name.clone()),
-                c.reason.clone(),
+                c.action(),
+                c.before().map(|b| b.name.clone()),
+                c.after().map(|a| a.name.clone()),
+                crate::render::reason(c),
             )
         })
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_create_is_made_pending_stored_then_renamed() {
     let h = Harness::new();
     let p = project(1);
@@ -1180,7 +1209,7 @@ async fn a_create_is_made_pending_stored_then_renamed() {
     assert_converged_safely(&h.org, &h.store, &[p], &["ingest"]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_run_killed_after_the_create_leaves_a_pending_key_the_next_run_replaces() {
     let h = Harness::new();
     let p = project(1);
@@ -1222,7 +1251,7 @@ async fn a_run_killed_after_the_create_leaves_a_pending_key_the_next_run_replace
     assert!(replan(&h, &p, vec![declared("ingest", viewer())]).is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_run_killed_after_the_store_write_leaves_a_pending_key_the_next_run_renames() {
     let h = Harness::new();
     let p = project(1);
@@ -1269,7 +1298,7 @@ async fn a_run_killed_after_the_store_write_leaves_a_pending_key_the_next_run_re
     assert!(replan(&h, &p, vec![declared("ingest", viewer())]).is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_replace_killed_at_either_side_of_the_store_write_is_finished_by_the_next_run() {
     for after_store in [false, true] {
         let h = Harness::new();
@@ -1333,7 +1362,7 @@ async fn a_replace_killed_at_either_side_of_the_store_write_is_finished_by_the_n
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_pending_key_of_an_undeclared_name_is_deleted_with_its_stored_secret() {
     let h = Harness::new();
     let p = project(1);
@@ -1355,7 +1384,7 @@ async fn a_pending_key_of_an_undeclared_name_is_deleted_with_its_stored_secret()
     assert_eq!(h.store.held(&p, "gone"), None, "its secret was left behind");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_rename_after_the_store_write_fails_and_the_next_run_finishes_it() {
     let h = Harness::new();
     let p = project(1);
@@ -1388,7 +1417,7 @@ async fn a_failed_rename_after_the_store_write_fails_and_the_next_run_finishes_i
     assert_converged_safely(&h.org, &h.store, &[p], &["ingest"]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_rename_in_a_replace_keeps_the_old_key_retiring() {
     // The store's entry under the name now holds the new key's secret: giving the old key its
     // name back would leave a key under the name whose secret the store does not hold.
@@ -1416,7 +1445,7 @@ async fn a_failed_rename_in_a_replace_keeps_the_old_key_retiring() {
     let editor = roles(&[Role::ProjectEditor]);
     let next = replan(&h, &p, vec![declared("search", editor)]);
     assert_eq!(
-        next.changes.iter().map(|c| c.action).collect::<Vec<_>>(),
+        next.changes.iter().map(Change::action).collect::<Vec<_>>(),
         vec![Action::Update, Action::Delete],
         "{next:#?}"
     );
@@ -1426,7 +1455,7 @@ async fn a_failed_rename_in_a_replace_keeps_the_old_key_retiring() {
     assert_converged_safely(&h.org, &h.store, &[p], &["search"]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_pending_key_whose_secret_left_the_store_since_the_plan_keeps_its_name() {
     let h = Harness::new();
     let p = project(1);

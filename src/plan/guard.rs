@@ -177,3 +177,76 @@ impl Plan {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_share_outside_zero_to_one_or_nan_is_refused() {
+        for bad in ["nan", "NaN", "25", "-0.1", "1.01", "inf", "a quarter", ""] {
+            assert!(bad.parse::<Share>().is_err(), "{bad:?} was accepted");
+        }
+        for good in ["0", "0.25", "1", " 0.5 "] {
+            assert!(good.parse::<Share>().is_ok(), "{good:?} was refused");
+        }
+    }
+
+    fn refused_plan() -> Plan {
+        Plan {
+            format_version: super::super::FORMAT_VERSION.to_owned(),
+            changes: Vec::new(),
+            unmanaged: Vec::new(),
+            summary: super::super::Summary::default(),
+            projects: Vec::new(),
+            guard: check(
+                Vec::new(),
+                GuardLimits {
+                    max_deletes: 0,
+                    ..GuardLimits::default()
+                },
+            )
+            .or(Some(GuardRefusal {
+                limits: GuardLimits::default(),
+                projects: Vec::new(),
+                total_deletes: 51,
+                over_total: true,
+            })),
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_an_override_lets_a_refused_plan_through() {
+        let refused = refused_plan().approve(Override::No);
+        assert!(refused.is_err_and(|r| r.refusal.total_deletes == 51));
+        let forced = refused_plan().approve(Override::Force);
+        assert!(forced.is_ok_and(|p| p.overridden().is_some()));
+    }
+
+    #[test]
+    fn the_guard_counts_per_project_and_in_all() {
+        let project = Project {
+            id: crate::model::ProjectId("p1".into()),
+            name: "prod".into(),
+        };
+        let counts = |deletes, live| {
+            vec![ProjectDeletes {
+                project: project.clone(),
+                deletes,
+                live,
+            }]
+        };
+        let limits = GuardLimits::default();
+        assert_eq!(check(counts(1, 4), limits), None, "a quarter is allowed");
+        assert_eq!(check(counts(3, 3), limits), None, "below guard_min_keys");
+        let over = check(counts(2, 4), limits).expect("half of four is refused");
+        assert_eq!((over.projects.len(), over.over_total), (1, false));
+        let total = GuardLimits {
+            max_deletes: 1,
+            ..limits
+        };
+        let over = check(counts(2, 100), total).expect("two deletes over a limit of one");
+        assert!(over.over_total && over.projects.is_empty());
+    }
+}

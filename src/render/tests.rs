@@ -5,7 +5,8 @@
 
 use super::*;
 use crate::desired::{
-    Desired, DesiredKey, DesiredProject, KeyGlob, ProjectSelector, RoleChange, UnmanagedPolicy,
+    Desired, DesiredKey, DesiredProject, KeyGlob, ProjectSelector, RoleChange, RotateAfter,
+    UnmanagedPolicy,
 };
 use crate::model::Role::{
     ControlPlaneViewer, DataPlaneEditor, DataPlaneViewer, ProjectEditor, ProjectViewer,
@@ -55,7 +56,10 @@ fn rich() -> Plan {
     let mut ingest = key("ingest-worker", &[DataPlaneEditor, DataPlaneViewer]);
     ingest.previous_names = vec!["ingest".into()];
     let mut dashboard = key("dashboard", &[DataPlaneViewer]);
-    dashboard.rotate_after = Some(jiff::SignedDuration::from_hours(24 * 90));
+    dashboard.rotate_after = Some(RotateAfter {
+        limit: jiff::SignedDuration::from_hours(24 * 90),
+        spelled: "90d".into(),
+    });
     let mut admin = key("admin", &[ProjectEditor]);
     admin.protected = true;
     let mut batch = key("batch", &[DataPlaneEditor]);
@@ -74,7 +78,10 @@ fn rich() -> Plan {
         ],
     };
     let mut reporting = key("reporting", &[DataPlaneViewer]);
-    reporting.rotate_after = Some(jiff::SignedDuration::from_hours(24 * 30));
+    reporting.rotate_after = Some(RotateAfter {
+        limit: jiff::SignedDuration::from_hours(24 * 30),
+        spelled: "30d".into(),
+    });
     let analytics = DesiredProject {
         selector: ProjectSelector::Id(ProjectId(ANALYTICS.into())),
         unmanaged: UnmanagedPolicy::Keep,
@@ -186,7 +193,10 @@ fn empty() -> Plan {
     compute_plan(&desired, &live_state, &options()).unwrap()
 }
 
-const PLAIN: RenderOptions = RenderOptions { color: false };
+const PLAIN: RenderOptions = RenderOptions {
+    color: false,
+    guard_overridden: false,
+};
 
 #[test]
 fn the_rich_plan_has_every_kind_of_content() {
@@ -217,22 +227,22 @@ fn human_empty() {
 
 #[test]
 fn json_rich() {
-    insta::assert_snapshot!("json_rich", json(&rich()));
+    insta::assert_snapshot!("json_rich", json(&rich(), &PLAIN));
 }
 
 #[test]
 fn json_empty() {
-    insta::assert_snapshot!("json_empty", json(&empty()));
+    insta::assert_snapshot!("json_empty", json(&empty(), &PLAIN));
 }
 
 #[test]
 fn markdown_rich() {
-    insta::assert_snapshot!("markdown_rich", markdown(&rich()));
+    insta::assert_snapshot!("markdown_rich", markdown(&rich(), &PLAIN));
 }
 
 #[test]
 fn markdown_empty() {
-    insta::assert_snapshot!("markdown_empty", markdown(&empty()));
+    insta::assert_snapshot!("markdown_empty", markdown(&empty(), &PLAIN));
 }
 
 #[test]
@@ -271,24 +281,46 @@ fn colour_only_when_asked() {
     for text in [
         human(&plan, &PLAIN),
         drift_human(&drift(&plan), &PLAIN),
-        json(&plan),
-        markdown(&plan),
+        json(&plan, &PLAIN),
+        markdown(&plan, &PLAIN),
     ] {
         assert!(!text.contains('\x1b'), "escape code without colour");
     }
-    let coloured = human(&plan, &RenderOptions { color: true });
+    let coloured = human(
+        &plan,
+        &RenderOptions {
+            color: true,
+            ..PLAIN
+        },
+    );
     assert!(coloured.contains("  \x1b[32m+\x1b[0m key \"query-api\""));
     assert!(coloured.contains("\x1b[32m+\x1b[0m/\x1b[31m-\x1b[0m key \"batch\""));
     assert!(coloured.contains("\x1b[33m~\x1b[0m key \"ingest\""));
     assert!(coloured.contains("\x1b[31m-\x1b[0m ProjectViewer"));
     assert!(coloured.contains("Error: refused by the safety guard"));
-    assert!(drift_human(&drift(&plan), &RenderOptions { color: true }).contains('\x1b'));
+    assert!(
+        drift_human(
+            &drift(&plan),
+            &RenderOptions {
+                color: true,
+                ..PLAIN
+            }
+        )
+        .contains('\x1b')
+    );
 }
 
 #[test]
 fn json_keeps_the_stable_fields() {
-    let doc: serde_json::Value = serde_json::from_str(&json(&rich())).unwrap();
-    assert_eq!(doc["format_version"], "1");
+    let doc: serde_json::Value = serde_json::from_str(&json(&rich(), &PLAIN)).unwrap();
+    assert_eq!(doc["format_version"], "2");
+    // The guard's numbers, not only its sentence.
+    let guard = &doc["guard"];
+    assert_eq!(guard["refused"], true);
+    assert_eq!(guard["projects"][0]["deletes"], 2);
+    assert_eq!(guard["projects"][0]["live"], 6);
+    assert_eq!(guard["max_delete_share"], 0.25);
+    assert!(guard["reasons"][0].as_str().unwrap().contains("2 of the 6"));
     for field in ["changes", "unmanaged", "summary"] {
         assert!(doc.get(field).is_some(), "{field}");
     }
@@ -325,8 +357,8 @@ fn json_keeps_the_stable_fields() {
 
 #[test]
 fn rendering_is_deterministic() {
-    assert_eq!(json(&rich()), json(&rich()));
-    assert_eq!(markdown(&rich()), markdown(&rich()));
+    assert_eq!(json(&rich(), &PLAIN), json(&rich(), &PLAIN));
+    assert_eq!(markdown(&rich(), &PLAIN), markdown(&rich(), &PLAIN));
     assert_eq!(human(&rich(), &PLAIN), human(&rich(), &PLAIN));
 }
 
@@ -368,7 +400,7 @@ fn huge() -> Plan {
 fn markdown_of_a_huge_plan_stays_under_the_limit_and_says_so() {
     let plan = huge();
     assert_eq!(plan.summary.delete, 4000);
-    let text = markdown(&plan);
+    let text = markdown(&plan, &PLAIN);
     assert!(
         text.len() <= MARKDOWN_LIMIT,
         "{} bytes over {MARKDOWN_LIMIT}",
@@ -422,7 +454,7 @@ fn names_cannot_break_lines_or_inject_markup() {
     let plan = compute_plan(&desired, &live_state, &options()).unwrap();
     let text = human(&plan, &PLAIN);
     assert!(!text.contains("\n+ key \"forged\""), "{text}");
-    let md = markdown(&plan);
+    let md = markdown(&plan, &PLAIN);
     // In the HTML of a summary, the name is escaped; elsewhere it sits in code.
     assert!(
         md.contains("&lt;/code&gt;&lt;/summary&gt;&lt;script&gt;"),
@@ -432,4 +464,26 @@ fn names_cannot_break_lines_or_inject_markup() {
         assert!(!line.contains("<script>"), "{line}");
     }
     assert!(!md.contains("\n+ key \"forged\""), "{md}");
+}
+
+#[test]
+fn a_forced_plan_shows_the_refusal_as_a_warning_without_advice() {
+    let forced = RenderOptions {
+        guard_overridden: true,
+        ..PLAIN
+    };
+    let text = human(&rich(), &forced);
+    assert!(!text.contains("Error: refused"), "{text}");
+    assert!(text.contains("overridden by --force"), "{text}");
+    assert!(!text.contains("rerun with --force"), "{text}");
+    let md = markdown(&rich(), &forced);
+    assert!(!md.contains("[!CAUTION]") && md.contains("overridden by --force"));
+    let doc: serde_json::Value = serde_json::from_str(&json(&rich(), &forced)).unwrap();
+    assert_eq!(doc["guard"]["refused"], false);
+}
+
+#[test]
+fn the_guard_advice_is_said_once() {
+    let text = human(&rich(), &PLAIN);
+    assert_eq!(text.matches("--force").count(), 1, "{text}");
 }

@@ -2,14 +2,21 @@
 //! time, and a property test that applying a plan converges.
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-use crate::plan::{DriftItem, drift};
+use crate::plan::{
+    DriftItem, GuardLimits, KeyAfter, LiveState, MatchedBy, NoteKind, PlanNote, RotationDue, Share,
+    drift,
+};
 
 use super::*;
-use crate::desired::KeyGlob;
+use crate::desired::{KeyGlob, ProjectSelector, RoleChange, RotateAfter, UnmanagedPolicy};
 use crate::model::Role::{
     ControlPlaneViewer, DataPlaneEditor, DataPlaneViewer, ProjectEditor, ProjectViewer,
 };
+use crate::model::{KeyId, KeyRef, ProjectId, RoleSet};
 use crate::model::{Role, key_name_is_valid};
+use crate::plan::{
+    Claim, ClaimHow, ReplaceProblem, pending_name, pending_stem, retiring_name, retiring_stem,
+};
 
 fn project(id: &str, name: &str) -> Project {
     Project {
@@ -105,8 +112,9 @@ fn plan_err(d: &Desired, l: &LiveState) -> PlanError {
     compute_plan(d, l, &PlanOptions::default()).unwrap_err()
 }
 
-/// A change as `(action, before id, after name, reason)`, for compact assertions.
-type Brief<'a> = (Action, Option<&'a str>, Option<&'a str>, &'a str);
+/// A change as `(action, before id, after name, reason)`, for compact assertions; the reason
+/// is the causes as every format words them.
+type Brief<'a> = (Action, Option<&'a str>, Option<&'a str>, String);
 
 /// The plan as `Brief` tuples.
 fn brief(plan: &Plan) -> Vec<Brief<'_>> {
@@ -114,30 +122,30 @@ fn brief(plan: &Plan) -> Vec<Brief<'_>> {
         .iter()
         .map(|c| {
             (
-                c.action,
-                c.before.as_ref().map(|b| b.id.as_str()),
-                c.after.as_ref().map(|a| a.name.as_str()),
-                c.reason.as_str(),
+                c.action(),
+                c.before().map(|b| b.id.as_str()),
+                c.after().map(|a| a.name.as_str()),
+                crate::render::reason(c),
             )
         })
         .collect()
 }
 
 /// The `brief` of a change of each action, so an expected plan reads as a list of changes.
-fn to_create<'a>(name: &'a str, reason: &'a str) -> Brief<'a> {
-    (Action::Create, None, Some(name), reason)
+fn to_create<'a>(name: &'a str, reason: &str) -> Brief<'a> {
+    (Action::Create, None, Some(name), reason.to_owned())
 }
 
-fn to_update<'a>(id: &'a str, name: &'a str, reason: &'a str) -> Brief<'a> {
-    (Action::Update, Some(id), Some(name), reason)
+fn to_update<'a>(id: &'a str, name: &'a str, reason: &str) -> Brief<'a> {
+    (Action::Update, Some(id), Some(name), reason.to_owned())
 }
 
-fn to_replace<'a>(id: &'a str, name: &'a str, reason: &'a str) -> Brief<'a> {
-    (Action::Replace, Some(id), Some(name), reason)
+fn to_replace<'a>(id: &'a str, name: &'a str, reason: &str) -> Brief<'a> {
+    (Action::Replace, Some(id), Some(name), reason.to_owned())
 }
 
-fn to_delete<'a>(id: &'a str, reason: &'a str) -> Brief<'a> {
-    (Action::Delete, Some(id), None, reason)
+fn to_delete<'a>(id: &'a str, reason: &str) -> Brief<'a> {
+    (Action::Delete, Some(id), None, reason.to_owned())
 }
 
 // ---- projects ----
@@ -201,7 +209,7 @@ fn project_errors_are_all_reported_with_candidates() {
         "similar names are listed with ids: {text}"
     );
     assert!(
-        text.contains("2 projects are named \"search\": p2, p3\n    hint: give id = \"p2\""),
+        text.contains("2 projects are named \"search\": p2, p3\n  hint: give id = \"p2\""),
         "{text}"
     );
 }
@@ -271,8 +279,8 @@ fn a_missing_key_is_created() {
     );
     assert_eq!(p.changes[0].causes, vec![Cause::Missing]);
     assert_eq!(
-        p.changes[0].after,
-        Some(KeyAfter {
+        p.changes[0].after(),
+        Some(&KeyAfter {
             name: "api".into(),
             roles: roles(&[ProjectEditor])
         })
@@ -294,7 +302,7 @@ fn name_and_roles_change_in_one_update() {
             "name differs from the manifest; roles differ from the manifest"
         )]
     );
-    assert_eq!(p.changes[0].before.as_ref().unwrap().name, "api-old");
+    assert_eq!(p.changes[0].before().unwrap().name, "api-old");
     assert_eq!(p.summary.update, 1);
 }
 
@@ -314,7 +322,7 @@ fn a_declared_id_that_does_not_exist_is_an_error_listing_same_named_keys() {
             same_name: vec![KeyId("k1".into())],
         }
     );
-    assert!(err.to_string().contains("hint: correct the id"), "{err}");
+    assert!(err.hint().unwrap().starts_with("correct the id"), "{err}");
 }
 
 #[test]
@@ -369,8 +377,11 @@ fn two_keys_with_the_declared_name_are_an_error_naming_both() {
     assert_eq!(
         err.to_string(),
         "2 live keys in project \"prod\" (p1) match key \"api\" by name: k1, k2; keyplan does \
-         not guess\n  hint: add id = \"k1\" to the key to pick one; the others then count as \
-         unmanaged keys"
+         not guess"
+    );
+    assert_eq!(
+        err.hint().unwrap(),
+        "add id = \"k1\" to the key to pick one; the others then count as unmanaged keys"
     );
 }
 
@@ -420,7 +431,11 @@ fn the_stores_record_settles_duplicates_and_deletes_the_others() {
         brief(&p),
         vec![to_delete("k1", reason), to_delete("k3", reason),]
     );
-    assert!(p.changes.iter().all(|c| c.causes == vec![Cause::Duplicate]));
+    assert!(
+        p.changes
+            .iter()
+            .all(|c| c.causes == vec![Cause::Duplicate { of: "api".into() }])
+    );
     assert!(p.unmanaged.is_empty());
 }
 
@@ -450,7 +465,16 @@ fn one_live_key_claimed_by_an_id_and_a_name_is_an_error() {
         PlanError::KeyClaimedTwice {
             project: project("p1", "prod"),
             id: KeyId("k1".into()),
-            claims: vec!["\"renamed\" (by id)".into(), "\"api\" (by name)".into()],
+            claims: vec![
+                Claim {
+                    key: "renamed".into(),
+                    how: ClaimHow::Bound(MatchedBy::Id)
+                },
+                Claim {
+                    key: "api".into(),
+                    how: ClaimHow::Bound(MatchedBy::Name)
+                },
+            ],
         }
     );
 }
@@ -498,7 +522,7 @@ fn a_retiring_key_without_its_new_key_finishes_the_replace() {
         brief(&p),
         vec![to_replace("k1", "api", "finishing an interrupted replace")]
     );
-    assert_eq!(p.changes[0].causes, vec![Cause::InterruptedReplace]);
+    assert_eq!(p.changes[0].causes, vec![Cause::FinishingReplace]);
 }
 
 #[test]
@@ -636,8 +660,8 @@ fn a_retiring_key_of_a_long_name_matches_by_its_cut_stem() {
     assert!(key_name_is_valid(&retiring));
     let l = prod(vec![live("k1", &retiring, &[DataPlaneEditor])]);
     let p = plan(&d, &l);
-    assert_eq!(p.changes[0].action, Action::Replace);
-    assert_eq!(p.changes[0].after.as_ref().unwrap().name, long);
+    assert_eq!(p.changes[0].action(), Action::Replace);
+    assert_eq!(p.changes[0].after().unwrap().name, long);
 }
 
 #[test]
@@ -691,8 +715,8 @@ fn finishing_a_replace_of_a_protected_key_is_refused() {
     )]);
     assert!(matches!(
         plan_err(&d, &l),
-        PlanError::Protected { action: Action::Replace, ref reason, .. }
-            if reason == "finishing an interrupted replace"
+        PlanError::Protected { action: Action::Replace, ref causes, .. }
+            if causes == &[Cause::FinishingReplace]
     ));
 }
 
@@ -718,7 +742,12 @@ fn a_pending_key_whose_secret_was_never_stored_is_deleted_and_created_anew() {
             ),
         ]
     );
-    assert_eq!(p.changes[1].causes, vec![Cause::InterruptedCreate]);
+    assert_eq!(
+        p.changes[1].causes,
+        vec![Cause::CreateLeftover(
+            crate::plan::CreateLeftover::NeverStored { of: "api".into() }
+        )]
+    );
     // The store holding another (stale) key's secret under the name changes nothing.
     let p2 = compute_plan(&d, &l, &holding(&[("api", "k0")])).unwrap();
     assert_eq!(brief(&p2), brief(&p));
@@ -739,7 +768,7 @@ fn a_pending_key_whose_secret_is_stored_is_renamed_to_finish_its_create() {
         brief(&p),
         vec![to_update("k1", "api", "finishing an interrupted create")]
     );
-    assert_eq!(p.changes[0].causes, vec![Cause::InterruptedCreate]);
+    assert_eq!(p.changes[0].causes, vec![Cause::FinishingCreate]);
     assert!(p.unmanaged.is_empty());
 
     // The manifest's roles changed meanwhile: the same PATCH sets them, even with
@@ -909,7 +938,7 @@ fn a_pending_key_of_a_long_name_matches_by_its_cut_stem() {
 #[test]
 fn a_pending_key_older_than_its_rotation_is_not_finished_but_made_anew() {
     let mut declared = key("api", &[DataPlaneEditor]);
-    declared.rotate_after = Some(jiff::SignedDuration::from_hours(24 * 30));
+    declared.rotate_after = Some(days(30));
     let d = prod_wants(vec![declared]);
     let l = prod(vec![aged(
         live("k1", "api (keyplan: pending)", &[DataPlaneEditor]),
@@ -947,7 +976,10 @@ fn deleting_pending_keys_does_not_count_for_the_guard() {
         keys.push(live(&format!("p{i}"), &pending_name(n), &[DataPlaneViewer]));
     }
     let options = PlanOptions {
-        max_deletes: 1,
+        limits: GuardLimits {
+            max_deletes: 1,
+            ..GuardLimits::default()
+        },
         ..PlanOptions::default()
     };
     let p = compute_plan(&d, &prod(keys), &options).unwrap();
@@ -964,10 +996,16 @@ fn replace_of_a_key_whose_create_is_being_finished_is_an_error() {
         &[DataPlaneEditor],
     )]);
     let mut options = holding(&[("api", "k1")]);
-    options.replace.insert(("prod".into(), "api".into()));
+    options.replace.insert(KeyRef {
+        project: "prod".into(),
+        key: "api".into(),
+    });
     assert!(matches!(
         compute_plan(&d, &l, &options).unwrap_err(),
-        PlanError::ReplaceUnknown { ref problem, .. } if problem.contains("still being created")
+        PlanError::ReplaceUnknown {
+            problem: ReplaceProblem::StillBeingCreated { .. },
+            ..
+        }
     ));
 }
 
@@ -988,7 +1026,13 @@ fn role_change_replace_replaces_with_a_reason() {
             "roles change from [DataPlaneViewer] to [DataPlaneEditor]; role_change = \"replace\""
         )]
     );
-    assert_eq!(p.changes[0].causes, vec![Cause::Differs]);
+    assert_eq!(
+        p.changes[0].causes,
+        vec![Cause::RoleChangeReplaces {
+            from: roles(&[DataPlaneViewer]),
+            to: roles(&[DataPlaneEditor])
+        }]
+    );
 }
 
 #[test]
@@ -998,7 +1042,7 @@ fn role_change_replace_still_renames_in_place() {
     declared.previous_names = vec!["old".into()];
     let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "old", &[DataPlaneEditor])]);
-    assert_eq!(plan(&d, &l).changes[0].action, Action::Update);
+    assert_eq!(plan(&d, &l).changes[0].action(), Action::Update);
 }
 
 #[test]
@@ -1007,7 +1051,7 @@ fn a_protected_key_may_be_updated_but_not_replaced() {
     declared.protected = true;
     let d = prod_wants(vec![declared.clone()]);
     let l = prod(vec![live("k1", "api", &[DataPlaneViewer])]);
-    assert_eq!(plan(&d, &l).changes[0].action, Action::Update);
+    assert_eq!(plan(&d, &l).changes[0].action(), Action::Update);
 
     declared.role_change = RoleChange::Replace;
     let d = prod_wants(vec![declared]);
@@ -1015,15 +1059,26 @@ fn a_protected_key_may_be_updated_but_not_replaced() {
     assert_eq!(
         err.to_string(),
         "key \"api\" (k1) in project \"prod\" (p1) is protected, but the plan would replace it: \
-         roles change from [DataPlaneViewer] to [DataPlaneEditor]; role_change = \"replace\"\n  \
-         hint: remove `protected = true` from the key if this is intended, or undo the change \
-         that causes it"
+         roles change from [DataPlaneViewer] to [DataPlaneEditor]; role_change = \"replace\""
+    );
+    assert_eq!(
+        err.hint().unwrap(),
+        "remove `protected = true` from the key if this is intended, or undo the change that \
+         causes it"
     );
 }
 
-fn rotating(days: i64) -> DesiredKey {
+/// `rotate_after = "<n>d"`.
+fn days(n: i64) -> RotateAfter {
+    RotateAfter {
+        limit: jiff::SignedDuration::from_hours(24 * n),
+        spelled: format!("{n}d"),
+    }
+}
+
+fn rotating(n: i64) -> DesiredKey {
     let mut declared = key("api", &[DataPlaneEditor]);
-    declared.rotate_after = Some(jiff::SignedDuration::from_hours(24 * days));
+    declared.rotate_after = Some(days(n));
     declared
 }
 
@@ -1050,7 +1105,14 @@ fn a_key_older_than_rotate_after_is_replaced() {
             "older than 90d (created 2026-08-01T12:00:00Z, 117d ago)"
         )]
     );
-    assert_eq!(p.changes[0].causes, vec![Cause::Rotation]);
+    assert_eq!(
+        p.changes[0].causes,
+        vec![Cause::RotationDue(RotationDue {
+            limit: "90d".into(),
+            created: "2026-08-01T12:00:00Z".parse().unwrap(),
+            age_days: 117,
+        })]
+    );
 }
 
 #[test]
@@ -1073,9 +1135,12 @@ fn rotation_and_a_role_difference_make_one_replace_with_both_causes() {
     )]);
     let p = compute_plan(&d, &l, &at_now()).unwrap();
     assert_eq!(p.changes.len(), 1);
-    assert_eq!(p.changes[0].causes, vec![Cause::Differs, Cause::Rotation]);
+    assert!(matches!(
+        p.changes[0].causes.as_slice(),
+        [Cause::RotationDue(_), Cause::RolesDiffer]
+    ));
     assert_eq!(
-        p.changes[0].reason,
+        crate::render::reason(&p.changes[0]),
         "older than 30d (created 2026-01-01T00:00:00Z, 330d ago); roles differ from the manifest"
     );
 }
@@ -1091,20 +1156,12 @@ fn an_unknown_age_is_noted_not_changed() {
         vec![PlanNote {
             project: project("p1", "prod"),
             key: "api".into(),
-            message: "age unknown: the API does not say when key k1 was created, so \
-                      rotate_after = \"90d\" cannot be checked"
-                .into(),
+            kind: NoteKind::AgeUnknown {
+                id: KeyId("k1".into()),
+                limit: "90d".into(),
+            },
         }]
     );
-}
-
-#[test]
-fn durations_read_like_a_manifest() {
-    use jiff::SignedDuration;
-    assert_eq!(format_duration(SignedDuration::from_hours(24 * 90)), "90d");
-    assert_eq!(format_duration(SignedDuration::from_hours(36)), "1d 12h");
-    assert_eq!(format_duration(SignedDuration::from_mins(30)), "30m");
-    assert_eq!(format_duration(SignedDuration::ZERO), "0s");
 }
 
 #[test]
@@ -1113,7 +1170,10 @@ fn replace_on_demand_by_project_name_or_id() {
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     for project_ref in ["prod", "p1"] {
         let mut options = PlanOptions::default();
-        options.replace.insert((project_ref.into(), "api".into()));
+        options.replace.insert(KeyRef {
+            project: project_ref.into(),
+            key: "api".into(),
+        });
         let p = compute_plan(&d, &l, &options).unwrap();
         assert_eq!(
             brief(&p),
@@ -1136,7 +1196,10 @@ fn replace_naming_no_existing_key_is_an_error() {
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     let mut options = PlanOptions::default();
     for (p, k) in [("staging", "api"), ("prod", "nope"), ("prod", "new")] {
-        options.replace.insert((p.into(), k.into()));
+        options.replace.insert(KeyRef {
+            project: p.into(),
+            key: k.into(),
+        });
     }
     let err = compute_plan(&d, &l, &options).unwrap_err();
     let messages: Vec<String> = err.errors().iter().map(|e| e.message()).collect();
@@ -1160,7 +1223,10 @@ fn replace_on_demand_is_satisfied_by_finishing_an_interrupted_replace() {
         &[DataPlaneEditor],
     )]);
     let mut options = PlanOptions::default();
-    options.replace.insert(("prod".into(), "api".into()));
+    options.replace.insert(KeyRef {
+        project: "prod".into(),
+        key: "api".into(),
+    });
     let p = compute_plan(&d, &l, &options).unwrap();
     assert_eq!(
         brief(&p),
@@ -1185,13 +1251,20 @@ fn replace_naming_a_project_name_two_projects_share_needs_the_id() {
         ],
     );
     let mut options = PlanOptions::default();
-    options.replace.insert(("prod".into(), "api".into()));
+    options.replace.insert(KeyRef {
+        project: "prod".into(),
+        key: "api".into(),
+    });
     let err = compute_plan(&d, &l, &options).unwrap_err();
     assert_eq!(
         err.message(),
         "--replace prod/api: several projects named \"prod\" declare key \"api\": p1, p2"
     );
-    options.replace = [("p2".to_owned(), "api".to_owned())].into();
+    options.replace = [KeyRef {
+        project: "p2".into(),
+        key: "api".into(),
+    }]
+    .into();
     let p = compute_plan(&d, &l, &options).unwrap();
     assert_eq!(brief(&p)[0].1, Some("k2"));
 }
@@ -1203,10 +1276,13 @@ fn replacing_a_key_bound_by_id_is_refused() {
     let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     let mut options = PlanOptions::default();
-    options.replace.insert(("prod".into(), "api".into()));
+    options.replace.insert(KeyRef {
+        project: "prod".into(),
+        key: "api".into(),
+    });
     let err = compute_plan(&d, &l, &options).unwrap_err();
     assert!(matches!(err, PlanError::ReplacePinned { .. }), "{err}");
-    assert!(err.to_string().contains("hint: remove `id`"), "{err}");
+    assert!(err.hint().unwrap().starts_with("remove `id`"), "{err}");
 }
 
 #[test]
@@ -1216,7 +1292,10 @@ fn replacing_a_protected_key_on_demand_is_refused() {
     let d = prod_wants(vec![declared]);
     let l = prod(vec![live("k1", "api", &[DataPlaneEditor])]);
     let mut options = PlanOptions::default();
-    options.replace.insert(("prod".into(), "api".into()));
+    options.replace.insert(KeyRef {
+        project: "prod".into(),
+        key: "api".into(),
+    });
     assert!(matches!(
         compute_plan(&d, &l, &options),
         Err(PlanError::Protected { .. })
@@ -1257,7 +1336,7 @@ fn a_declared_key_binds_even_when_an_ignore_glob_matches_it() {
     decl.ignore = vec![KeyGlob::new("cli-*").unwrap()];
     let l = prod(vec![live("k1", "cli-main", &[ProjectEditor])]);
     assert_eq!(
-        plan(&desired(vec![decl]), &l).changes[0].action,
+        plan(&desired(vec![decl]), &l).changes[0].action(),
         Action::Update
     );
 }
@@ -1283,11 +1362,22 @@ fn the_guard_refuses_deleting_more_than_a_quarter_of_a_project() {
     let (d, l) = deleting(4, 2);
     let p = plan(&d, &l);
     assert_eq!(p.summary.delete, 2);
+    let refusal = p.guard.unwrap();
     assert_eq!(
-        p.guard.unwrap().message,
-        "refused by the safety guard: the plan deletes 2 of the 4 live keys of project \"prod\" \
-         (p1): more than 25% of a project with at least 4 keys; check the deletions, then rerun \
-         with --force to apply this plan anyway"
+        (
+            refusal.projects.len(),
+            refusal.projects[0].deletes,
+            refusal.projects[0].live
+        ),
+        (1, 2, 4)
+    );
+    assert!(!refusal.over_total);
+    assert_eq!(
+        crate::render::words::guard_reasons(&refusal),
+        [
+            "the plan deletes 2 of the 4 live keys of project \"prod\" (p1): more than 25% of a \
+          project with at least 4 keys"
+        ]
     );
 }
 
@@ -1308,16 +1398,20 @@ fn the_guard_allows_a_quarter_and_small_projects() {
 fn the_guard_refuses_more_deletes_than_the_total_limit() {
     let (d, l) = deleting(3, 0);
     let options = PlanOptions {
-        max_deletes: 2,
+        limits: GuardLimits {
+            max_deletes: 2,
+            ..GuardLimits::default()
+        },
         ..PlanOptions::default()
     };
     let p = compute_plan(&d, &l, &options).unwrap();
-    let message = p.guard.unwrap().message;
-    assert!(
-        message.contains("the plan deletes 3 keys in all: more than the limit of 2"),
-        "{message}"
+    let refusal = p.guard.unwrap();
+    assert!(refusal.over_total && refusal.projects.is_empty());
+    assert_eq!(refusal.total_deletes, 3);
+    assert_eq!(
+        crate::render::words::guard_reasons(&refusal),
+        ["the plan deletes 3 keys in all: more than the limit of 2"]
     );
-    assert!(message.contains("--force"));
 }
 
 #[test]
@@ -1359,7 +1453,10 @@ fn changes_sort_by_action_then_project_then_key() {
     };
     let l = state(&org, vec![("p1", keys("b")), ("p2", keys("a"))]);
     let options = PlanOptions {
-        max_delete_share: 1.0,
+        limits: GuardLimits {
+            max_delete_share: Share::new(1.0).unwrap(),
+            ..GuardLimits::default()
+        },
         ..PlanOptions::default()
     };
     let p = compute_plan(&d, &l, &options).unwrap();
@@ -1367,11 +1464,10 @@ fn changes_sort_by_action_then_project_then_key() {
         .changes
         .iter()
         .map(|c| {
-            let name = c.after.as_ref().map_or_else(
-                || c.before.as_ref().unwrap().name.clone(),
-                |a| a.name.clone(),
-            );
-            (c.action, c.project.name.as_str(), name)
+            let name = c
+                .after()
+                .map_or_else(|| c.before().unwrap().name.clone(), |a| a.name.clone());
+            (c.action(), c.project.name.as_str(), name)
         })
         .collect();
     let expected: Vec<(Action, &str, String)> = [
@@ -1459,7 +1555,7 @@ fn drift_reports_what_the_plan_would_hide() {
     );
     decl.keys.push({
         let mut k = key("unknown-age", &[DataPlaneEditor]);
-        k.rotate_after = Some(jiff::SignedDuration::from_hours(24));
+        k.rotate_after = Some(days(1));
         k
     });
     decl.unmanaged = UnmanagedPolicy::Keep;
@@ -1482,10 +1578,11 @@ fn drift_reports_what_the_plan_would_hide() {
     assert_eq!(names(&report.rotation_due), vec!["api"]);
     assert_eq!(names(&report.leftovers), vec!["old (keyplan: retiring)"]);
     assert_eq!(report.notes.len(), 1);
-    assert_eq!(
-        report.changed[0].detail,
-        "live differs from the manifest: roles [DataPlaneViewer] → [DataPlaneEditor]"
-    );
+    assert!(matches!(
+        &report.changed[0].kind,
+        crate::plan::DriftKind::Changed { before, after }
+            if before.roles == roles(&[DataPlaneViewer]) && after.roles == roles(&[DataPlaneEditor])
+    ));
 
     let clean = drift(&plan(
         &prod_wants(vec![key("a", &[DataPlaneEditor])]),
@@ -1605,8 +1702,7 @@ mod convergence {
                     if replace_roles {
                         declared.role_change = RoleChange::Replace;
                     }
-                    declared.rotate_after =
-                        rotate.map(|days| jiff::SignedDuration::from_hours(24 * days));
+                    declared.rotate_after = rotate.map(days);
                     declared.protected = protected && i % 3 == 0;
                     keys.push(declared);
                 }
@@ -1643,11 +1739,11 @@ mod convergence {
             });
         };
         for change in &plan.changes {
-            let before = change.before.as_ref().map(|b| b.id.clone());
-            match change.action {
-                Action::Create => fresh(keys, change.after.as_ref().unwrap()),
+            let before = change.before().map(|b| b.id.clone());
+            match change.action() {
+                Action::Create => fresh(keys, change.after().unwrap()),
                 Action::Update => {
-                    let after = change.after.as_ref().unwrap();
+                    let after = change.after().unwrap();
                     let key = keys
                         .iter_mut()
                         .find(|k| Some(&k.id) == before.as_ref())
@@ -1657,7 +1753,7 @@ mod convergence {
                 }
                 Action::Replace => {
                     keys.retain(|k| Some(&k.id) != before.as_ref());
-                    fresh(keys, change.after.as_ref().unwrap());
+                    fresh(keys, change.after().unwrap());
                 }
                 Action::Delete => keys.retain(|k| Some(&k.id) != before.as_ref()),
             }
@@ -1665,7 +1761,11 @@ mod convergence {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #![proptest_config(ProptestConfig {
+            cases: 2000,
+            max_global_rejects: 2000,
+            ..ProptestConfig::default()
+        })]
 
         #[test]
         fn applying_a_plan_leaves_nothing_to_do(case in case()) {
@@ -1677,7 +1777,10 @@ mod convergence {
             let d = desired(vec![decl]);
             let mut options = PlanOptions {
                 now: Some(now()),
-                max_delete_share: 1.0,
+                limits: GuardLimits {
+                    max_delete_share: Share::new(1.0).unwrap(),
+                    ..GuardLimits::default()
+                },
                 ..PlanOptions::default()
             };
             for i in &case.held {
@@ -1693,12 +1796,18 @@ mod convergence {
             }
             for i in &case.replace {
                 if let Some(k) = case.keys.get(*i) {
-                    options.replace.insert(("prod".into(), k.name.clone()));
+                    options.replace.insert(KeyRef {
+                        project: "prod".into(),
+                        key: k.name.clone(),
+                    });
                 }
             }
-            let Ok(first) = compute_plan(&d, &prod(case.live.clone()), &options) else {
-                return Ok(());
-            };
+            // A live state the engine refuses to read (an ambiguity) is rejected, not passed:
+            // proptest then still needs `cases` plans that converged, and fails when
+            // rejections pass `max_global_rejects`.
+            let first = compute_plan(&d, &prod(case.live.clone()), &options);
+            prop_assume!(first.is_ok());
+            let first = first.unwrap();
             prop_assert!(first.guard.is_none());
             // Deterministic: the same inputs give the same plan.
             prop_assert_eq!(&first, &compute_plan(&d, &prod(case.live.clone()), &options).unwrap());
