@@ -199,19 +199,12 @@ mod tests {
             unmanaged: Vec::new(),
             summary: super::super::Summary::default(),
             projects: Vec::new(),
-            guard: check(
-                Vec::new(),
-                GuardLimits {
-                    max_deletes: 0,
-                    ..GuardLimits::default()
-                },
-            )
-            .or(Some(GuardRefusal {
+            guard: Some(GuardRefusal {
                 limits: GuardLimits::default(),
                 projects: Vec::new(),
                 total_deletes: 51,
                 over_total: true,
-            })),
+            }),
             notes: Vec::new(),
         }
     }
