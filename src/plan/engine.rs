@@ -407,7 +407,7 @@ fn similar_projects(name: &str, org: &[Project]) -> Vec<Project> {
         .iter()
         .filter_map(|p| {
             let have = p.name.to_lowercase();
-            let distance = crate::manifest::suggest::levenshtein(&wanted, &have);
+            let distance = strsim::levenshtein(&wanted, &have);
             let close = distance <= (wanted.chars().count() / 3).max(2)
                 || (!wanted.is_empty() && (have.contains(&wanted) || wanted.contains(&have)));
             close.then_some((distance, p))
