@@ -13,7 +13,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::Diagnostic;
-use super::duration::parse_detailed;
+use super::duration::parse_duration;
 use super::suggest::did_you_mean;
 use crate::desired::{
     Desired, DesiredKey, DesiredProject, FileFormat, KeyGlob, ProjectSelector, RoleChange,
@@ -933,7 +933,7 @@ impl Checker<'_> {
 
     fn rotate_after(&mut self, value: &Value<'_>) -> Option<jiff::SignedDuration> {
         let text = self.string("rotate_after", value)?;
-        match parse_detailed(text.get_ref()) {
+        match parse_duration(text.get_ref()) {
             Ok(duration) => Some(duration),
             Err((message, hint)) => {
                 let diagnostic = self.at(text.span(), message).with_hint(hint);
