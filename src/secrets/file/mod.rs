@@ -1,21 +1,23 @@
 //! The file store: secrets in a JSON document (or a dotenv file) that only its owner can read.
 //!
 //! Every change is a locked read-modify-write (concurrent changes from one process are written
-//! together: group commit): an exclusive `flock` on `<file>.lock` keeps
-//! concurrent keyplan processes from losing each other's entries, and the new contents go to a
-//! temp file in the same directory (created 0600, fsynced) that is renamed over the old file,
-//! then the directory is fsynced. A crash therefore leaves the old file or the new one, never a
-//! half-written one. A file that group or others can read or write is refused, and so is a file
-//! keyplan cannot parse: it is never overwritten, since it may hold the only copy of a secret.
+//! together: group commit): an exclusive `flock` on `<file>.lock` keeps concurrent keyplan
+//! processes from losing each other's entries, and the new contents go to a temp file in the
+//! same directory (created 0600, fsynced) that is renamed over the old file, then the directory
+//! is fsynced (`crate::atomic_write`). A crash therefore leaves the old file or the new one,
+//! never a half-written one. A file that group or others can read or write is refused, and so
+//! is a file keyplan cannot parse: it is never overwritten, since it may hold the only copy of
+//! a secret.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
 use super::{SecretRecord, SecretStore, StoreError};
+use crate::atomic_write::{self, AtomicWriter, Step, WriteError};
 use crate::desired::FileFormat;
 use crate::model::{KeyId, Project, Secret};
 use cache::{FileStamp, ParseCache, Trust};
@@ -30,6 +32,10 @@ const DOTENV_HEADER: &str = "# Secrets of Pinecone API keys, written by keyplan.
                              follows a comment recording the key it belongs to; keep them together.";
 
 mod cache;
+
+/// Every write of the file: 0600 from the temp file's creation, so that the secrets in it are
+/// never readable by others, not even before the rename.
+const WRITER: AtomicWriter = AtomicWriter::new().mode(0o600);
 
 /// A JSON or dotenv file of secrets. Holds the path, and secrets only while they wait in the
 /// put queue (`Secret`'s `Debug` redacts them); values read from the file are never kept.
@@ -333,7 +339,8 @@ impl FileStore {
         change: impl FnOnce(&mut Contents) -> Result<(T, bool), StoreError>,
     ) -> Result<T, StoreError> {
         let _lock = self.lock()?;
-        remove_stale_temps(&self.path);
+        // Under the lock, a temp file is one a killed run left, holding secrets.
+        atomic_write::remove_stale_temps(&self.path);
         let (mut contents, read) = match self.read(Trust::Bytes)? {
             // The cache lets go of its copy, so the edit below needs no copy of its own.
             Some(current) => (Arc::unwrap_or_clone(current), self.parsed.take()),
@@ -351,8 +358,11 @@ impl FileStore {
         let (result, changed) = change(&mut contents)?;
         if changed {
             let bytes = self.render(&contents)?;
-            let stamp = write_atomically(&self.path, &bytes)?;
-            self.parsed.put(stamp, bytes, Arc::new(contents));
+            let metadata = WRITER
+                .write(&self.path, &bytes)
+                .map_err(|e| self.write_error(&e))?;
+            self.parsed
+                .put(FileStamp::of(&metadata), bytes, Arc::new(contents));
         } else if let Some((stamp, bytes)) = read {
             // Nothing to write (a removal of a secret that is not there): the parse still
             // matches the file.
@@ -545,6 +555,18 @@ impl FileStore {
         }
     }
 
+    /// A failed write as the store reports it, with a hint where the directory is the likely
+    /// cause.
+    fn write_error(&self, error: &WriteError) -> StoreError {
+        let create = error.step() == Step::CreateTemp;
+        let error = StoreError::new(error.to_string());
+        if create {
+            error.with_hint(dir_hint(&self.path))
+        } else {
+            error
+        }
+    }
+
     fn corrupt(&self, what: &str) -> StoreError {
         StoreError::new(format!("secrets file {} {what}", self.path.display())).with_hint(
             "fix or move that file (keyplan never overwrites a secrets file it cannot read), \
@@ -599,7 +621,7 @@ impl SecretStore for FileStore {
     }
 
     fn probe(&self) -> Result<(), StoreError> {
-        let dir = parent_dir(&self.path);
+        let dir = atomic_write::dir_of(&self.path);
         if !dir.is_dir() {
             return Err(StoreError::new(format!(
                 "the directory of secrets file {} does not exist",
@@ -610,11 +632,7 @@ impl SecretStore for FileStore {
         let _lock = self.lock()?;
         self.load()?;
         // Prove a temp file can be created beside the file, as every write needs one.
-        let (temp_path, temp) = create_temp(&self.path)?;
-        drop(temp);
-        fs::remove_file(&temp_path)
-            .map_err(|e| io_error(&format!("remove {}", temp_path.display()), &e))?;
-        Ok(())
+        WRITER.probe(&self.path).map_err(|e| self.write_error(&e))
     }
 
     fn put(&self, record: &SecretRecord, secret: &Secret) -> Result<(), StoreError> {
@@ -713,109 +731,6 @@ fn check_private(path: &Path, metadata: &fs::Metadata) -> Result<(), StoreError>
     Ok(())
 }
 
-/// Writes `bytes` to `path` so that a crash leaves either the old file or the new one.
-/// Returns the new file's identity (a rename keeps it).
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<Option<FileStamp>, StoreError> {
-    let (temp_path, mut temp) = create_temp(path)?;
-    let written = temp
-        .write_all(bytes)
-        .and_then(|()| temp.sync_all())
-        .and_then(|()| temp.metadata())
-        .map_err(|e| io_error(&format!("write {}", temp_path.display()), &e));
-    drop(temp);
-    let renamed = written.and_then(|metadata| {
-        fs::rename(&temp_path, path).map_err(|e| {
-            io_error(
-                &format!("replace {} with {}", path.display(), temp_path.display()),
-                &e,
-            )
-        })?;
-        Ok(FileStamp::of(&metadata))
-    });
-    match renamed {
-        Ok(stamp) => {
-            sync_dir(parent_dir(path))?;
-            Ok(stamp)
-        }
-        Err(e) => {
-            // Best effort: the temp file holds secrets and must not linger.
-            let _ = fs::remove_file(&temp_path);
-            Err(e)
-        }
-    }
-}
-
-/// Removes the temp files a killed keyplan left beside `path` (they hold secrets). Called with
-/// the lock held: every temp file is created and renamed (or removed) under the lock, so one
-/// that exists now belongs to a process that died mid-write. Best effort.
-fn remove_stale_temps(path: &Path) {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return;
-    };
-    let Ok(entries) = fs::read_dir(parent_dir(path)) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let file_name = entry.file_name();
-        let stale = file_name
-            .to_str()
-            .and_then(|other| other.strip_prefix(name))
-            .and_then(|rest| rest.strip_prefix('.'))
-            .and_then(|rest| rest.strip_suffix(".tmp"))
-            .is_some_and(is_temp_tag);
-        if stale {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// Whether `tag` is the `<pid>-<16 hex digits>` part of a name [`create_temp`] makes.
-fn is_temp_tag(tag: &str) -> bool {
-    tag.split_once('-').is_some_and(|(pid, hex)| {
-        !pid.is_empty()
-            && pid.bytes().all(|b| b.is_ascii_digit())
-            && hex.len() == 16
-            && hex.bytes().all(|b| b.is_ascii_hexdigit())
-    })
-}
-
-/// Creates a fresh temp file beside `path`, mode 0600 from the first byte.
-fn create_temp(path: &Path) -> Result<(PathBuf, File), StoreError> {
-    let mut last_error = None;
-    for _ in 0..16 {
-        let suffix = format!(".{}-{:016x}.tmp", std::process::id(), rand::random::<u64>());
-        let temp_path = sibling(path, &suffix);
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(&temp_path) {
-            Ok(file) => return Ok((temp_path, file)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
-            Err(e) => {
-                return Err(io_error(&format!("create {}", temp_path.display()), &e)
-                    .with_hint(dir_hint(path)));
-            }
-        }
-    }
-    let e = last_error.unwrap_or_else(|| io::Error::other("no free temp name"));
-    Err(io_error(
-        &format!("create a temp file beside {}", path.display()),
-        &e,
-    ))
-}
-
-/// Makes a rename in `dir` durable.
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error(&format!("sync directory {}", dir.display()), &e))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
 /// `path` with `suffix` appended to its file name, e.g. `secrets.json.lock`.
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().map(ToOwned::to_owned).unwrap_or_default();
@@ -823,17 +738,10 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    }
-}
-
 fn dir_hint(path: &Path) -> String {
     format!(
         "check that directory {} exists and that you can write to it",
-        parent_dir(path).display()
+        atomic_write::dir_of(path).display()
     )
 }
 
@@ -857,19 +765,19 @@ mod tests {
             sibling(Path::new("dir/secrets.json"), ".lock"),
             PathBuf::from("dir/secrets.json.lock")
         );
-        assert_eq!(parent_dir(Path::new("secrets.json")), Path::new("."));
     }
 
     #[test]
     fn a_write_removes_temp_files_a_killed_run_left_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("secrets.json");
-        let (left, _) = create_temp(&path).unwrap_or_else(|e| panic!("{e}"));
+        // The name the writer gives its temp files: `<file>.<pid>-<16 hex digits>.tmp`.
+        let left = dir.path().join("secrets.json.4242-00000000deadbeef.tmp");
         let unrelated = [
             dir.path().join("secrets.json.backup.tmp"),
             dir.path().join("other.json.12-0123456789abcdef.tmp"),
         ];
-        for file in &unrelated {
+        for file in unrelated.iter().chain([&left]) {
             fs::write(file, "keep").unwrap_or_else(|e| panic!("{e}"));
         }
         let store = FileStore::new(path.clone(), FileFormat::Json);
