@@ -17,7 +17,6 @@ use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use duration::{format_duration, parse_duration};
 pub use import::render_manifest;
 pub use schema::json_schema;
 

@@ -9,7 +9,7 @@ pub fn did_you_mean<'a>(
     let lower = word.to_lowercase();
     let mut best: Option<(usize, &str)> = None;
     for candidate in candidates {
-        let distance = levenshtein(&lower, &candidate.to_lowercase());
+        let distance = strsim::levenshtein(&lower, &candidate.to_lowercase());
         if best.is_none_or(|(d, _)| distance < d) {
             best = Some((distance, candidate));
         }
@@ -19,28 +19,14 @@ pub fn did_you_mean<'a>(
     (distance <= limit).then_some(candidate)
 }
 
-/// Edit distance (insertions, deletions, substitutions), by characters.
-pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        current[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// strsim counts characters, not bytes: a misspelt accent is one edit.
     #[test]
     fn distances() {
+        use strsim::levenshtein;
         assert_eq!(levenshtein("kitten", "sitting"), 3);
         assert_eq!(levenshtein("", "abc"), 3);
         assert_eq!(levenshtein("é", "e"), 1);

@@ -90,23 +90,10 @@ impl KeyringStore {
             )
             .with_hint("use store = \"file\" or store = \"command\" in [secrets]"));
         }
-        Self::checked(service, entry, None)
+        Self::checked(service, entry)
     }
 
-    /// A store over a given keyring-core credential store (one that supports attributes).
-    pub fn with_backend(
-        service: String,
-        entry: String,
-        backend: Arc<CredentialStore>,
-    ) -> Result<Self, StoreError> {
-        Self::checked(service, entry, Some(backend))
-    }
-
-    fn checked(
-        service: String,
-        entry: String,
-        backend: Option<Arc<CredentialStore>>,
-    ) -> Result<Self, StoreError> {
+    fn checked(service: String, entry: String) -> Result<Self, StoreError> {
         if service.is_empty() {
             return Err(StoreError::new("the keyring service name is empty")
                 .with_hint("set [secrets] service, e.g. \"keyplan\""));
@@ -120,7 +107,7 @@ impl KeyringStore {
         Ok(KeyringStore {
             service,
             template: entry,
-            backend: Mutex::new(backend),
+            backend: Mutex::new(None),
         })
     }
 
@@ -470,9 +457,9 @@ mod tests {
 
     #[test]
     fn templates_need_the_key_name() {
-        let store = KeyringStore::checked("keyplan".into(), "{project}".into(), None);
+        let store = KeyringStore::checked("keyplan".into(), "{project}".into());
         assert!(store.is_err());
-        let store = KeyringStore::checked(String::new(), "{key}".into(), None);
+        let store = KeyringStore::checked(String::new(), "{key}".into());
         assert!(store.is_err());
     }
 }

@@ -3,7 +3,7 @@
 use std::fs;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::Contents;
+use super::format::Contents;
 
 /// The last contents this store read or wrote: the file's bytes, their parse, and the file's
 /// identity then. An apply asks the store a question (which key id it holds under a name) for

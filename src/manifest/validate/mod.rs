@@ -1,0 +1,89 @@
+//! Validation: a parsed TOML tree (every key and value with its span) into a [`Desired`], or
+//! every error in it at once.
+//!
+//! The tree comes from `toml`'s span-preserving parser, so each check can point at the exact
+//! key or value at fault. Checks never stop at the first error: a bad field is reported and
+//! skipped, and the cross-field checks (duplicates, conflicts) run on whatever was valid.
+//!
+//! One file per section of the manifest: `secrets` (`[secrets]`), `projects` (`[[project]]`)
+//! and `keys` (`[[project.key]]`), over `checker`, which holds the state they share and the
+//! typed reads and reporting they all use. This file checks the top level.
+
+mod checker;
+mod keys;
+mod projects;
+mod secrets;
+
+use std::path::Path;
+
+use toml::de::DeTable;
+
+use super::diagnostic::Diagnostic;
+use crate::desired::{Desired, ProjectSelector};
+use checker::Checker;
+
+pub(crate) use keys::KEY_FIELDS;
+pub(crate) use projects::PROJECT_FIELDS;
+pub(crate) use secrets::{SECRETS_FIELDS, STORES};
+
+pub(crate) const ROOT_FIELDS: &[&str] = &["secrets", "project"];
+
+/// Checks the document and builds the desired state; `Err` holds every problem found.
+pub(crate) fn check(
+    source: &str,
+    path: &Path,
+    root: &DeTable<'_>,
+) -> Result<Desired, Vec<Diagnostic>> {
+    let mut checker = Checker::new(source, path);
+    let desired = checker.document(root);
+    checker.finish(desired)
+}
+
+impl Checker<'_> {
+    fn document(&mut self, root: &DeTable<'_>) -> Desired {
+        let fields = self.fields(root, ROOT_FIELDS, "the manifest");
+        let misspelt = fields.entries.len() < root.len();
+        let secrets = fields.get("secrets").and_then(|value| self.secrets(value));
+        let mut projects = Vec::new();
+        match fields.get("project") {
+            Some(value) => {
+                let tables = self.tables("project", value);
+                let mut seen: Vec<(ProjectSelector, usize)> = Vec::new();
+                for table in tables {
+                    let Some((project, selector_span)) = self.project(table) else {
+                        continue;
+                    };
+                    if let Some((_, line)) = seen.iter().find(|(s, _)| *s == project.selector) {
+                        let diagnostic = self
+                            .at(
+                                selector_span.clone(),
+                                format!("{} is declared twice", project.selector),
+                            )
+                            .with_note(format!("first declared at line {line}"))
+                            .with_hint("merge the two [[project]] tables into one");
+                        self.report(diagnostic);
+                    } else {
+                        let line = self.line_of(selector_span.start);
+                        seen.push((project.selector.clone(), line));
+                    }
+                    projects.push(project);
+                }
+            }
+            None if !misspelt => {
+                // Only when nothing else is wrong: a misspelt `[[projects]]` already explains it.
+                let diagnostic = self
+                    .at(
+                        0..0,
+                        "the manifest declares no projects, so it would manage nothing",
+                    )
+                    .with_hint(
+                        "add a [[project]] table with name = \"...\" or id = \"...\"; \
+                         `keyplan import` writes one from the live keys",
+                    );
+                self.report(diagnostic);
+            }
+            None => {}
+        }
+        Desired { projects, secrets }
+    }
+}
