@@ -70,6 +70,21 @@ fn usage_errors_exit_64_never_2() {
     let env = Env::new();
     env.keyplan(["plan", "--no-such-flag"]).run().code(64);
     env.keyplan(["frobnicate"]).run().code(64);
+    // Values are checked where they are parsed, before anything is listed or changed: a share
+    // that would switch the guard off, no concurrency, a key that is not PROJECT/KEY.
+    for bad in ["nan", "25", "-0.1"] {
+        let refused = env
+            .keyplan(["plan", &format!("--max-delete-share={bad}")])
+            .run()
+            .code(64);
+        assert!(refused.stderr.contains("from 0 to 1"), "{}", refused.stderr);
+    }
+    env.keyplan(["plan", "--concurrency", "0"]).run().code(64);
+    for bad in ["no-slash", "prod/", "/key"] {
+        let refused = env.keyplan(["plan", "--replace", bad]).run().code(64);
+        assert!(refused.stderr.contains("PROJECT/KEY"), "{}", refused.stderr);
+        env.keyplan(["secret", "get", bad]).run().code(64);
+    }
     let help = env.keyplan(["--help"]).run().code(0);
     assert!(help.stdout.contains("Exit codes:"), "{}", help.stdout);
 }
@@ -132,7 +147,7 @@ fn plan_exit_codes_and_formats() {
 
     let json = env.keyplan(["plan", "--format", "json"]).run().code(0);
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!(doc["format_version"], "1");
+    assert_eq!(doc["format_version"], "2");
     assert_eq!(doc["summary"]["create"], 1);
     assert_eq!(doc["summary"]["update"], 1);
 
@@ -161,13 +176,33 @@ fn the_guard_refuses_mass_deletion_unless_forced() {
         "the plan is still printed:\n{}",
         refused.stdout
     );
-    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    // The advice is given once, in the plan's refusal box; stderr only names the refusal.
+    assert_eq!(
+        refused.stdout.matches("--force").count(),
+        1,
+        "{}",
+        refused.stdout
+    );
+    assert!(
+        refused.stderr.contains("refused by the safety guard")
+            && !refused.stderr.contains("--force"),
+        "{}",
+        refused.stderr
+    );
     env.keyplan(["apply", "--auto-approve"]).run().code(3);
     assert_eq!(env.keys(&prod).len(), 4, "a refused plan changes nothing");
 
-    env.keyplan(["apply", "--auto-approve", "--force"])
+    let forced = env
+        .keyplan(["apply", "--auto-approve", "--force"])
         .run()
         .code(0);
+    assert!(
+        !forced.stdout.contains("Error: refused")
+            && forced.stdout.contains("overridden by --force"),
+        "a forced apply says it overrode the guard, not that it was refused:\n{}",
+        forced.stdout
+    );
+    assert!(!forced.stderr.contains("error:"), "{}", forced.stderr);
     assert_eq!(
         env.key_summary(&prod),
         vec![("a".to_owned(), vec!["ProjectViewer"])]

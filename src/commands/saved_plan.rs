@@ -281,6 +281,25 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_saved_by_an_older_keyplan_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.json");
+        // Version 1's changes had optional before/after and a `reason` sentence.
+        std::fs::write(
+            &path,
+            r#"{"saved_plan_version": "1", "plan": {"changes": [{"action": "create",
+                "before": null, "after": {"name": "a", "roles": []}, "reason": "x"}]}}"#,
+        )
+        .unwrap();
+        let error = SavedPlan::read(&path).unwrap_err();
+        assert!(error.message.contains("version \"1\""), "{}", error.message);
+        assert!(
+            error.hints.iter().any(|h| h.contains("plan again")),
+            "{error:?}"
+        );
+    }
+
+    #[test]
     fn a_saved_plan_round_trips_and_detects_edits() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.json");
