@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod render;
+pub mod report;
 pub mod secrets;
 
 pub use commands::run;

@@ -38,7 +38,6 @@ use crate::secrets::{SecretStore, StoreError};
 mod changes;
 mod create;
 mod races;
-mod report;
 mod store;
 
 #[cfg(test)]
@@ -48,7 +47,7 @@ mod fake;
 #[expect(clippy::unwrap_used, reason = "tests")]
 mod tests;
 
-pub use report::{ApplyReport, Outcome, OutcomeStatus};
+pub use crate::report::{ApplyReport, Event, Outcome, OutcomeStatus};
 
 /// How an apply runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,35 +65,6 @@ impl Default for ApplyOptions {
             keep_deleted_secrets: false,
         }
     }
-}
-
-/// Progress while applying, for a bar on a terminal or plain lines in CI. Never carries a secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// Work on change `index` of the plan began.
-    Started {
-        index: usize,
-        change: Box<Change>,
-    },
-    /// A step of change `index` finished, e.g. "created key <id>".
-    Progress {
-        index: usize,
-        message: String,
-    },
-    Done {
-        index: usize,
-    },
-    Failed {
-        index: usize,
-        error: String,
-    },
-    Skipped {
-        index: usize,
-        reason: String,
-    },
-    /// Something a user must see that belongs to no single change, or must not be missed
-    /// (an orphaned key).
-    Warning(String),
 }
 
 /// The pauses between re-listings while a race between two runs settles: the winner waits for
@@ -361,10 +331,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
 
     fn start(&self, index: usize) -> Work {
         let change = &self.plan.changes[index];
-        self.emit(Event::Started {
-            index,
-            change: Box::new(change.clone()),
-        });
+        self.emit(Event::Started { index });
         Work {
             outcome: Outcome::new(index, change.action()),
             deleted_foreign: false,

@@ -3,9 +3,9 @@
 
 use std::fmt::Write as _;
 
-use crate::apply::{ApplyReport, Event, Outcome, OutcomeStatus};
 use crate::model::KeyId;
 use crate::plan::{Change, Plan};
+use crate::report::{ApplyReport, Event, Outcome, OutcomeStatus};
 
 use super::Paint;
 use super::words::{quoted, verb};
@@ -32,11 +32,13 @@ fn label_of(plan: &Plan, index: usize) -> String {
 /// One plain line for an apply event, naming the change by `project/key`.
 pub fn event_line(event: &Event, plan: &Plan) -> String {
     match event {
-        Event::Started { index, change } => format!(
-            "{}: {}",
-            label_of(plan, *index),
-            verb(change.action()).progressive
-        ),
+        Event::Started { index } => {
+            let verb = plan
+                .changes
+                .get(*index)
+                .map_or("starting", |change| verb(change.action()).progressive);
+            format!("{}: {verb}", label_of(plan, *index))
+        }
         Event::Progress { index, message } => format!("{}: {message}", label_of(plan, *index)),
         Event::Done { index } => format!("{}: done", label_of(plan, *index)),
         Event::Failed { index, error } => format!("{}: failed: {error}", label_of(plan, *index)),

@@ -1,10 +1,39 @@
-//! What an apply did, change by change: the report apply returns (`render` words it).
+//! What an apply is doing and did, as data: the progress events it emits and the report it
+//! returns, change by change. `render` words both; `apply` fills them in.
 //!
-//! Nothing in a report ever holds a secret: outcomes are built from key ids, names and error
-//! messages, and neither the API errors nor the store errors carry secrets.
+//! Nothing here ever holds a secret: events and outcomes are built from key ids, names and
+//! error messages, and neither the API errors nor the store errors carry secrets.
 
 use crate::model::KeyId;
 use crate::plan::{Action, Summary};
+
+/// Progress while applying, for a bar on a terminal or plain lines in CI. Never carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Work on change `index` of the plan began.
+    Started {
+        index: usize,
+    },
+    /// A step of change `index` finished, e.g. "created key <id>".
+    Progress {
+        index: usize,
+        message: String,
+    },
+    Done {
+        index: usize,
+    },
+    Failed {
+        index: usize,
+        error: String,
+    },
+    Skipped {
+        index: usize,
+        reason: String,
+    },
+    /// Something a user must see that belongs to no single change, or must not be missed
+    /// (an orphaned key).
+    Warning(String),
+}
 
 /// How one change ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
