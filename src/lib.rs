@@ -14,6 +14,7 @@ pub mod desired;
 pub mod emulator;
 pub mod exit;
 pub mod live;
+pub(crate) mod lock;
 pub mod manifest;
 pub mod model;
 pub mod plan;
