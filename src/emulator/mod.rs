@@ -10,8 +10,11 @@
 mod cli;
 mod config;
 mod conn;
+mod errors;
 mod faults;
+mod layer;
 mod server;
+mod shared;
 mod state;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -29,9 +32,10 @@ pub use config::{
     Faults, RateLimit, Route, Seed, SeedKey, SeedProject,
 };
 
+use crate::lock::lock;
 use crate::model::{LiveKey, Project, ProjectId, Role, RoleSet};
 use conn::{ConnHandle, ControlledListener, kill_all};
-use server::{Shared, lock};
+use shared::Shared;
 use state::Store;
 
 /// How long [`RunningEmulator::shutdown`] lets requests in flight finish before it breaks them.
