@@ -5,7 +5,7 @@
 //! API's ids, secrets, validation, error shapes, quota and Starter-plan rules. Around that it
 //! injects faults on demand (latency, 5xx, 429, dropped connections, lost create responses,
 //! malformed bodies, a rate limit) and counts every request, so tests can watch a client cope.
-//! Start it in-process with [`start`], or from the command line with [`run_cli`].
+//! Start it in-process with [`start`], or from the command line with [`serve_cli`].
 
 mod cli;
 mod config;
@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use cli::{EmulatorArgs, run_cli};
+pub use cli::{EmulatorArgs, EmulatorCliError, EmulatorOutput, run_cli, serve_cli};
 
 pub use config::{
     Counters, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_LISTEN, EmulatorConfig, Fault,
