@@ -98,4 +98,27 @@ impl ApiError {
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }
+
+    /// Rewrites the text of an error the API or the transport gave (the message or the detail),
+    /// keeping its status, code and request id; other errors pass through unchanged.
+    fn reword(self, text: impl FnOnce(&str) -> String) -> ApiError {
+        match self {
+            ApiError::Api {
+                status,
+                code,
+                message,
+                request_id,
+            } => ApiError::Api {
+                status,
+                code,
+                message: text(&message),
+                request_id,
+            },
+            ApiError::Transport { status, detail } => ApiError::Transport {
+                status,
+                detail: text(&detail),
+            },
+            other => other,
+        }
+    }
 }
