@@ -2,9 +2,8 @@
 //! returned unless every project was listed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::Poll;
+
+use futures_util::stream::{self, StreamExt as _};
 
 use crate::live::{AdminApi, ApiError};
 use crate::model::{LiveKey, ProjectId};
@@ -20,36 +19,16 @@ pub async fn list_keys_of_projects<A: AdminApi>(
     projects: &[ProjectId],
     concurrency: usize,
 ) -> Result<BTreeMap<ProjectId, Vec<LiveKey>>, ApiError> {
-    type Listing<'a> =
-        Pin<Box<dyn Future<Output = (&'a ProjectId, Result<Vec<LiveKey>, ApiError>)> + Send + 'a>>;
     let unique: BTreeSet<&ProjectId> = projects.iter().collect();
-    let mut pending = unique.into_iter();
-    let mut in_flight: Vec<Listing<'_>> = Vec::new();
+    let mut listings = stream::iter(unique)
+        .map(|project| async move { (project, api.list_keys(project).await) })
+        .buffer_unordered(concurrency.max(1));
     let mut listed = BTreeMap::new();
-    loop {
-        while in_flight.len() < concurrency.max(1) {
-            let Some(project) = pending.next() else { break };
-            in_flight.push(Box::pin(
-                async move { (project, api.list_keys(project).await) },
-            ));
-        }
-        if in_flight.is_empty() {
-            return Ok(listed);
-        }
-        // A small `buffer_unordered`: poll the listings in flight, take the first that is done.
-        let (project, keys) = std::future::poll_fn(|cx| {
-            for i in 0..in_flight.len() {
-                if let Poll::Ready(done) = in_flight[i].as_mut().poll(cx) {
-                    drop(in_flight.swap_remove(i));
-                    return Poll::Ready(done);
-                }
-            }
-            Poll::Pending
-        })
-        .await;
+    while let Some((project, keys)) = listings.next().await {
         let keys = keys.map_err(|err| in_project(err, project))?;
         listed.insert(project.clone(), keys);
     }
+    Ok(listed)
 }
 
 /// Puts the project into an error's text, so a failure among hundreds says where it happened.

@@ -7,11 +7,10 @@
 //! `docs/client.md` states them for users.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use reqwest::header::RETRY_AFTER;
 use reqwest::{Method, Url};
 use tokio::time::Instant;
@@ -103,9 +102,6 @@ impl HttpAdminApi {
         self.inner.call(call, ok).await
     }
 }
-
-/// A boxed, sendable future.
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 impl Inner {
     pub(super) fn new(
