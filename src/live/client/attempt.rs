@@ -8,8 +8,8 @@ use reqwest::{Method, Url};
 use super::stats::{Counters, bump};
 use crate::live::ApiError;
 use crate::live::auth::Credentials;
+use crate::live::redact;
 use crate::live::retry::Resend;
-use crate::live::wire;
 use crate::model::Secret;
 
 /// The largest response body read; a bigger one is an error, so a runaway proxy or server cannot
@@ -147,5 +147,5 @@ pub(super) fn error_chain(err: &dyn std::error::Error) -> String {
         }
         source = cause.source();
     }
-    wire::sanitise(&text, &[])
+    redact::sanitise(&text, &[])
 }

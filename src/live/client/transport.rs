@@ -20,6 +20,7 @@ use super::stats::{ClientStats, Counters, bump};
 
 use crate::live::ApiError;
 use crate::live::auth::{self, Credentials, TokenCache};
+use crate::live::redact;
 use crate::live::retry::{
     Outcome, Pacer, Resend, RetryPolicy, Verdict, parse_retry_after, verdict,
 };
@@ -414,7 +415,7 @@ impl Inner {
                 .headers
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
-                .map(|l| wire::sanitise(l, &[]))
+                .map(|l| redact::sanitise(l, &[]))
                 .unwrap_or_default();
             return Err(ApiError::Transport {
                 status: Some(status),
