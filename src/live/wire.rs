@@ -4,8 +4,7 @@
 //! what keyplan does (a missing `data`, a key without roles, an unknown role are errors, never an
 //! empty list or a guess) and lenient only where the specs themselves are (`created_at`,
 //! `"name": null`). Every text taken from a response for an error message goes through
-//! [`sanitise`](super::redact::sanitise): short, one line, and with anything shaped like a secret
-//! or token blanked out.
+//! [`sanitise`]: short, one line, and with anything shaped like a secret or token blanked out.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;

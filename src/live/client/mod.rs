@@ -1,12 +1,15 @@
-//! The real Admin API client over HTTP (reqwest), in four parts whose imports point one way:
+//! The real Admin API client over HTTP (reqwest), in parts whose imports point one way (each
+//! uses only those listed after it):
 //!
-//! - [`config`](self::config): where the client connects and how it behaves, and the checks
-//!   and set-up that build an [`HttpAdminApi`] from that before anything is sent;
-//! - [`transport`](self::transport): the one request loop, with its token handling, retries,
-//!   timeouts, pacing, capped reads and secret-free typed errors;
-//! - [`operations`](self::operations): the [`AdminApi`](super::AdminApi) operations on top of
-//!   that loop;
-//! - [`listing`](self::listing): the bounded concurrent listing of many projects, over any
+//! - `config`: where the client connects and how it behaves, and the checks
+//!   and set-up that build an [`HttpAdminApi`] before anything is sent;
+//! - `operations`: the [`AdminApi`](super::AdminApi) operations, each one
+//!   request through the transport and a strict reading of its answer;
+//! - `transport`: the one request loop, with its token handling, retries,
+//!   pacing and secret-free typed errors;
+//! - `attempt`: one request sent and its answer read, capped in size;
+//! - `stats`: what the client has done so far;
+//! - `listing`: the bounded concurrent listing of many projects, over any
 //!   [`AdminApi`](super::AdminApi).
 //!
 //! `docs/client.md` states the policy for users.

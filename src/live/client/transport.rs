@@ -17,7 +17,6 @@ use tokio::time::Instant;
 
 use super::attempt::{Attempt, Call, MAX_RESPONSE_BYTES, Reply, attempt, too_large};
 use super::stats::{ClientStats, Counters, bump};
-
 use crate::live::ApiError;
 use crate::live::auth::{self, Credentials, TokenCache};
 use crate::live::redact;
@@ -37,6 +36,7 @@ pub struct HttpAdminApi {
     pub(super) inner: Arc<Inner>,
 }
 
+/// What every clone of an [`HttpAdminApi`] shares.
 pub(super) struct Inner {
     http: reqwest::Client,
     api_base: Url,
