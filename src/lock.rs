@@ -1,10 +1,10 @@
-//! One poison-tolerant lock for the whole crate.
+//! The crate's one way to take a `std::sync::Mutex`: poisoning is recovered from, never
+//! propagated.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-/// Locks a mutex, recovering the data if a panicking thread poisoned it: everything keyplan
-/// keeps behind a mutex is bookkeeping that stays valid after any one update, and a panic
-/// elsewhere must not turn every later lock into a second panic.
+/// Locks `mutex`, even if a thread panicked while holding it.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Guarded values are plain data, valid between statements: a panic leaves none half-changed.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

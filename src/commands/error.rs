@@ -2,6 +2,7 @@
 //! and hints), every conversion from a domain error with its hints, and [`exit_code`], the one
 //! function that turns an ending into a process exit code.
 
+use crate::emulator::EmulatorCliError;
 use crate::exit::ExitCode;
 use crate::live::ApiError;
 use crate::plan::{GuardRefused, PlanError};
@@ -103,13 +104,16 @@ impl CommandError {
     /// Wraps an error under a message, keeping its whole source chain as causes.
     pub fn wrap(message: impl Into<String>, error: &(dyn std::error::Error + 'static)) -> Self {
         let mut wrapped = CommandError::failed(message);
-        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
-        while let Some(err) = next {
-            wrapped.causes.push(err.to_string());
-            next = err.source();
-        }
+        wrapped.causes = chain(Some(error));
         wrapped
     }
+}
+
+/// Each error's message, from `first` down its source chain.
+fn chain(first: Option<&(dyn std::error::Error + 'static)>) -> Vec<String> {
+    std::iter::successors(first, |err| err.source())
+        .map(ToString::to_string)
+        .collect()
 }
 
 impl From<ApiError> for CommandError {
@@ -150,6 +154,17 @@ impl From<PlanError> for CommandError {
     fn from(error: PlanError) -> Self {
         // Several problems print as one list, each with its own hint.
         let converted = CommandError::failed(error.to_string());
+        match error.hint() {
+            Some(hint) => converted.hint(hint),
+            None => converted,
+        }
+    }
+}
+
+impl From<EmulatorCliError> for CommandError {
+    fn from(error: EmulatorCliError) -> Self {
+        let mut converted = CommandError::failed(error.to_string());
+        converted.causes = chain(std::error::Error::source(&error));
         match error.hint() {
             Some(hint) => converted.hint(hint),
             None => converted,

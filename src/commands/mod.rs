@@ -73,10 +73,10 @@ async fn dispatch(ui: &Ui, cli: Cli) -> CommandResult {
             Ok(Success::Done)
         }
         Command::Secret(cli::SecretCommand::Get(args)) => secret::get(ui, global, &args).await,
-        Command::Emulator(args) => match crate::emulator::run_cli(args).await {
-            ExitCode::Success => Ok(Success::Done),
-            _ => Err(CommandError::reported(ErrorKind::Failed)),
-        },
+        Command::Emulator(args) => {
+            crate::emulator::serve_cli(args, &mut ui.clone()).await?;
+            Ok(Success::Done)
+        }
     }
 }
 
@@ -96,7 +96,9 @@ fn usage_error(error: &clap::Error) -> CommandResult {
             return Ok(Success::Done);
         }
         Clap::DisplayHelpOnMissingArgumentOrSubcommand => eprint!("{rendered}"),
-        _ => eprint!("{}", rendered.ansi()),
+        // Colour only where the user's terminal wants it, like every other message.
+        _ if Ui::new(false).color_stderr() => eprint!("{}", rendered.ansi()),
+        _ => eprint!("{rendered}"),
     }
     Err(CommandError::reported(ErrorKind::Usage))
 }

@@ -113,3 +113,14 @@ impl Ui {
         }
     }
 }
+
+/// `keyplan emulator` announces its address on stdout (scripts read it) and the rest on stderr.
+impl crate::emulator::EmulatorOutput for Ui {
+    fn address(&mut self, line: &str) {
+        self.out(line);
+    }
+
+    fn note(&mut self, line: &str) {
+        self.info(line);
+    }
+}

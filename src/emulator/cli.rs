@@ -1,8 +1,7 @@
-//! `keyplan emulator`: the emulator as a process, configured from the command line. It prints
-//! its address as one line on stdout (so a caller that asked for port 0 can read it) and serves
-//! until Ctrl-C or SIGTERM.
+//! `keyplan emulator`: the emulator as a process, configured from the command line. It announces
+//! its address as one line (on stdout, so a caller that asked for port 0 can read it) and serves
+//! until Ctrl-C or SIGTERM; failures come back as [`EmulatorCliError`] for the caller to report.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,7 +10,6 @@ use super::config::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_LISTEN, EmulatorConfig, Faults, RateLimit,
     Seed,
 };
-use crate::exit::ExitCode;
 
 /// Run a local server that speaks Pinecone's Admin API, for tests and trying keyplan out.
 ///
@@ -131,42 +129,66 @@ impl EmulatorArgs {
     }
 }
 
-/// Runs the emulator until Ctrl-C or SIGTERM.
-#[expect(
-    clippy::print_stdout,
-    clippy::print_stderr,
-    reason = "the emulator command announces its address on stdout for callers to read"
-)]
-pub async fn run_cli(args: EmulatorArgs) -> ExitCode {
-    let config = match args.to_config() {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("error: failed to start the emulator: {err}");
-            return ExitCode::Error;
+/// Where [`serve_cli`] reports while it serves; it never writes to the process's streams itself.
+pub trait EmulatorOutput {
+    /// The line with the address: a parent process reads it from stdout and waits for it, so it
+    /// must reach stdout at once, not sit in a buffer.
+    fn address(&mut self, line: &str);
+    /// A note for the person who started it (stderr).
+    fn note(&mut self, line: &str);
+}
+
+/// Why `keyplan emulator` could not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorCliError {
+    /// The configuration the flags name could not be read (the seed file).
+    #[error("failed to start the emulator")]
+    Config(#[source] std::io::Error),
+    /// The server did not start: the address could not be bound, or the state or seed could not
+    /// be read.
+    #[error("failed to start the emulator on {listen}")]
+    Start {
+        listen: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl EmulatorCliError {
+    /// What the user can do about it, when there is something.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            EmulatorCliError::Config(_) => None,
+            EmulatorCliError::Start { .. } => {
+                Some("pick another address with --listen (port 0 picks a free one)")
+            }
         }
-    };
-    let emulator = match super::start(config, args.listen).await {
-        Ok(emulator) => emulator,
-        Err(err) => {
-            eprintln!(
-                "error: failed to start the emulator on {}: {err}\nhint: pick another address with --listen (port 0 picks a free one)",
-                args.listen
-            );
-            return ExitCode::Error;
-        }
-    };
+    }
+}
+
+/// Runs the emulator until Ctrl-C or SIGTERM, announcing its address through `out`.
+pub async fn serve_cli(
+    args: EmulatorArgs,
+    out: &mut (dyn EmulatorOutput + Send),
+) -> Result<(), EmulatorCliError> {
+    let config = args.to_config().map_err(EmulatorCliError::Config)?;
+    let emulator =
+        super::start(config, args.listen)
+            .await
+            .map_err(|source| EmulatorCliError::Start {
+                listen: args.listen,
+                source,
+            })?;
     let base = emulator.base_url();
-    println!("keyplan emulator listening on {base}");
-    // A parent reading the pipe waits for this line: it must not sit in a buffer.
-    let _ = std::io::stdout().flush();
-    eprintln!(
+    out.address(&format!("keyplan emulator listening on {base}"));
+    out.note(&format!(
         "use: PINECONE_CONTROLLER_HOST={base} PINECONE_OAUTH_URL={} PINECONE_CLIENT_ID={} PINECONE_CLIENT_SECRET=<--client-secret>",
         emulator.oauth_url(),
         args.client_id
-    );
+    ));
     wait_for_signal().await;
     emulator.shutdown().await;
-    ExitCode::Success
+    Ok(())
 }
 
 async fn wait_for_signal() {
@@ -274,5 +296,42 @@ mod tests {
             .unwrap()
             .to_config();
         assert!(missing.is_err_and(|e| e.to_string().contains("seed")));
+    }
+
+    /// Collects what would have been printed.
+    #[derive(Default)]
+    struct Collected(Vec<String>);
+
+    impl EmulatorOutput for Collected {
+        fn address(&mut self, line: &str) {
+            self.0.push(line.to_owned());
+        }
+
+        fn note(&mut self, line: &str) {
+            self.0.push(line.to_owned());
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_come_back_typed_with_a_hint_where_one_helps() {
+        let mut out = Collected::default();
+        let args = parse(&["--seed", "/nonexistent/seed.json"]).unwrap();
+        let err = serve_cli(args, &mut out).await.unwrap_err();
+        assert!(matches!(err, EmulatorCliError::Config(_)), "{err:?}");
+        assert_eq!(err.to_string(), "failed to start the emulator");
+        assert_eq!(err.hint(), None);
+
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let listen = taken.local_addr().unwrap().to_string();
+        let err = serve_cli(parse(&["--listen", &listen]).unwrap(), &mut out)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("failed to start the emulator on {listen}")
+        );
+        assert!(std::error::Error::source(&err).is_some());
+        assert!(err.hint().is_some_and(|hint| hint.contains("--listen")));
+        assert!(out.0.is_empty(), "{:?}", out.0);
     }
 }

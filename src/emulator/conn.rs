@@ -11,7 +11,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
+
+use crate::lock::lock;
 
 const NORMAL: u8 = 0;
 const KILLED: u8 = 1;
@@ -40,11 +42,7 @@ impl ConnCtl {
     /// Breaks the connection: nothing more is read or written on it.
     pub fn kill(&self) {
         self.mode.store(KILLED, Ordering::SeqCst);
-        let waker = self
-            .waker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let waker = lock(&self.waker).take();
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -78,7 +76,7 @@ pub(crate) type ConnRegistry = Arc<Mutex<Vec<Weak<ConnCtl>>>>;
 
 /// Kills every connection still open.
 pub(crate) fn kill_all(registry: &ConnRegistry) {
-    let conns = std::mem::take(&mut *registry.lock().unwrap_or_else(PoisonError::into_inner));
+    let conns = std::mem::take(&mut *lock(registry));
     for conn in conns.iter().filter_map(Weak::upgrade) {
         conn.kill();
     }
@@ -108,7 +106,7 @@ impl Listener for ControlledListener {
                     // Best effort: a socket that refuses NODELAY still works, only slower.
                     let _ = stream.set_nodelay(true);
                     let ctl = Arc::new(ConnCtl::default());
-                    let mut registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+                    let mut registry = lock(&self.registry);
                     registry.retain(|conn| conn.strong_count() > 0);
                     registry.push(Arc::downgrade(&ctl));
                     drop(registry);
@@ -217,11 +215,7 @@ impl ControlledStream {
             .sleep
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(TRICKLE_INTERVAL)));
         if sleep.as_mut().poll(cx).is_pending() {
-            *self
-                .ctl
-                .waker
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+            *lock(&self.ctl.waker) = Some(cx.waker().clone());
             // A kill between the mode check and storing the waker must not be missed.
             if self.ctl.mode() == KILLED {
                 return Poll::Ready(Err(broken()));

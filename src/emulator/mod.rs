@@ -5,13 +5,16 @@
 //! API's ids, secrets, validation, error shapes, quota and Starter-plan rules. Around that it
 //! injects faults on demand (latency, 5xx, 429, dropped connections, lost create responses,
 //! malformed bodies, a rate limit) and counts every request, so tests can watch a client cope.
-//! Start it in-process with [`start`], or from the command line with [`run_cli`].
+//! Start it in-process with [`start`], or from the command line with [`serve_cli`].
 
 mod cli;
 mod config;
 mod conn;
+mod errors;
 mod faults;
+mod layer;
 mod server;
+mod shared;
 mod state;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -22,16 +25,17 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use cli::{EmulatorArgs, run_cli};
+pub use cli::{EmulatorArgs, EmulatorCliError, EmulatorOutput, serve_cli};
 
 pub use config::{
     Counters, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_LISTEN, EmulatorConfig, Fault,
     Faults, RateLimit, Route, Seed, SeedKey, SeedProject,
 };
 
+use crate::lock::lock;
 use crate::model::{LiveKey, Project, ProjectId, Role, RoleSet};
 use conn::{ConnHandle, ControlledListener, kill_all};
-use server::{Shared, lock};
+use shared::Shared;
 use state::Store;
 
 /// How long [`RunningEmulator::shutdown`] lets requests in flight finish before it breaks them.

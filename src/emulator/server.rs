@@ -2,12 +2,9 @@
 //! with the API's validation rules, error shapes and status codes.
 //!
 //! Response bodies are built here from the store's records; the fault layer (see
-//! [`super::faults`]) wraps every route and may delay, replace, mangle or drop what comes out.
+//! [`super::layer`]) wraps every route and may delay, replace, mangle or drop what comes out.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -15,119 +12,17 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::config::{Counters, EmulatorConfig};
-use super::conn::ConnRegistry;
-use super::faults::{FaultEngine, fault_layer};
+use super::errors::{admin_error, oauth_error};
+use super::layer::fault_layer;
+use super::shared::Shared;
 use super::state::{Refusal, Store};
 use crate::model::{Role, RoleSet, is_uuid, key_name_is_valid};
 
 /// The audience the token endpoint accepts, as production does (the trailing slash matters).
 pub(crate) const AUDIENCE: &str = "https://api.pinecone.io/";
-
-/// Everything the routes share. Each part has its own lock, never held across an `.await`.
-pub(crate) struct Shared {
-    pub client_id: String,
-    pub client_secret: String,
-    pub token_ttl: Duration,
-    pub store: Mutex<Store>,
-    /// Access tokens issued, with their expiry.
-    pub tokens: Mutex<HashMap<String, Instant>>,
-    pub faults: Mutex<FaultEngine>,
-    pub counters: Mutex<Counters>,
-    pub conns: ConnRegistry,
-    next_request: AtomicU64,
-}
-
-/// By hand: access tokens and the client secret must never reach a `Debug` output.
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("client_id", &self.client_id)
-            .field("token_ttl", &self.token_ttl)
-            .field("store", &self.store)
-            .field("faults", &self.faults)
-            .field("counters", &self.counters)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Locks a mutex, ignoring poisoning: a panicked handler leaves plain data, still usable.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Shared {
-    pub fn new(config: &EmulatorConfig, store: Store) -> Self {
-        Shared {
-            client_id: config.client_id.clone(),
-            client_secret: config.client_secret.clone(),
-            token_ttl: config.token_ttl,
-            store: Mutex::new(store),
-            tokens: Mutex::new(HashMap::new()),
-            faults: Mutex::new(FaultEngine::new(config.faults.clone())),
-            counters: Mutex::new(Counters::default()),
-            conns: ConnRegistry::default(),
-            next_request: AtomicU64::new(1),
-        }
-    }
-
-    /// A fresh `x-pinecone-request-id`.
-    pub fn next_request_id(&self) -> String {
-        let n = self.next_request.fetch_add(1, Ordering::Relaxed);
-        format!(
-            "emu-{n:08}-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        )
-    }
-
-    /// Issues an access token valid for the configured time.
-    pub fn issue_token(&self) -> String {
-        let token = format!("emu_{}", Alphanumeric.sample_string(&mut rand::rng(), 48));
-        let now = Instant::now();
-        let mut tokens = lock(&self.tokens);
-        tokens.retain(|_, expiry| *expiry > now);
-        tokens.insert(token.clone(), now + self.token_ttl);
-        token
-    }
-
-    /// Checks the bearer token of an admin request.
-    fn authorize(&self, headers: &HeaderMap) -> Result<(), Refusal> {
-        let unauthenticated = |message: &str| Refusal {
-            status: 401,
-            code: "UNAUTHENTICATED",
-            message: message.to_owned(),
-        };
-        let value = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                unauthenticated("Missing access token: send Authorization: Bearer <token>.")
-            })?;
-        let token = value
-            .split_once(' ')
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or_else(|| {
-                unauthenticated("Invalid Authorization header: expected a Bearer token.")
-            })?;
-        let tokens = lock(&self.tokens);
-        match tokens.get(token) {
-            Some(expiry) if *expiry > Instant::now() => Ok(()),
-            Some(_) => Err(unauthenticated(
-                "Access token expired. Request a new token.",
-            )),
-            None => Err(unauthenticated("Invalid access token.")),
-        }
-    }
-
-    fn store(&self) -> MutexGuard<'_, Store> {
-        lock(&self.store)
-    }
-}
 
 /// The router with every route and the fault layer around them.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -150,26 +45,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             fault_layer,
         ))
         .with_state(shared)
-}
-
-/// The Admin API's error document: `{"error": {"code", "message"}, "status"}`.
-pub(crate) fn admin_error(status: u16, code: &str, message: &str) -> Response {
-    let status_code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = json!({ "error": { "code": code, "message": message }, "status": status });
-    (status_code, axum::Json(body)).into_response()
-}
-
-/// The OAuth error document: `{"error", "error_description"}`.
-pub(crate) fn oauth_error(status: u16, error: &str, description: &str) -> Response {
-    let status_code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = json!({ "error": error, "error_description": description });
-    (status_code, axum::Json(body)).into_response()
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        admin_error(self.status, self.code, &self.message)
-    }
 }
 
 type Answer = Result<Response, Refusal>;

@@ -10,6 +10,7 @@ use crate::model::{CreatedKey, KeyId, KeyUpdate, LiveKey, NewKey, Project, Proje
 
 mod auth;
 pub mod client;
+mod redact;
 mod retry;
 mod wire;
 
@@ -97,5 +98,28 @@ impl ApiError {
     /// Whether the API said the thing does not exist.
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
+    }
+
+    /// Rewrites the text of an error the API or the transport gave (the message or the detail),
+    /// keeping its status, code and request id; other errors pass through unchanged.
+    fn reword(self, text: impl FnOnce(&str) -> String) -> ApiError {
+        match self {
+            ApiError::Api {
+                status,
+                code,
+                message,
+                request_id,
+            } => ApiError::Api {
+                status,
+                code,
+                message: text(&message),
+                request_id,
+            },
+            ApiError::Transport { status, detail } => ApiError::Transport {
+                status,
+                detail: text(&detail),
+            },
+            other => other,
+        }
     }
 }

@@ -6,11 +6,13 @@
 //! per client: after a 429 every request of the client goes out at a learned interval from a
 //! shared "not before" instant, so a large apply slows down instead of failing).
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rand::Rng;
 use tokio::time::Instant;
+
+use crate::lock::lock;
 
 /// The longest `Retry-After` keyplan honours; a larger value is read as this (as the official
 /// Python SDK does), so a misconfigured server cannot park keyplan for hours.
@@ -215,17 +217,12 @@ impl Pacer {
         }
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, PacerState> {
-        // The state is a few plain values, valid after any panic elsewhere.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Takes the sending slot if it is due (`Ok`), or says when to ask again (`Err`).
     ///
     /// Slots are not booked ahead: a request that waits asks again when the slot is due, so a
     /// slowdown applies at once to every waiting request, not only to those that come later.
     pub(crate) fn try_take(&self, now: Instant) -> Result<(), Instant> {
-        let mut state = self.state();
+        let mut state = lock(&self.state);
         if now < state.next_slot {
             return Err(state.next_slot);
         }
@@ -235,7 +232,7 @@ impl Pacer {
 
     /// A request succeeded: speed up a little.
     pub(crate) fn on_success(&self) {
-        let mut state = self.state();
+        let mut state = lock(&self.state);
         if !state.interval.is_zero() {
             state.interval = state.interval * 99 / 100;
             if state.interval < MIN_INTERVAL {
@@ -251,7 +248,7 @@ impl Pacer {
         now: Instant,
         retry_after: Option<Duration>,
     ) {
-        let mut state = self.state();
+        let mut state = lock(&self.state);
         if state.last_slowdown.is_none_or(|at| sent_at >= at) {
             state.interval = if state.interval.is_zero() {
                 FIRST_INTERVAL
@@ -270,7 +267,7 @@ impl Pacer {
     /// The current spacing between request starts.
     #[cfg(test)]
     fn interval(&self) -> Duration {
-        self.state().interval
+        lock(&self.state).interval
     }
 }
 

@@ -1,0 +1,141 @@
+//! The [`AdminApi`] operations over HTTP: which request each one sends, which answers count as
+//! success, and the strict reading of the answer into model types.
+
+use reqwest::Method;
+
+use super::transport::HttpAdminApi;
+use crate::live::retry::Resend;
+use crate::live::wire::{
+    self, CreateBody, CreatedWire, KeyWire, ListWire, ProjectWire, UpdateBody,
+};
+use crate::live::{AdminApi, ApiError};
+use crate::model::{CreatedKey, KeyId, KeyUpdate, LiveKey, NewKey, Project, ProjectId};
+
+fn json_body<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(value).map_err(|e| ApiError::Config(format!("encode the request: {e}")))
+}
+
+/// Converts a list of wire items, failing on the first bad one.
+fn convert<W, M>(
+    items: Vec<W>,
+    into: impl Fn(W) -> Result<M, String>,
+    status: u16,
+) -> Result<Vec<M>, ApiError> {
+    items
+        .into_iter()
+        .map(into)
+        .collect::<Result<_, _>>()
+        .map_err(unreadable(status))
+}
+
+/// The error for an answer whose JSON parsed but holds a value keyplan cannot use.
+fn unreadable(status: u16) -> impl Fn(String) -> ApiError {
+    move |detail| ApiError::Transport {
+        status: Some(status),
+        detail,
+    }
+}
+
+impl AdminApi for HttpAdminApi {
+    async fn list_projects(&self) -> Result<Vec<Project>, ApiError> {
+        let reply = self.get(&["admin", "projects"]).await?;
+        let list: ListWire<ProjectWire> = self.inner.decode(&reply, "a project list")?;
+        convert(list.data, ProjectWire::into_model, reply.status)
+    }
+
+    async fn describe_project(&self, id: &ProjectId) -> Result<Project, ApiError> {
+        let reply = self.get(&["admin", "projects", id.as_str()]).await?;
+        let project: ProjectWire = self.inner.decode(&reply, "a project")?;
+        project.into_model().map_err(unreadable(reply.status))
+    }
+
+    async fn list_keys(&self, project: &ProjectId) -> Result<Vec<LiveKey>, ApiError> {
+        // Only a well-formed 200 is a listing (TRAPS.md, trap 4).
+        let reply = self
+            .get(&["admin", "projects", project.as_str(), "api-keys"])
+            .await?;
+        let list: ListWire<KeyWire> = self.inner.decode(&reply, "a key list")?;
+        let keys = convert(list.data, KeyWire::into_model, reply.status)?;
+        if let Some(stray) = keys.iter().find(|k| k.project_id != *project) {
+            return Err(ApiError::Transport {
+                status: Some(reply.status),
+                detail: format!(
+                    "the key list of project {project} holds key {} of project {}",
+                    stray.id, stray.project_id
+                ),
+            });
+        }
+        Ok(keys)
+    }
+
+    async fn create_key(&self, project: &ProjectId, key: &NewKey) -> Result<CreatedKey, ApiError> {
+        let body = json_body(&CreateBody::new(key))?;
+        let reply = self
+            .send(
+                Method::POST,
+                &["admin", "projects", project.as_str(), "api-keys"],
+                Some(body),
+                Resend::Never,
+                &[200, 201],
+            )
+            .await?;
+        // The key exists from here on: an answer that cannot be read loses its secret, so it is
+        // "outcome unknown" for the caller to reconcile, and nothing of the body is quoted.
+        let unknown = |why: String| ApiError::OutcomeUnknown {
+            detail: format!("HTTP {} but {why}", reply.status),
+        };
+        let created: CreatedWire = wire::decode(
+            reply.status,
+            &reply.headers,
+            &reply.body,
+            "a created key",
+            false,
+            &[],
+        )
+        .map_err(|e| unknown(format!("the answer could not be read: {e}")))?;
+        created.into_model(project).map_err(unknown)
+    }
+
+    async fn describe_key(&self, id: &KeyId) -> Result<LiveKey, ApiError> {
+        let reply = self.get(&["admin", "api-keys", id.as_str()]).await?;
+        let key: KeyWire = self.inner.decode(&reply, "a key")?;
+        key.into_model().map_err(unreadable(reply.status))
+    }
+
+    async fn update_key(&self, id: &KeyId, update: &KeyUpdate) -> Result<LiveKey, ApiError> {
+        let body = json_body(&UpdateBody::new(update))?;
+        // A PATCH sets absolute values: sending it twice has the effect of sending it once.
+        let reply = self
+            .send(
+                Method::PATCH,
+                &["admin", "api-keys", id.as_str()],
+                Some(body),
+                Resend::Safe,
+                &[200],
+            )
+            .await?;
+        let key: KeyWire = self.inner.decode(&reply, "the updated key")?;
+        key.into_model().map_err(unreadable(reply.status))
+    }
+
+    async fn delete_key(&self, id: &KeyId) -> Result<bool, ApiError> {
+        let reply = self
+            .send(
+                Method::DELETE,
+                &["admin", "api-keys", id.as_str()],
+                None,
+                Resend::Safe,
+                &[200, 202, 204, 404],
+            )
+            .await?;
+        if reply.status != 404 {
+            return Ok(true);
+        }
+        // "Already gone" only on the API's own 404 document: a proxy's or a wrong host's 404
+        // page must not read as a successful delete.
+        match wire::error_from_body(404, &reply.headers, &reply.body, true, &self.inner.redact()) {
+            ApiError::Api { .. } => Ok(false),
+            err => Err(err),
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! The request loop every call goes through: the bearer token (fixed, or exchanged for client
+//! credentials and renewed), pacing, retries with jittered backoff around each
+//! [`attempt`](super::attempt), and the mapping of whatever came back to a typed [`ApiError`]
+//! free of secrets.
+//!
+//! One loop ([`Inner::execute`]) sends every request, so every operation gets the same rules;
+//! `docs/client.md` states them for users.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use reqwest::header::RETRY_AFTER;
+use reqwest::{Method, Url};
+use tokio::time::Instant;
+
+use super::attempt::{Attempt, Call, MAX_RESPONSE_BYTES, Reply, attempt, too_large};
+use super::stats::{ClientStats, Counters, bump};
+use crate::live::ApiError;
+use crate::live::auth::{self, Credentials, TokenCache};
+use crate::live::redact;
+use crate::live::retry::{
+    Outcome, Pacer, Resend, RetryPolicy, Verdict, parse_retry_after, verdict,
+};
+use crate::live::wire::{self, TokenRequest, TokenWire};
+use crate::model::Secret;
+
+/// The audience of the token exchange (the trailing slash matters).
+const AUDIENCE: &str = "https://api.pinecone.io/";
+
+/// The Admin API over HTTP. Cheap to clone: clones share the connection pool, the token, the
+/// pacing and the counters.
+#[derive(Debug, Clone)]
+pub struct HttpAdminApi {
+    pub(super) inner: Arc<Inner>,
+}
+
+/// What every clone of an [`HttpAdminApi`] shares.
+pub(super) struct Inner {
+    http: reqwest::Client,
+    api_base: Url,
+    oauth_url: Url,
+    credentials: Credentials,
+    /// Blanked out of any text taken from a response.
+    redact: Vec<String>,
+    policy: RetryPolicy,
+    tokens: TokenCache,
+    pacer: Pacer,
+    counters: Counters,
+}
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpAdminApi")
+            .field("api_base", &self.api_base.as_str())
+            .field("oauth_url", &self.oauth_url.as_str())
+            .field("credentials", &self.credentials)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpAdminApi {
+    /// The counters so far.
+    pub fn stats(&self) -> ClientStats {
+        self.inner.counters.snapshot()
+    }
+
+    pub(super) fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.inner.api_base.clone();
+        // A base URL that can be a base (checked in `parse_base`) always has path segments.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    /// A read: a GET that may be sent again, and only a 200 answers it.
+    pub(super) async fn get(&self, segments: &[&str]) -> Result<Reply, ApiError> {
+        self.send(Method::GET, segments, None, Resend::Safe, &[200])
+            .await
+    }
+
+    /// Sends an Admin API request to the path `segments` and hands back an answer whose status
+    /// is one of `ok`, or the typed error.
+    pub(super) async fn send(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<Vec<u8>>,
+        resend: Resend,
+        ok: &[u16],
+    ) -> Result<Reply, ApiError> {
+        let url = self.url(segments);
+        let call = Call {
+            method,
+            url: &url,
+            body,
+            resend,
+            api: true,
+        };
+        self.inner.call(call, ok).await
+    }
+}
+
+impl Inner {
+    pub(super) fn new(
+        http: reqwest::Client,
+        api_base: Url,
+        oauth_url: Url,
+        credentials: Credentials,
+        policy: RetryPolicy,
+    ) -> Self {
+        Inner {
+            http,
+            api_base,
+            oauth_url,
+            redact: credentials.secrets(),
+            credentials,
+            policy,
+            tokens: TokenCache::default(),
+            pacer: Pacer::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    pub(super) fn redact(&self) -> Vec<&str> {
+        self.redact.iter().map(String::as_str).collect()
+    }
+
+    /// Sends one request with the retry rules, returning the final answer (any status) or the
+    /// error that ended the attempts.
+    async fn execute(&self, call: &Call<'_>) -> Result<Reply, ApiError> {
+        let started = Instant::now();
+        let mut failures = 0_u32;
+        let mut throttles = 0_u32;
+        let mut refreshed = false;
+        let mut sent = 0_u32;
+        loop {
+            if call.api {
+                while let Err(due) = self.pacer.try_take(Instant::now()) {
+                    tokio::time::sleep_until(due).await;
+                }
+            }
+            let bearer = if call.api {
+                Some(self.bearer().await?)
+            } else {
+                None
+            };
+            let sent_at = Instant::now();
+            sent += 1;
+            let token = bearer.as_ref().map(|(token, _)| token);
+            let attempt =
+                attempt(&self.http, call, token, &self.credentials, &self.counters).await?;
+
+            let outcome = match &attempt {
+                Attempt::TooLarge(status) => {
+                    // Not worth retrying; for a create, a success status means the key exists.
+                    return Err(
+                        if call.resend == Resend::Never && (200..300).contains(status) {
+                            self.outcome_unknown(&attempt)
+                        } else {
+                            too_large(*status)
+                        },
+                    );
+                }
+                Attempt::Reply(reply) => Outcome::Status(reply.status),
+                Attempt::NotSent(_) => Outcome::NotSent,
+                Attempt::MaybeSent(_) => Outcome::MaybeSent,
+            };
+            if let (Attempt::Reply(reply), Some((_, generation))) = (&attempt, &bearer)
+                && reply.status == 401
+                && self.can_refresh()
+                && !refreshed
+            {
+                // The token may have been revoked or expired early: one fresh one, once.
+                // A 401 means the request was refused before any effect, so even a create
+                // may be resent.
+                refreshed = true;
+                self.tokens.invalidate(*generation).await;
+                bump(&self.counters.retries);
+                continue;
+            }
+            if let Attempt::Reply(reply) = &attempt
+                && (200..300).contains(&reply.status)
+                && call.api
+            {
+                self.pacer.on_success();
+            }
+
+            let retry_after = match &attempt {
+                Attempt::Reply(reply) => reply
+                    .headers
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, jiff::Timestamp::now())),
+                _ => None,
+            };
+            let (delay, attempts, budget) = match verdict(outcome, call.resend) {
+                Verdict::Done => return attempt.finish(),
+                Verdict::Unknown => return Err(self.outcome_unknown(&attempt)),
+                Verdict::Throttled => {
+                    bump(&self.counters.throttled);
+                    throttles += 1;
+                    if call.api {
+                        self.pacer
+                            .on_throttled(sent_at, Instant::now(), retry_after);
+                    }
+                    // The pacer slows the client's other requests; this one waits its Retry-After
+                    // (or its own backoff) and then queues for a slot again.
+                    let own = match retry_after {
+                        Some(wait) => wait,
+                        None => self.policy.backoff(throttles, &mut rand::rng()),
+                    };
+                    (own, throttles, self.policy.max_throttled_attempts)
+                }
+                Verdict::Retry => {
+                    failures += 1;
+                    let backoff = self.policy.backoff(failures, &mut rand::rng());
+                    (
+                        retry_after.map_or(backoff, |wait| wait.max(backoff)),
+                        failures,
+                        self.policy.max_attempts,
+                    )
+                }
+            };
+            // `attempts` counts the attempts of this kind that failed, this one included.
+            if attempts >= budget || started.elapsed() + delay > self.policy.max_total {
+                let excerpt = call.resend == Resend::Safe;
+                return Err(self.give_up(attempt, sent, started.elapsed(), excerpt));
+            }
+            bump(&self.counters.retries);
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn can_refresh(&self) -> bool {
+        matches!(self.credentials, Credentials::ClientCredentials { .. })
+    }
+
+    /// The token for the next API request, with its generation (0 for a fixed access token).
+    async fn bearer(&self) -> Result<(Secret, u64), ApiError> {
+        match &self.credentials {
+            Credentials::AccessToken(token) => Ok((token.clone(), 0)),
+            Credentials::ClientCredentials { .. } => self.tokens.get(|| self.exchange()).await,
+        }
+    }
+
+    /// Exchanges the client credentials for a token and its lifetime.
+    ///
+    /// Boxed: `execute` reaches `exchange` (through `bearer`) for API calls, and `exchange` calls
+    /// `execute` for the token request, so the future type needs an indirection.
+    fn exchange(&self) -> BoxFuture<'_, Result<(Secret, Duration), ApiError>> {
+        Box::pin(self.exchange_inner())
+    }
+
+    async fn exchange_inner(&self) -> Result<(Secret, Duration), ApiError> {
+        let Credentials::ClientCredentials {
+            client_id,
+            client_secret,
+        } = &self.credentials
+        else {
+            return Err(ApiError::Credentials(
+                "no client credentials to exchange".to_owned(),
+            ));
+        };
+        let body = serde_json::to_vec(&TokenRequest {
+            client_id,
+            client_secret: client_secret.expose(),
+            grant_type: "client_credentials",
+            audience: AUDIENCE,
+        })
+        .map_err(|e| ApiError::Config(format!("encode the token request: {e}")))?;
+        let call = Call {
+            method: Method::POST,
+            url: &self.oauth_url,
+            body: Some(body),
+            resend: Resend::Safe,
+            api: false,
+        };
+        let reply = self
+            .execute(&call)
+            .await
+            .map_err(|e| token_endpoint_error(e, &self.credentials))?;
+        let redact = self.redact();
+        if !(200..300).contains(&reply.status) {
+            let err =
+                wire::error_from_body(reply.status, &reply.headers, &reply.body, true, &redact);
+            return Err(token_endpoint_error(err, &self.credentials));
+        }
+        // No excerpt: the body holds the token.
+        let wire: TokenWire = wire::decode(
+            reply.status,
+            &reply.headers,
+            &reply.body,
+            "a token",
+            false,
+            &redact,
+        )
+        .map_err(|e| token_endpoint_error(e, &self.credentials))?;
+        if wire.access_token.trim().is_empty()
+            || wire
+                .token_type
+                .as_deref()
+                .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
+        {
+            return Err(ApiError::Credentials(format!(
+                "the token endpoint {} answered without a bearer token: {}",
+                self.oauth_url,
+                self.credentials.hint()
+            )));
+        }
+        Ok((
+            Secret::new(wire.access_token),
+            auth::token_ttl(wire.expires_in),
+        ))
+    }
+
+    /// The error after the last allowed attempt, saying so.
+    fn give_up(
+        &self,
+        attempt: Attempt,
+        attempts: u32,
+        elapsed: Duration,
+        excerpt: bool,
+    ) -> ApiError {
+        let note = format!(
+            "gave up after {attempts} attempts in {:.1}s",
+            elapsed.as_secs_f64()
+        );
+        match attempt {
+            Attempt::Reply(reply) => {
+                let hint = if reply.status == 429 {
+                    "; the API is rate limiting: try again later or lower --concurrency"
+                } else {
+                    ""
+                };
+                self.error_for(&reply, excerpt)
+                    .reword(|text| format!("{text}; {note}{hint}"))
+            }
+            Attempt::NotSent(detail) | Attempt::MaybeSent(detail) => ApiError::Transport {
+                status: None,
+                detail: format!("{detail}; {note}"),
+            },
+            Attempt::TooLarge(status) => too_large(status),
+        }
+    }
+
+    /// A create that may have taken effect. Nothing from the body is quoted: it may hold the secret.
+    fn outcome_unknown(&self, attempt: &Attempt) -> ApiError {
+        let detail = match attempt {
+            Attempt::Reply(reply) => match self.error_for(reply, false) {
+                err @ ApiError::Api { .. } => err.to_string(),
+                _ => format!(
+                    "HTTP {} with {}",
+                    reply.status,
+                    wire::describe_body(&reply.headers, &reply.body)
+                ),
+            },
+            Attempt::NotSent(detail) | Attempt::MaybeSent(detail) => detail.clone(),
+            Attempt::TooLarge(status) => format!(
+                "HTTP {status} with a body over {} MiB, not read",
+                MAX_RESPONSE_BYTES >> 20
+            ),
+        };
+        ApiError::OutcomeUnknown { detail }
+    }
+
+    /// The typed error for a non-success answer. A 401 that survived the refresh is a
+    /// credentials error, naming the variables to check.
+    fn error_for(&self, reply: &Reply, excerpt: bool) -> ApiError {
+        let err = wire::error_from_body(
+            reply.status,
+            &reply.headers,
+            &reply.body,
+            excerpt,
+            &self.redact(),
+        );
+        if reply.status == 401 {
+            return ApiError::Credentials(format!(
+                "the Admin API refused the credentials: {err}; {}",
+                self.credentials.hint()
+            ));
+        }
+        err
+    }
+
+    /// Sends an API call and hands back a success answer, or the typed error.
+    async fn call(&self, call: Call<'_>, ok: &[u16]) -> Result<Reply, ApiError> {
+        let excerpt = call.resend == Resend::Safe;
+        let reply = self.execute(&call).await?;
+        let status = reply.status;
+        if ok.contains(&status) {
+            return Ok(reply);
+        }
+        let expected = ok
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(" or ");
+        if (200..300).contains(&status) {
+            let detail = format!("unexpected HTTP {status} where {expected} was expected");
+            return Err(if call.resend == Resend::Never {
+                ApiError::OutcomeUnknown { detail }
+            } else {
+                ApiError::Transport {
+                    status: Some(status),
+                    detail,
+                }
+            });
+        }
+        if (300..400).contains(&status) {
+            let location = reply
+                .headers
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(|l| redact::sanitise(l, &[]))
+                .unwrap_or_default();
+            return Err(ApiError::Transport {
+                status: Some(status),
+                detail: format!(
+                    "the server redirected to {location:?}, and redirects are not followed \
+                     (they could carry the token elsewhere): check --api-host"
+                ),
+            });
+        }
+        Err(self.error_for(&reply, excerpt))
+    }
+
+    pub(super) fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        reply: &Reply,
+        what: &str,
+    ) -> Result<T, ApiError> {
+        wire::decode(
+            reply.status,
+            &reply.headers,
+            &reply.body,
+            what,
+            true,
+            &self.redact(),
+        )
+    }
+}
+
+/// Frames an error of the token exchange: a refusal (4xx) names the variables to check.
+fn token_endpoint_error(err: ApiError, credentials: &Credentials) -> ApiError {
+    match err {
+        ApiError::Api { status, .. }
+        | ApiError::Transport {
+            status: Some(status),
+            ..
+        } if (400..500).contains(&status) && status != 408 && status != 429 => {
+            ApiError::Credentials(format!(
+                "the token endpoint refused the client credentials: {err}; {}",
+                credentials.hint()
+            ))
+        }
+        other => other.reword(|text| format!("token endpoint: {text}")),
+    }
+}
