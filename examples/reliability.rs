@@ -20,16 +20,13 @@
 )]
 #![expect(clippy::unwrap_used, reason = "a test driver")]
 
-#[path = "../tests/common/reliability.rs"]
-mod reliability;
-
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use keyplan::testkit::reliability::{self, Program, Tally};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use reliability::{Program, Tally};
 
 const AS_KEYPLAN: &str = "KEYPLAN_RELIABILITY_AS_KEYPLAN";
 

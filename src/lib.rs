@@ -19,5 +19,7 @@ pub mod model;
 pub mod plan;
 pub mod render;
 pub mod secrets;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use commands::run;

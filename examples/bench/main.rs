@@ -32,12 +32,8 @@
     reason = "figures for display"
 )]
 
-#[path = "bench/child.rs"]
 mod child;
-#[path = "bench/org.rs"]
 mod org;
-#[path = "bench/synth.rs"]
-mod synth;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -50,6 +46,7 @@ use keyplan::live::AdminApi;
 use keyplan::live::client::{ClientConfig, Credentials, DEFAULT_CONCURRENCY, HttpAdminApi};
 use keyplan::model::Secret;
 use keyplan::plan::{PlanOptions, compute_plan};
+use keyplan::testkit::synth;
 
 use child::{Run, Runner};
 use org::Org;

@@ -1,4 +1,4 @@
-//! Every file under a directory, for the leak scans of both test harnesses.
+//! Every file under a directory, for the leak scans of the test harnesses.
 
 use std::path::{Path, PathBuf};
 

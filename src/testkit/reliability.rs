@@ -1,5 +1,6 @@
-//! The reliability harness shared by `tests/faults.rs` (a small seeded sample under `cargo test`)
-//! and `examples/reliability.rs` (the large run whose figures `docs/reliability.md` quotes).
+//! The reliability harness shared by `tests/it/faults.rs` (a small seeded sample under
+//! `cargo test`) and `examples/reliability.rs` (the large run whose figures
+//! `docs/reliability.md` quotes).
 //!
 //! Each scenario gets its own emulator on loopback and its own temp directory, and runs the
 //! real keyplan program as a child process: faults are injected by the emulator, crashes by
@@ -9,10 +10,9 @@
 //! of the secret it issued), every byte keyplan printed or left behind against every secret the
 //! emulator issued, and stderr for panics.
 //!
-//! The file is included with `#[path]` rather than through `common/mod.rs`, because the example
-//! cannot use `CARGO_BIN_EXE_keyplan`: the caller says how to start keyplan ([`Program`]).
+//! The example cannot use `CARGO_BIN_EXE_keyplan`, so the caller says how to start keyplan
+//! ([`Program`]).
 
-#![allow(dead_code, reason = "the test and the example use different parts")]
 #![expect(
     clippy::unwrap_used,
     reason = "test harness: a broken harness should stop loudly"
@@ -26,16 +26,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use keyplan::emulator::{BackgroundEmulator, EmulatorConfig, Fault, Faults, Route};
-use keyplan::model::{LiveKey, Project, Role};
+use crate::emulator::{BackgroundEmulator, EmulatorConfig, Fault, Faults, Route};
+use crate::model::{LiveKey, Project, Role};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom as _;
 use rand::{Rng, SeedableRng};
 use sha2::Digest as _;
 
-#[path = "files.rs"]
-mod files;
-use files::walk;
+use super::files::walk;
 
 const CLIENT_ID: &str = "reliability-client";
 const CLIENT_SECRET: &str = "reliability-client-secret";
@@ -81,7 +79,7 @@ impl Sandbox {
             ..EmulatorConfig::default()
         };
         let emulator =
-            keyplan::emulator::start_in_background(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+            crate::emulator::start_in_background(config, "127.0.0.1:0".parse().unwrap()).unwrap();
         Sandbox {
             emulator,
             dir,

@@ -1,5 +1,6 @@
-//! Synthetic manifests and live states of any size, shared by the bench example and the
-//! micro-benchmarks (`benches/plan.rs` includes this file), so both measure the same inputs.
+//! Synthetic manifests and live states of any size, shared by the bench example
+//! (`examples/bench`) and the micro-benchmarks (`benches/plan.rs`), so both measure the same
+//! inputs.
 //!
 //! The live state differs from the manifest the way a real fleet drifts: 5% of the declared
 //! keys are missing (creates), 5% hold other roles (updates), and every project has one key
@@ -8,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use keyplan::model::{KeyId, LiveKey, Project, ProjectId, Role};
-use keyplan::plan::LiveState;
+use crate::model::{KeyId, LiveKey, Project, ProjectId, Role};
+use crate::plan::LiveState;
 
 /// A fixed "now" for rotation ages, so runs compare.
 pub const NOW: &str = "2026-11-27T00:00:00Z";

@@ -4,9 +4,7 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 use keyplan::emulator::{Fault, Route};
 use keyplan::model::Role;
 

@@ -5,10 +5,6 @@
 //! store itself), are scanned for every secret the emulator ever issued: a single hit fails the
 //! test. That is the suite-wide leak scan the apply issue asks for.
 
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the harness"
-)]
 #![expect(clippy::unwrap_used, reason = "test harness")]
 
 use std::io::Write as _;
@@ -18,9 +14,8 @@ use std::sync::Mutex;
 
 use keyplan::emulator::{BackgroundEmulator, EmulatorConfig};
 
-mod files;
-use files::walk;
 use keyplan::model::{LiveKey, Project, Role};
+use keyplan::testkit::files::walk;
 
 pub const CLIENT_ID: &str = "test-client";
 pub const CLIENT_SECRET: &str = "test-client-secret";
@@ -183,11 +178,6 @@ impl Run<'_> {
         self
     }
 
-    pub fn env(mut self, key: &str, value: &str) -> Self {
-        self.command.env(key, value);
-        self
-    }
-
     pub fn env_remove(mut self, key: &str) -> Self {
         self.command.env_remove(key);
         self
@@ -243,5 +233,15 @@ impl Finished {
             self.code, self.stdout, self.stderr
         );
         self
+    }
+}
+
+/// The name libtest gives `function` in the module `module` (pass `module_path!()`), for running
+/// one test of this binary in a child process with `--exact`.
+pub fn test_name(module: &str, function: &str) -> String {
+    // libtest names tests by their path inside the crate: drop the crate name.
+    match module.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{function}"),
+        None => function.to_owned(),
     }
 }

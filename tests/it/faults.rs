@@ -1,7 +1,7 @@
 //! Issue 5's proof, small sample: the real `keyplan` binary against the emulator injecting
 //! faults, killed at random moments, rate limited, raced against itself, and fed malformed
 //! answers. Every check reads the emulator's state and the secret store, not keyplan's report.
-//! `examples/reliability.rs` runs the same scenarios in the hundreds (docs/reliability.md).
+//! The harness is `keyplan::testkit::reliability`; `examples/reliability.rs` runs the same scenarios in the hundreds (docs/reliability.md).
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 #![expect(
@@ -9,15 +9,12 @@
     reason = "the tests print their figures (see them with --nocapture)"
 )]
 
-#[path = "common/reliability.rs"]
-mod reliability;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use keyplan::emulator::{Fault, Faults, RateLimit, Route};
 use keyplan::model::Role;
-use reliability::{Program, Sandbox, Tally};
+use keyplan::testkit::reliability::{self, Program, Sandbox, Tally};
 
 fn program() -> Program {
     Program {

@@ -21,8 +21,8 @@ use keyplan::model::{KeyId, Secret};
 use keyplan::secrets::{self, KeyringStore, SecretStore};
 use keyring_core::{CredentialStore, Entry};
 
-mod support_stores;
-use support_stores::{project, record};
+use crate::common::test_name;
+use crate::support_stores::{project, record};
 
 /// A keyplan keyring store under a service of its own (tests run in parallel), plus a direct
 /// keyring-core handle on the same Secret Service for reading back; `None` when skipped.
@@ -401,7 +401,12 @@ fn probe_child() {
 fn child(runtime: &std::path::Path) -> Command {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
-        .args(["--exact", "probe_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            &test_name(module_path!(), "probe_child"),
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .env("XDG_RUNTIME_DIR", runtime)
         .env("XDG_DATA_HOME", runtime);
@@ -468,7 +473,12 @@ fn probe_on_a_bus_without_a_secret_service_says_how_to_get_one() {
         .arg(format!("--config-file={}", config.display()))
         .arg("--")
         .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "probe_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            &test_name(module_path!(), "probe_child"),
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("XDG_RUNTIME_DIR", runtime.path())
         .env("XDG_DATA_HOME", runtime.path());
     let said = probe_in_child("no-provider", &mut command);
@@ -491,7 +501,12 @@ fn probe_of_a_keyring_without_an_unlocked_collection_says_unlock() {
     command
         .arg("--")
         .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "probe_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            &test_name(module_path!(), "probe_child"),
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("XDG_RUNTIME_DIR", runtime.path())
         .env("XDG_DATA_HOME", runtime.path());
     let said = probe_in_child("locked", &mut command);

@@ -12,8 +12,8 @@ use keyplan::desired::{FileFormat, SecretsConfig};
 use keyplan::model::{KeyId, Secret};
 use keyplan::secrets::{self, FileStore, SecretStore};
 
-mod support_stores;
-use support_stores::{project, record};
+use crate::common::test_name;
+use crate::support_stores::{project, record};
 
 fn file_store(path: &Path, format: FileFormat) -> Box<dyn SecretStore> {
     secrets::open(&SecretsConfig::File {
@@ -460,7 +460,11 @@ fn processes_writing_at_once_lose_nothing() {
     let children: Vec<_> = (0..6)
         .map(|worker| {
             Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "file_worker", "--test-threads=1"])
+                .args([
+                    "--exact",
+                    &test_name(module_path!(), "file_worker"),
+                    "--test-threads=1",
+                ])
                 .env(WORKER_ENV, format!("w{worker}:{}", path.display()))
                 .stdout(std::process::Stdio::null())
                 .spawn()

@@ -1,5 +1,7 @@
-//! Values the secret-store tests (`tests/secrets.rs`, `tests/keyring.rs`) build alike: a project
+//! Values the secret-store tests (`secrets`, `keyring`) build alike: a project
 //! and the record that labels a stored secret.
+
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use keyplan::model::{KeyId, Project, ProjectId};
 use keyplan::secrets::SecretRecord;
