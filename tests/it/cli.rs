@@ -1,6 +1,7 @@
 //! The real `keyplan` binary against the real emulator over loopback HTTP: every command, every
-//! exit code, approval, saved plans, secret stores, and failure paths. Each test ends with a
-//! scan of everything keyplan printed or wrote for any secret the emulator issued.
+//! exit code, approval, saved plans, secret stores, and failure paths. The harness scans
+//! everything each run prints for any secret the emulator issued (see `common`); tests that
+//! leave files behind also scan those with `Env::assert_no_leaks`.
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
@@ -241,21 +242,16 @@ fn apply_asks_on_a_terminal_and_only_yes_approves() {
     env.manifest(&manifest_for("prod", &key("ci", "[\"DataPlaneViewer\"]")));
 
     let mut declined = env.keyplan_pty(&["apply"]);
-    declined
-        .exp_string("Only 'yes' will be accepted to approve.")
-        .unwrap();
-    declined.send_line("y").unwrap();
-    let rest = declined.exp_eof().unwrap();
-    env.record(&rest);
+    declined.expect("Only 'yes' will be accepted to approve.");
+    declined.send_line("y");
+    let rest = declined.eof();
     assert!(rest.contains("cancelled"), "{rest}");
     assert!(env.keys(&prod).is_empty());
 
     let mut approved = env.keyplan_pty(&["apply"]);
-    let before = approved.exp_string("Enter a value:").unwrap();
-    env.record(&before);
-    approved.send_line("yes").unwrap();
-    let rest = approved.exp_eof().unwrap();
-    env.record(&rest);
+    approved.expect("Enter a value:");
+    approved.send_line("yes");
+    let rest = approved.eof();
     assert!(rest.contains("Apply complete: 1 created"), "{rest}");
     assert_eq!(
         env.key_summary(&prod),
@@ -274,11 +270,10 @@ fn deletions_get_stronger_wording_at_the_prompt() {
         manifest_for("prod", "")
     ));
     let mut session = env.keyplan_pty(&["apply"]);
-    let prompt = session.exp_string("Only 'yes'").unwrap();
-    env.record(&prompt);
+    let prompt = session.expect("Only 'yes'");
     assert!(prompt.contains("DELETE 1 live key"), "{prompt}");
-    session.send_line("no").unwrap();
-    env.record(&session.exp_eof().unwrap());
+    session.send_line("no");
+    session.eof();
     assert_eq!(env.keys(&prod).len(), 1);
 }
 
@@ -584,6 +579,7 @@ fn secret_get_reads_a_stored_secret_back() {
     let (_, secret) = stored(&env, "ci").unwrap();
     let got = env
         .keyplan(["secret", "get", "prod/ci"])
+        // `secret get` prints the secret: that is what this test asks of it.
         .stdout_is_a_secret()
         .run()
         .code(0);
@@ -724,6 +720,7 @@ fn the_keyring_store_holds_secrets_for_real() {
     assert_eq!(read("prod/ci").as_deref(), Some(secret.as_str()));
     let got = env
         .keyplan(["secret", "get", "prod/ci"])
+        // `secret get` prints the secret: that is what this test asks of it.
         .stdout_is_a_secret()
         .run()
         .code(0);

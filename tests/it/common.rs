@@ -1,9 +1,12 @@
 //! The integration-test harness: a real emulator on loopback, a temp directory with a manifest,
 //! and a small builder that runs the real `keyplan` binary against them.
 //!
-//! Every run's stdout and stderr, and every file left in the temp directory (except the secret
-//! store itself), are scanned for every secret the emulator ever issued: a single hit fails the
-//! test. That is the suite-wide leak scan the apply issue asks for.
+//! The leak scan is built in: every keyplan run the harness makes ([`Run::run`], [`Pty`]) has its
+//! stdout and stderr scanned, as soon as it ends, for every secret the emulator issued so far,
+//! and a single hit fails the test; no test has to ask for it. The one opt-out is
+//! [`Run::stdout_is_a_secret`], for `keyplan secret get`, whose stdout is a secret by request.
+//! [`Env::assert_no_leaks`] adds the files left in the temp directory (except the secret store
+//! files the test names) to the scan.
 
 #![expect(clippy::unwrap_used, reason = "test harness")]
 
@@ -113,8 +116,9 @@ impl Env {
         }
     }
 
-    /// The keyplan binary run under a pseudo-terminal (for the approval prompt).
-    pub fn keyplan_pty(&self, args: &[&str]) -> rexpect::session::PtySession {
+    /// The keyplan binary run under a pseudo-terminal (for the approval prompt). Everything it
+    /// prints is scanned for secrets, like [`Run::run`]'s output.
+    pub fn keyplan_pty(&self, args: &[&str]) -> Pty<'_> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_keyplan"));
         command
             .current_dir(self.dir.path())
@@ -124,16 +128,29 @@ impl Env {
             .env("PINECONE_OAUTH_URL", self.emulator.oauth_url())
             .env("NO_COLOR", "1")
             .args(args);
-        rexpect::session::spawn_command(command, Some(30_000)).unwrap()
+        let what = format!("output of `keyplan {}` (on a terminal)", args.join(" "));
+        Pty {
+            env: self,
+            what,
+            session: Some(rexpect::session::spawn_command(command, Some(30_000)).unwrap()),
+        }
     }
 
-    /// Records text keyplan produced through another channel (a pty) for the leak scan.
-    pub fn record(&self, text: &str) {
+    /// The leak scan of one piece of keyplan's output: fails the test if `text` holds any
+    /// secret the emulator issued so far, and keeps `text` for [`Env::assert_no_leaks`].
+    fn scan(&self, what: &str, text: &str) {
+        for secret in self.emulator.issued_secrets() {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret leaked into the {what}"
+            );
+        }
         self.outputs.lock().unwrap().push(text.to_owned());
     }
 
     /// Fails if any secret the emulator issued appears in anything keyplan printed or left in
-    /// the scratch directory, the named secret store files excepted.
+    /// the scratch directory, the named secret store files excepted. (Each run's output was
+    /// already scanned when it ended; this adds the files, and secrets issued since.)
     pub fn assert_no_leaks(&self, store_files: &[&str]) {
         let secrets = self.emulator.issued_secrets();
         let mut haystacks = self.outputs.lock().unwrap().clone();
@@ -171,8 +188,8 @@ impl Run<'_> {
         self
     }
 
-    /// For `keyplan secret get`, whose stdout is a secret on purpose: kept out of the leak scan
-    /// (its stderr is still scanned).
+    /// The leak scan's only opt-out, for `keyplan secret get`, whose stdout is a secret on
+    /// purpose: its stdout is not scanned (its stderr still is).
     pub fn stdout_is_a_secret(mut self) -> Self {
         self.stdout_is_a_secret = true;
         self
@@ -197,11 +214,63 @@ impl Run<'_> {
         drop(pipe);
         let output = child.wait_with_output().unwrap();
         let finished = Finished::from(output);
+        let args: Vec<String> = self
+            .command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let args = args.join(" ");
         if !self.stdout_is_a_secret {
-            self.env.record(&finished.stdout);
+            self.env
+                .scan(&format!("stdout of `keyplan {args}`"), &finished.stdout);
         }
-        self.env.record(&finished.stderr);
+        self.env
+            .scan(&format!("stderr of `keyplan {args}`"), &finished.stderr);
         finished
+    }
+}
+
+/// keyplan running under a pseudo-terminal. Whatever it prints is scanned for secrets as it is
+/// read, and what is left unread is read and scanned when this is dropped.
+pub struct Pty<'a> {
+    env: &'a Env,
+    what: String,
+    session: Option<rexpect::session::PtySession>,
+}
+
+impl Pty<'_> {
+    fn session(&mut self) -> &mut rexpect::session::PtySession {
+        self.session.as_mut().unwrap()
+    }
+
+    /// Waits for `needle`; returns what keyplan printed before it.
+    pub fn expect(&mut self, needle: &str) -> String {
+        let before = self.session().exp_string(needle).unwrap();
+        self.env.scan(&self.what, &before);
+        before
+    }
+
+    pub fn send_line(&mut self, line: &str) {
+        self.session().send_line(line).unwrap();
+    }
+
+    /// Waits for keyplan to exit; returns the rest of what it printed.
+    pub fn eof(mut self) -> String {
+        let rest = self.session().exp_eof().unwrap();
+        self.session = None;
+        self.env.scan(&self.what, &rest);
+        rest
+    }
+}
+
+impl Drop for Pty<'_> {
+    fn drop(&mut self) {
+        if let Some(mut session) = self.session.take()
+            && !std::thread::panicking()
+        {
+            let rest = session.exp_eof().unwrap();
+            self.env.scan(&self.what, &rest);
+        }
     }
 }
 
