@@ -49,6 +49,10 @@ const GUARD_OFF: [&str; 4] = ["--max-delete-share", "1", "--max-deletes", "10000
 pub struct Program {
     pub path: PathBuf,
     pub env: Vec<(String, String)>,
+    /// Fail (panic) as soon as a run prints a secret, whole or a 16-character piece of one,
+    /// instead of only counting it in [`Sandbox::leaks`]. Tests set it, so no test can forget
+    /// the leak scan; the example leaves it off and reports the count as a figure.
+    pub panic_on_leak: bool,
 }
 
 /// A scenario's emulator, directory, and everything keyplan printed.
@@ -142,6 +146,16 @@ impl Sandbox {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             elapsed: started.elapsed(),
         };
+        if self.program.panic_on_leak {
+            let secrets = self.emulator.issued_secrets();
+            for (stream, text) in [("stdout", &finished.stdout), ("stderr", &finished.stderr)] {
+                assert!(
+                    !secrets.iter().any(|secret| leaked_in(secret, text)),
+                    "a secret (or a piece of one) leaked into a keyplan run's {stream} (exit {})",
+                    finished.code
+                );
+            }
+        }
         let mut outputs = self.outputs.lock().unwrap();
         outputs.push(finished.stdout.clone());
         outputs.push(finished.stderr.clone());
@@ -181,16 +195,12 @@ impl Sandbox {
                 haystacks.push(String::from_utf8_lossy(&bytes).into_owned());
             }
         }
-        // A whole secret, or its first or last 16 characters (a quoted, truncated body).
         secrets
             .iter()
             .map(|secret| {
-                let chars: Vec<char> = secret.chars().collect();
-                let head: String = chars.iter().take(16).collect();
-                let tail: String = chars[chars.len().saturating_sub(16)..].iter().collect();
                 haystacks
                     .iter()
-                    .filter(|text| text.contains(head.as_str()) || text.contains(tail.as_str()))
+                    .filter(|text| leaked_in(secret, text))
                     .count()
             })
             .sum()
@@ -310,14 +320,27 @@ impl Sandbox {
     }
 }
 
-/// What [`Sandbox::secret_audit`] found.
+/// What [`Sandbox::secret_audit`] (and [`Prepared::audit`]) found.
 #[derive(Debug, Default, Clone)]
 pub struct SecretAudit {
+    /// Declared keys with no live key (only [`Prepared::audit`] looks for them): their secrets
+    /// cannot be checked, so each one is a failure of its own.
+    pub missing: usize,
+    pub missing_names: Vec<String>,
     pub secretless: usize,
     pub secretless_names: Vec<String>,
     pub wrong: usize,
     pub wrong_names: Vec<String>,
     pub invalid_file: bool,
+}
+
+/// Whether `text` holds `secret` whole, or its first or last 16 characters (a quoted, truncated
+/// body).
+fn leaked_in(secret: &str, text: &str) -> bool {
+    let chars: Vec<char> = secret.chars().collect();
+    let head: String = chars.iter().take(16).collect();
+    let tail: String = chars[chars.len().saturating_sub(16)..].iter().collect();
+    text.contains(head.as_str()) || text.contains(tail.as_str())
 }
 
 fn sha256_hex(value: &str) -> String {
@@ -565,6 +588,8 @@ pub struct Prepared {
     pub foreign_ids: BTreeSet<String>,
     /// Per project: the (name, roles) the live state must end with.
     pub expected: Vec<Vec<(String, Vec<&'static str>)>>,
+    /// Per project: the names of the keys the target manifest declares.
+    pub declared: Vec<Vec<String>>,
     /// `--replace` rotations still to do: (project name/key name, original key id).
     pub rotations: Vec<(String, String)>,
 }
@@ -629,12 +654,18 @@ pub fn prepare(program: &Program, scenario: &Scenario) -> Result<Prepared, Strin
             (format!("{}/{name}", projects[*p].name), id)
         })
         .collect();
+    let declared = scenario
+        .target
+        .iter()
+        .map(|target| target.keys.iter().map(|k| k.name.clone()).collect())
+        .collect();
     sandbox.write_manifest(&manifest(&scenario.target));
     Ok(Prepared {
         sandbox,
         projects,
         foreign_ids,
         expected,
+        declared,
         rotations,
     })
 }
@@ -659,6 +690,23 @@ impl Prepared {
             }
         }
         args
+    }
+
+    /// The checks after an apply that should have converged: [`Sandbox::secret_audit`] of every
+    /// live key keyplan made, and every declared key must be live: a missing one is counted in
+    /// [`SecretAudit::missing`], never skipped.
+    pub fn audit(&self) -> SecretAudit {
+        let mut audit = self.sandbox.secret_audit(&self.projects, &self.foreign_ids);
+        for (project, names) in self.projects.iter().zip(&self.declared) {
+            let live = self.sandbox.emulator.keys(&project.id);
+            for name in names {
+                if live_by_name(&live, name).is_none() {
+                    audit.missing += 1;
+                    audit.missing_names.push(format!("{}/{name}", project.name));
+                }
+            }
+        }
+        audit
     }
 
     /// (live state equals the manifest, duplicate keys: extra keys sharing a name).
@@ -711,6 +759,8 @@ pub struct Tally {
     /// Scenarios that converged after 1, 2, 3 applies.
     pub converged_after: [usize; 3],
     pub duplicate_keys: usize,
+    /// Declared keys not live after the apply that should have converged.
+    pub missing_keys: usize,
     pub secretless_keys: usize,
     pub wrong_secrets: usize,
     pub invalid_store_files: usize,
@@ -747,6 +797,7 @@ impl Tally {
             self.converged_after[i] += other.converged_after[i];
         }
         self.duplicate_keys += other.duplicate_keys;
+        self.missing_keys += other.missing_keys;
         self.secretless_keys += other.secretless_keys;
         self.wrong_secrets += other.wrong_secrets;
         self.invalid_store_files += other.invalid_store_files;
@@ -873,8 +924,9 @@ pub fn fault_scenario(program: &Program, seed: u64) -> Tally {
 
     let plan = sandbox.run(&Sandbox::plan_args());
     let (equal, duplicates) = prepared.check();
-    let audit = sandbox.secret_audit(&prepared.projects, &prepared.foreign_ids);
+    let audit = prepared.audit();
     tally.duplicate_keys = duplicates;
+    tally.missing_keys = audit.missing;
     tally.secretless_keys = audit.secretless;
     tally.wrong_secrets = audit.wrong;
     tally.invalid_store_files = usize::from(audit.invalid_file);
@@ -887,6 +939,7 @@ pub fn fault_scenario(program: &Program, seed: u64) -> Tally {
     }
     let clean = converged
         && duplicates == 0
+        && audit.missing == 0
         && audit.secretless == 0
         && audit.wrong == 0
         && !audit.invalid_file
@@ -895,9 +948,11 @@ pub fn fault_scenario(program: &Program, seed: u64) -> Tally {
     if !clean {
         let mut problem = format!(
             "fault scenario seed {seed}: converged {converged} (after {:?} applies; plan exit {}), \
-             duplicates {duplicates}, secretless {:?}, wrong secrets {:?}, leaks {}, panics {}\n{}",
+             duplicates {duplicates}, missing {:?}, secretless {:?}, wrong secrets {:?}, leaks {}, \
+             panics {}\n{}",
             converged_in.map(|a| a + 1),
             plan.code,
+            audit.missing_names,
             audit.secretless_names,
             audit.wrong_names,
             tally.leaks,
@@ -970,8 +1025,9 @@ pub fn crash_point(program: &Program, seed: u64, max_delay: Duration, targeted: 
     tally.temp_files_after_recovery = sandbox.store_temp_files();
     let plan = sandbox.run(&Sandbox::plan_args());
     let (equal, duplicates) = prepared.check();
-    let audit = sandbox.secret_audit(&prepared.projects, &prepared.foreign_ids);
+    let audit = prepared.audit();
     tally.duplicate_keys = duplicates;
+    tally.missing_keys = audit.missing;
     tally.secretless_keys = audit.secretless;
     tally.stranded_points[usize::from(targeted)] = usize::from(audit.secretless > 0);
     tally.stranded_keys[usize::from(targeted)] = audit.secretless;
@@ -984,7 +1040,7 @@ pub fn crash_point(program: &Program, seed: u64, max_delay: Duration, targeted: 
     tally.invalid_store_files += usize::from(audit.invalid_file);
     tally.leaks = sandbox.leaks();
     tally.panics = sandbox.panics();
-    let converged = recovery.code == 0 && plan.code == 0 && equal;
+    let converged = recovery.code == 0 && plan.code == 0 && equal && audit.missing == 0;
     if converged {
         tally.converged = 1;
         tally.recovered = 1;
@@ -1010,10 +1066,12 @@ pub fn crash_point(program: &Program, seed: u64, max_delay: Duration, targeted: 
     {
         tally.problems.push(format!(
             "crash point seed {seed} (kill after {delay:?}): recovery apply exit {}, plan exit {}, \
-             equal {equal}, duplicates {duplicates}, wrong secrets {:?}, invalid store files {}, \
-             leaks {}, panics {}\n{}--- killed apply\n{}\n{}\n--- recovery\n{}\n{}\n--- plan\n{}\n{}",
+             equal {equal}, duplicates {duplicates}, missing {:?}, wrong secrets {:?}, invalid \
+             store files {}, leaks {}, panics {}\n{}--- killed apply\n{}\n{}\n--- recovery\n{}\n{}\n\
+             --- plan\n{}\n{}",
             recovery.code,
             plan.code,
+            audit.missing_names,
             audit.wrong_names,
             tally.invalid_store_files,
             tally.leaks,

@@ -20,6 +20,8 @@ fn program() -> Program {
     Program {
         path: env!("CARGO_BIN_EXE_keyplan").into(),
         env: Vec::new(),
+        // Every run's output is scanned for secrets as soon as it ends.
+        panic_on_leak: true,
     }
 }
 
@@ -32,6 +34,7 @@ fn assert_clean(what: &str, tally: &Tally) {
     );
     assert_eq!(tally.converged, tally.scenarios, "{what}: {tally:#?}");
     assert_eq!(tally.duplicate_keys, 0, "{what}");
+    assert_eq!(tally.missing_keys, 0, "{what}");
     assert_eq!(tally.secretless_keys, 0, "{what}");
     assert_eq!(tally.wrong_secrets, 0, "{what}");
     assert_eq!(tally.leaks, 0, "{what}");
@@ -81,6 +84,7 @@ fn sigkill_at_random_moments_leaves_a_valid_store_and_the_next_apply_converges()
     );
     assert_eq!(tally.wrong_secrets, 0);
     assert_eq!(tally.duplicate_keys, 0);
+    assert_eq!(tally.missing_keys, 0);
     assert_eq!(tally.leaks, 0);
     assert_eq!(tally.panics, 0);
     assert!(
@@ -274,7 +278,7 @@ fn two_applies_started_together_leave_no_duplicates_and_converge() {
         }
         let plan = sandbox.run(&Sandbox::plan_args());
         let (equal, duplicates) = prepared.check();
-        let audit = sandbox.secret_audit(&prepared.projects, &prepared.foreign_ids);
+        let audit = prepared.audit();
         assert_eq!(duplicates, 0, "seed {seed}\n{}", prepared.describe_live());
         assert_eq!(
             plan.code,
@@ -285,8 +289,8 @@ fn two_applies_started_together_leave_no_duplicates_and_converge() {
         );
         assert!(equal, "seed {seed}\n{}", prepared.describe_live());
         assert_eq!(
-            (audit.secretless, audit.wrong),
-            (0, 0),
+            (audit.missing, audit.secretless, audit.wrong),
+            (0, 0, 0),
             "seed {seed}: {audit:?}"
         );
         assert_eq!(sandbox.leaks(), 0);
@@ -398,4 +402,30 @@ fn a_rename_the_api_refuses_keeps_the_secret_with_the_key_and_the_next_apply_mov
     let audit = sandbox.secret_audit(std::slice::from_ref(&prod), &BTreeSet::default());
     assert_eq!((audit.secretless, audit.wrong), (0, 0), "{audit:?}");
     assert_eq!(sandbox.leaks(), 0);
+}
+
+/// The checker itself: after an apply that converged, a declared key that is not live is a
+/// failure of the audit (it has no secret to check, so it must not just be skipped).
+#[test]
+fn the_audit_fails_on_a_declared_key_that_is_not_live() {
+    let mut prepared =
+        reliability::prepare(&program(), &reliability::Scenario::generate(7)).unwrap();
+    let applied = prepared
+        .sandbox
+        .run(&prepared.sandbox.apply_args(&prepared.pending_rotations()));
+    assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+    let audit = prepared.audit();
+    assert_eq!(
+        (audit.missing, audit.secretless, audit.wrong),
+        (0, 0, 0),
+        "{audit:?}"
+    );
+
+    prepared.declared[0].push("never-created".to_owned());
+    let audit = prepared.audit();
+    assert_eq!(audit.missing, 1, "{audit:?}");
+    assert_eq!(
+        audit.missing_names,
+        [format!("{}/never-created", prepared.projects[0].name)]
+    );
 }
