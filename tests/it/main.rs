@@ -8,6 +8,7 @@
 mod cli;
 mod client;
 mod common;
+mod docs;
 mod emulator;
 mod faults;
 mod keyring;
