@@ -398,15 +398,20 @@ fn probe_child() {
     }
 }
 
+/// The arguments that make this test binary run `probe_child` alone.
+fn probe_child_args() -> [String; 4] {
+    [
+        "--exact".to_owned(),
+        test_name(module_path!(), "probe_child"),
+        "--nocapture".to_owned(),
+        "--test-threads=1".to_owned(),
+    ]
+}
+
 fn child(runtime: &std::path::Path) -> Command {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
-        .args([
-            "--exact",
-            &test_name(module_path!(), "probe_child"),
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(probe_child_args())
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .env("XDG_RUNTIME_DIR", runtime)
         .env("XDG_DATA_HOME", runtime);
@@ -473,12 +478,7 @@ fn probe_on_a_bus_without_a_secret_service_says_how_to_get_one() {
         .arg(format!("--config-file={}", config.display()))
         .arg("--")
         .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            &test_name(module_path!(), "probe_child"),
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(probe_child_args())
         .env("XDG_RUNTIME_DIR", runtime.path())
         .env("XDG_DATA_HOME", runtime.path());
     let said = probe_in_child("no-provider", &mut command);
@@ -501,12 +501,7 @@ fn probe_of_a_keyring_without_an_unlocked_collection_says_unlock() {
     command
         .arg("--")
         .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            &test_name(module_path!(), "probe_child"),
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(probe_child_args())
         .env("XDG_RUNTIME_DIR", runtime.path())
         .env("XDG_DATA_HOME", runtime.path());
     let said = probe_in_child("locked", &mut command);
