@@ -1294,7 +1294,10 @@ fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
         .filter_map(std::result::Result::ok)
         .filter_map(|entry| {
             let path = entry.path();
-            if path.is_dir() {
+            if path.ends_with("src/testkit") {
+                // Test support (the `testkit` feature): never part of the keyplan binary.
+                None
+            } else if path.is_dir() {
                 newest_source(&path)
             } else {
                 entry.metadata().and_then(|m| m.modified()).ok()
