@@ -2,14 +2,13 @@
 //! 10,000-key manifest, and the pure plan computation for 100,000 keys.
 //!
 //! `cargo bench --bench plan`. Under `cargo test --all-targets` each runs once, as a test.
-//! The inputs come from `examples/bench/synth.rs`, shared with the bench example.
+//! The inputs come from `keyplan::testkit::synth` (src/testkit/synth.rs), shared with the bench
+//! example.
 
 use std::path::Path;
 
 use keyplan::plan::{PlanOptions, compute_plan};
-
-#[path = "../examples/bench/synth.rs"]
-mod synth;
+use keyplan::testkit::synth;
 
 /// Under `cargo test` (a debug build, where timings mean nothing) the inputs are a tenth of the
 /// size, so the run that checks the benchmarks still work stays short.

@@ -20,16 +20,13 @@
 )]
 #![expect(clippy::unwrap_used, reason = "a test driver")]
 
-#[path = "../tests/common/reliability.rs"]
-mod reliability;
-
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use keyplan::testkit::reliability::{self, Program, Tally};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use reliability::{Program, Tally};
 
 const AS_KEYPLAN: &str = "KEYPLAN_RELIABILITY_AS_KEYPLAN";
 
@@ -96,6 +93,8 @@ fn main() -> std::process::ExitCode {
     let program = Program {
         path: std::env::current_exe().unwrap(),
         env: vec![(AS_KEYPLAN.to_owned(), "1".to_owned())],
+        // Leaks are counted and reported as a figure (and fail the run at the end).
+        panic_on_leak: false,
     };
     let mut ok = true;
     let _ = std::fs::remove_file(std::env::temp_dir().join("keyplan-reliability-problems.txt"));
@@ -195,6 +194,7 @@ fn report_faults(t: &Tally, elapsed: Duration, options: &Options) -> bool {
         t.apply_runs
     );
     println!("   duplicate keys left:          {}", t.duplicate_keys);
+    println!("   declared keys missing:        {}", t.missing_keys);
     println!("   keys without a stored secret: {}", t.secretless_keys);
     println!("   stored secrets not matching:  {}", t.wrong_secrets);
     println!("   secrets printed anywhere:     {}", t.leaks);
@@ -202,6 +202,7 @@ fn report_faults(t: &Tally, elapsed: Duration, options: &Options) -> bool {
     problems(t);
     t.converged == t.scenarios
         && t.duplicate_keys == 0
+        && t.missing_keys == 0
         && t.secretless_keys == 0
         && t.wrong_secrets == 0
         && t.leaks == 0
@@ -232,6 +233,7 @@ fn report_crashes(t: &Tally, elapsed: Duration, window: Duration) -> bool {
         t.recovered, t.scenarios
     );
     println!("   duplicate keys left:          {}", t.duplicate_keys);
+    println!("   declared keys missing:        {}", t.missing_keys);
     println!("   stored secrets not matching:  {}", t.wrong_secrets);
     println!("   secrets printed anywhere:     {}", t.leaks);
     println!("   panics:                       {}", t.panics);
@@ -255,6 +257,7 @@ fn report_crashes(t: &Tally, elapsed: Duration, window: Duration) -> bool {
     t.recovered == t.scenarios
         && t.temp_files_after_recovery == 0
         && t.duplicate_keys == 0
+        && t.missing_keys == 0
         && t.wrong_secrets == 0
         && t.leaks == 0
         && t.panics == 0

@@ -21,5 +21,7 @@ pub mod plan;
 pub mod render;
 pub mod report;
 pub mod secrets;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use commands::run;

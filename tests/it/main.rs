@@ -1,0 +1,17 @@
+//! keyplan's integration tests, one test binary: `cargo test --test it` runs them all,
+//! `cargo test --test it cli::` one module. Each module was a test binary of its own before.
+//!
+//! The shared harnesses live in `common` (the CLI harness: every keyplan run it makes is
+//! scanned for leaked secrets) and in `keyplan::testkit` (built with the `testkit` feature,
+//! which the dev-dependency on keyplan itself turns on; see Cargo.toml).
+
+mod cli;
+mod client;
+mod common;
+mod docs;
+mod emulator;
+mod faults;
+mod keyring;
+mod manifest;
+mod secrets;
+mod support_stores;
