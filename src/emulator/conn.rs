@@ -1,5 +1,5 @@
 //! The emulator's TCP side: a listener that sets `TCP_NODELAY` on every accepted connection
-//! (trap 11: without it a keep-alive client waits ~40 ms per request on delayed ACKs), and a
+//! (without it a keep-alive client waits ~40 ms per request on delayed ACKs), and a
 //! stream wrapper through which a request's handler can break its own connection (`Drop`,
 //! `LoseResponse`) or slow it to a trickle.
 //!
@@ -249,7 +249,7 @@ mod tests {
         let (server, _client, registry) = pair().await;
         assert!(
             server.inner.nodelay().unwrap(),
-            "trap 11: TCP_NODELAY must be set"
+            "TCP_NODELAY must be set: without it a keep-alive client waits on delayed ACKs"
         );
         assert_eq!(registry.lock().unwrap().len(), 1);
     }

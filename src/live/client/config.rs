@@ -106,7 +106,7 @@ impl HttpAdminApi {
             .user_agent(concat!("keyplan/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
             // Without it, a small request on a keep-alive connection can wait ~40 ms for a
-            // delayed ACK (TRAPS.md, trap 11).
+            // delayed ACK.
             .tcp_nodelay(true)
             .tcp_keepalive(Duration::from_secs(60))
             .pool_idle_timeout(Duration::from_secs(90))

@@ -13,7 +13,8 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// Lists the keys of every project in `projects`, at most `concurrency` requests at a time, so
 /// N projects cost about N / concurrency round trips. The first failure ends the listing and is
-/// returned, naming the project: a partial listing is never returned (TRAPS.md, trap 4).
+/// returned, naming the project: a partial listing is never returned
+/// (it would read as keys to create or delete).
 pub async fn list_keys_of_projects<A: AdminApi>(
     api: &A,
     projects: &[ProjectId],

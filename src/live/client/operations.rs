@@ -50,7 +50,8 @@ impl AdminApi for HttpAdminApi {
     }
 
     async fn list_keys(&self, project: &ProjectId) -> Result<Vec<LiveKey>, ApiError> {
-        // Only a well-formed 200 is a listing (TRAPS.md, trap 4).
+        // Only a well-formed 200 is a listing: an empty or malformed answer read as "no keys"
+        // would plan mass creation or deletion.
         let reply = self
             .get(&["admin", "projects", project.as_str(), "api-keys"])
             .await?;

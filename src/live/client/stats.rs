@@ -1,9 +1,9 @@
 //! What a client has done so far: requests, token exchanges, retries and 429s, counted without
-//! locks as the transport goes, for tests, benchmarks and `--verbose` summaries.
+//! locks as the transport goes, for tests and benchmarks.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// What a client has done so far, for tests, benchmarks and `--verbose` summaries.
+/// What a client has done so far, for tests and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClientStats {
     /// HTTP requests sent, every attempt and token exchange included.

@@ -55,14 +55,9 @@ impl FileStore {
             io_error(&format!("open the lock file {}", lock_path.display()), &e)
                 .with_hint(dir_hint(&self.path))
         })?;
-        // std's flock (Rust 1.89). `allow`, not `expect`: it stays right once rust-version is
-        // raised (the Secret Service dependencies already need 1.88).
-        #[allow(
-            clippy::incompatible_msrv,
-            reason = "File::lock is stable since 1.89; the declared MSRV is stale"
-        )]
-        let locked = file.lock();
-        locked.map_err(|e| io_error(&format!("lock {}", lock_path.display()), &e))?;
+        // std's own flock, stable since Rust 1.89 (the declared rust-version).
+        file.lock()
+            .map_err(|e| io_error(&format!("lock {}", lock_path.display()), &e))?;
         Ok(file)
     }
 
