@@ -28,6 +28,7 @@ use futures_util::future::join_all;
 use tokio::sync::Semaphore;
 
 use crate::live::AdminApi;
+use crate::lock::lock;
 use crate::model::{CreatedKey, KeyId, LiveKey, Project, ProjectId};
 use crate::plan::{
     Action, ApprovedPlan, Change, ChangeKind, KeyAfter, KeyBefore, Plan, pending_name,
@@ -465,12 +466,4 @@ fn join_ids(ids: &[KeyId]) -> String {
         return "nothing".to_owned();
     }
     ids.iter().map(KeyId::as_str).collect::<Vec<_>>().join(", ")
-}
-
-/// Locks a mutex, recovering the data if a panicking thread poisoned it (the data here is
-/// append-only bookkeeping that stays valid).
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

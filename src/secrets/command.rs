@@ -67,10 +67,7 @@ impl CommandStore {
     }
 
     fn run(&self, argv: &[String], secret: &Secret) -> Result<(), StoreError> {
-        let _turn = self
-            .one_at_a_time
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _turn = crate::lock::lock(&self.one_at_a_time);
         let shown = shell_words(argv);
         let (program, arguments) = argv
             .split_first()

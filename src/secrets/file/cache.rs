@@ -62,9 +62,7 @@ impl FileStamp {
 
 impl ParseCache {
     fn lock(&self) -> MutexGuard<'_, Option<Snapshot>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock::lock(&self.0)
     }
 
     /// The contents of the file with this identity, if they are the last seen.

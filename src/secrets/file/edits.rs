@@ -45,9 +45,7 @@ pub(super) enum Edit {
 
 impl PutQueue {
     fn lock(&self) -> MutexGuard<'_, QueueState> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock::lock(&self.state)
     }
 }
 
