@@ -13,5 +13,6 @@ mod emulator;
 mod faults;
 mod keyring;
 mod manifest;
+mod output;
 mod secrets;
 mod support_stores;
