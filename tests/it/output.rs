@@ -1,4 +1,7 @@
 //! Output that cannot be written: a reader that went away never stops an apply half-way.
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+use std::fmt::Write as _;
 
 use keyplan::model::Role;
 
@@ -14,9 +17,10 @@ fn an_apply_whose_output_reader_went_away_finishes_its_changes() {
          unmanaged = \"delete\"\n",
     );
     for name in ["a", "b", "c"] {
-        manifest.push_str(&format!(
+        let _ = write!(
+            manifest,
             "\n  [[project.key]]\n  name = \"{name}\"\n  roles = [\"DataPlaneViewer\"]\n"
-        ));
+        );
     }
     env.manifest(&manifest);
 
