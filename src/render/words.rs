@@ -255,7 +255,7 @@ pub fn guard_reasons(refusal: &GuardRefusal) -> Vec<String> {
 }
 
 /// `1 key`, `3 keys`.
-fn count(n: usize, noun: &str) -> String {
+pub(super) fn count(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
