@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt as _, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -237,6 +237,184 @@ fn a_file_others_can_read_is_refused_and_left_alone() {
         assert_eq!(fs::read(&path).unwrap(), before);
         assert_eq!(mode(&path), loose);
     }
+}
+
+/// Runs `work` on a thread and gives its result, or fails the test if it does not return within
+/// a few seconds (a hang must fail, not stall the suite; the stuck thread dies with the process).
+fn within_seconds<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(work()));
+    receiver
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the store hung")
+}
+
+#[test]
+fn a_fifo_or_a_directory_at_the_path_is_refused_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("secrets.json");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let folder = dir.path().join("folder.json");
+    fs::create_dir(&folder).unwrap();
+    // Through a symlink too: the path is what it points at.
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink(&fifo, &link).unwrap();
+    for (path, kind) in [
+        (&fifo, "a FIFO"),
+        (&folder, "a directory"),
+        (&link, "a FIFO"),
+    ] {
+        let errors = within_seconds({
+            let path = path.clone();
+            move || {
+                let store = file_store(&path, FileFormat::Json);
+                let prod = project("p-1", "prod");
+                [
+                    store.probe().unwrap_err(),
+                    store.get(&prod, "ci").unwrap_err(),
+                    store.held_key_id(&prod, "ci").unwrap_err(),
+                    store
+                        .put(&record(&prod, "k-1", "ci"), &Secret::new("pcsk_one"))
+                        .unwrap_err(),
+                ]
+            }
+        });
+        for error in errors {
+            assert!(
+                error
+                    .message
+                    .contains(&format!("{} is {kind}", path.display())),
+                "{error}"
+            );
+            assert!(error.hint.unwrap().contains("regular file"));
+        }
+    }
+    // Nothing was replaced by a regular file, and no temp file is left.
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(fs::metadata(&folder).unwrap().is_dir());
+    assert!(names_in(dir.path()).iter().all(|n| !n.ends_with(".tmp")));
+}
+
+#[test]
+fn a_file_another_user_owns_is_refused_and_left_alone() {
+    let (_dir, path, store) = json_file();
+    let prod = project("p-1", "prod");
+    store
+        .put(&record(&prod, "k-1", "ci"), &Secret::new("pcsk_one"))
+        .unwrap();
+    let me = nix::unistd::geteuid().as_raw();
+    let other = if me == 65534 { 65533 } else { 65534 };
+    // Giving a file away takes root, which these tests run as; elsewhere there is nothing to
+    // check.
+    if std::os::unix::fs::chown(&path, Some(other), None).is_err() {
+        return;
+    }
+    let before = fs::read(&path).unwrap();
+    let fresh = file_store(&path, FileFormat::Json);
+    let errors = [
+        store
+            .put(&record(&prod, "k-2", "app"), &Secret::new("pcsk_two"))
+            .unwrap_err(),
+        store.probe().unwrap_err(),
+        // A store that never read the file, so that no cached parse answers for it.
+        fresh.get(&prod, "ci").unwrap_err(),
+        store.remove(&prod, &KeyId("k-1".into()), "ci").unwrap_err(),
+    ];
+    for error in errors {
+        assert!(
+            error.message.contains(&format!(
+                "secrets file {} is owned by uid {other}",
+                path.display()
+            )),
+            "{error}"
+        );
+        assert!(error.message.contains(&format!("uid {me}")), "{error}");
+        assert!(!error.message.contains("pcsk"), "{error}");
+        let hint = error.hint.unwrap();
+        assert!(
+            hint.contains(&format!("chown {me} {}", path.display())),
+            "{hint}"
+        );
+    }
+    let now = fs::metadata(&path).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&now), other);
+    assert_eq!(fs::read(&path).unwrap(), before);
+}
+
+/// A temp file as a write killed before its rename leaves it: the file's name, `.<pid>-<16 hex
+/// digits>.tmp`, 0600, a copy of every secret.
+fn plant_stale_temp(path: &Path, pid: u32) -> PathBuf {
+    let temp = PathBuf::from(format!("{}.{pid}-00000000deadbeef.tmp", path.display()));
+    fs::write(
+        &temp,
+        r#"{"format_version":"1","secrets":[{"value":"pcsk_left"}]}"#,
+    )
+    .unwrap();
+    fs::set_permissions(&temp, fs::Permissions::from_mode(0o600)).unwrap();
+    temp
+}
+
+#[test]
+fn a_run_that_only_reads_removes_the_temp_files_a_killed_write_left() {
+    let (_dir, path, store) = json_file();
+    let prod = project("p-1", "prod");
+    store
+        .put(&record(&prod, "k-1", "ci"), &Secret::new("pcsk_one"))
+        .unwrap();
+    // A question (plan, `secret get`) on a fresh store.
+    let left = plant_stale_temp(&path, 4242);
+    let fresh = file_store(&path, FileFormat::Json);
+    assert_eq!(
+        fresh.get(&prod, "ci").unwrap().unwrap().expose(),
+        "pcsk_one"
+    );
+    assert!(!left.exists(), "a question left the stale temp file");
+    // A probe (every apply's first step), even on a store that already swept once.
+    let left = plant_stale_temp(&path, 4343);
+    store.probe().unwrap();
+    assert!(!left.exists(), "probe left the stale temp file");
+}
+
+#[test]
+fn a_live_writers_temp_file_is_never_removed() {
+    let (dir, path, store) = json_file();
+    let prod = project("p-1", "prod");
+    store
+        .put(&record(&prod, "k-1", "ci"), &Secret::new("pcsk_one"))
+        .unwrap();
+    // Another process mid-write: it holds the lock from creating its temp file to renaming it.
+    let lock = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.path().join("secrets.json.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let live = plant_stale_temp(&path, 4242);
+    // A question neither waits for the writer nor touches its temp file.
+    let fresh = file_store(&path, FileFormat::Json);
+    let answer = within_seconds(move || fresh.held_key_id(&project("p-1", "prod"), "ci"));
+    assert_eq!(answer.unwrap(), Some(KeyId("k-1".into())));
+    assert!(
+        live.exists(),
+        "a question removed a live writer's temp file"
+    );
+    // A probe waits for the lock, and sweeps only once it has it.
+    let probing = std::thread::spawn({
+        let path = path.clone();
+        move || file_store(&path, FileFormat::Json).probe()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(live.exists(), "a probe removed a live writer's temp file");
+    // The writer is killed: its lock goes with it, and its temp file is now stale.
+    drop(lock);
+    probing.join().unwrap().unwrap();
+    assert!(!live.exists());
 }
 
 #[test]
