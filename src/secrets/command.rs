@@ -2,9 +2,10 @@
 //! put`, a cloud CLI) on its stdin.
 //!
 //! The secret goes to the child's stdin only: never into its arguments (visible in `ps`) nor its
-//! environment (visible in `/proc/PID/environ`). The child inherits keyplan's environment
-//! unchanged. Its stdout is drained and dropped (it may echo what it was given); its stderr is
-//! kept for the error message, with any occurrence of the secret redacted. The store is
+//! environment (visible in `/proc/PID/environ`). The child inherits keyplan's environment less
+//! the Pinecone credentials keyplan runs with (an admin credential is no business of a script
+//! that stores one key's secret). Its stdout is drained and dropped (it may echo what it was
+//! given); its stderr is kept for the error message, with any copy of the secret redacted. The store is
 //! write-only: it cannot read a secret back, rename it or remove it; apply tells the user to do
 //! that on their side.
 
@@ -72,7 +73,13 @@ impl CommandStore {
         let (program, arguments) = argv
             .split_first()
             .ok_or_else(|| StoreError::new("the secrets command is empty"))?;
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        for (name, _) in std::env::vars_os() {
+            if is_pinecone_credential(&name) {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
             .args(arguments)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -208,6 +215,20 @@ impl SecretStore for CommandStore {
     }
 }
 
+/// Whether an environment variable may hold a Pinecone credential: keyplan's own
+/// (`PINECONE_ACCESS_TOKEN`, `PINECONE_CLIENT_ID`, `PINECONE_CLIENT_SECRET`) and any other
+/// `PINECONE_*` name for a key, token, secret or password (the SDKs' `PINECONE_API_KEY`).
+/// Settings such as `PINECONE_CONTROLLER_HOST` are kept.
+fn is_pinecone_credential(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy().to_ascii_uppercase();
+    name.strip_prefix("PINECONE_").is_some_and(|rest| {
+        rest == "CLIENT_ID"
+            || ["KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL"]
+                .iter()
+                .any(|word| rest.contains(word))
+    })
+}
+
 fn wait_with_timeout(
     child: &mut std::process::Child,
     timeout: Duration,
@@ -328,6 +349,27 @@ mod tests {
             redact_and_shorten(b"bad token pcsk_topsecret\n", &secret),
             "bad token [redacted]"
         );
+    }
+
+    #[test]
+    fn pinecone_credentials_are_told_from_settings() {
+        for name in [
+            "PINECONE_ACCESS_TOKEN",
+            "PINECONE_CLIENT_ID",
+            "PINECONE_CLIENT_SECRET",
+            "PINECONE_API_KEY",
+            "pinecone_client_secret",
+        ] {
+            assert!(is_pinecone_credential(name.as_ref()), "{name}");
+        }
+        for name in [
+            "PINECONE_CONTROLLER_HOST",
+            "PINECONE_OAUTH_URL",
+            "PATH",
+            "MY_PINECONE_NOTE",
+        ] {
+            assert!(!is_pinecone_credential(name.as_ref()), "{name}");
+        }
     }
 
     #[test]

@@ -900,6 +900,68 @@ fn the_command_gets_the_secret_on_stdin_only() {
     assert!(!store.remove(&prod, &id, "ci").unwrap());
 }
 
+const COMMAND_WORKER_ENV: &str = "KEYPLAN_TEST_COMMAND_WORKER";
+
+/// Child side of the test below: a process with keyplan's credentials in its environment (the
+/// test process has none, and changing its environment would reach every test thread) stores
+/// one secret with a command that records its environment in the given directory.
+#[test]
+fn command_worker() {
+    let dir = std::env::var_os(COMMAND_WORKER_ENV).map(PathBuf::from);
+    // Not a worker: the same work alone, in a directory of its own.
+    let own = tempfile::tempdir().unwrap();
+    let dir = dir.as_deref().unwrap_or(own.path());
+    let script = recording_script(dir, 0);
+    let store = secrets::open(&SecretsConfig::Command {
+        command: vec![script.display().to_string(), "{key}".into()],
+    })
+    .unwrap();
+    store
+        .put(
+            &record(&project("p-1", "prod"), "k-1", "ci"),
+            &Secret::new("pcsk_worker"),
+        )
+        .unwrap();
+}
+
+#[test]
+fn the_command_never_sees_the_admin_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = [
+        ("PINECONE_CLIENT_SECRET", "admin-secret-1f3a"),
+        ("PINECONE_ACCESS_TOKEN", "admin-token-9c2e"),
+        ("PINECONE_CLIENT_ID", "admin-client-77b0"),
+        ("PINECONE_API_KEY", "pcsk_admin_key_5d1"),
+    ];
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            &test_name(module_path!(), "command_worker"),
+            "--test-threads=1",
+        ])
+        .env(COMMAND_WORKER_ENV, dir.path())
+        .envs(credentials)
+        .env("PINECONE_CONTROLLER_HOST", "http://127.0.0.1:9")
+        .env("KEYPLAN_TEST_KEPT", "kept-4e1")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let env = fs::read_to_string(dir.path().join("env")).unwrap();
+    for (name, value) in credentials {
+        assert!(!env.contains(name), "{name} reached the command");
+        assert!(!env.contains(value), "{name}'s value reached the command");
+    }
+    // The rest of the environment is inherited as it was.
+    for kept in [
+        "PINECONE_CONTROLLER_HOST=http://127.0.0.1:9",
+        "KEYPLAN_TEST_KEPT=kept-4e1",
+        "PATH=",
+    ] {
+        assert!(env.contains(kept), "{kept} is missing: {env}");
+    }
+}
+
 #[test]
 fn a_failing_command_is_an_error_without_the_secret() {
     let dir = tempfile::tempdir().unwrap();
