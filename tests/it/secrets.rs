@@ -988,6 +988,47 @@ fn a_failing_command_is_an_error_without_the_secret() {
 }
 
 #[test]
+fn a_failing_commands_cut_split_or_wrapped_echo_of_the_secret_is_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("echo.sh");
+    // Echoes as tools do: cut to a width, in two halves, wrapped at 9 columns.
+    fs::write(
+        &script,
+        "#!/bin/sh\n\
+         s=$(cat)\n\
+         printf 'bad token %.20s...\\n' \"$s\" >&2\n\
+         printf 'first half: %s\\n' \"$(printf %s \"$s\" | cut -c1-14)\" >&2\n\
+         printf 'second half: %s\\n' \"$(printf %s \"$s\" | cut -c15-)\" >&2\n\
+         printf '%s\\n' \"$s\" | fold -w 9 >&2\n\
+         exit 1\n",
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let store = secrets::open(&SecretsConfig::Command {
+        command: vec![script.display().to_string()],
+    })
+    .unwrap();
+    let secret = "pcsk_4Jd8sKq2LmZx9TvW0bNc7YpQ";
+    let error = store
+        .put(
+            &record(&project("p-1", "prod"), "k-1", "ci"),
+            &Secret::new(secret),
+        )
+        .unwrap_err();
+    let shown = format!("{error} {error:?}");
+    assert!(error.message.contains("bad token [redacted]..."), "{error}");
+    assert!(error.message.contains("first half: [redacted]"), "{error}");
+    assert!(error.message.contains("second half: [redacted]"), "{error}");
+    // No piece of 8 characters survives, not even across the wrapped lines.
+    let joined: String = shown.split_whitespace().collect();
+    let chars: Vec<char> = secret.chars().collect();
+    for piece in chars.windows(8) {
+        let piece: String = piece.iter().collect();
+        assert!(!joined.contains(&piece), "{piece} shown: {error}");
+    }
+}
+
+#[test]
 fn a_command_that_never_reads_stdin_still_finishes() {
     // A big secret and a child that ignores stdin: no deadlock, its status decides.
     let store = secrets::open(&SecretsConfig::Command {
