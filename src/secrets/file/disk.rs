@@ -180,7 +180,7 @@ fn check_regular(what: &str, path: &Path, metadata: &fs::Metadata) -> Result<(),
     Err(StoreError::new(format!(
         "{what} {} is {}, not a regular file",
         path.display(),
-        kind_of(&metadata.file_type())
+        kind_of(metadata.file_type())
     )))
 }
 
@@ -193,7 +193,7 @@ fn regular_hint(path: &Path) -> String {
 }
 
 /// What a file that is not a regular one is, for an error message.
-fn kind_of(file_type: &fs::FileType) -> &'static str {
+fn kind_of(file_type: fs::FileType) -> &'static str {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt;
