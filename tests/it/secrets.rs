@@ -10,7 +10,7 @@ use std::process::Command;
 
 use keyplan::desired::{FileFormat, SecretsConfig};
 use keyplan::model::{KeyId, Secret};
-use keyplan::secrets::{self, FileStore, SecretStore};
+use keyplan::secrets::{self, FileStore, SecretStore, StoreError};
 
 use crate::common::test_name;
 use crate::support_stores::{project, record};
@@ -29,6 +29,18 @@ fn json_file() -> (tempfile::TempDir, PathBuf, Box<dyn SecretStore>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("secrets.json");
     let store = file_store(&path, FileFormat::Json);
+    (dir, path, store)
+}
+
+/// [`json_file`] holding the secret `pcsk_one` of key `ci` (`k-1`) of project `prod` (`p-1`).
+fn json_file_holding_one() -> (tempfile::TempDir, PathBuf, Box<dyn SecretStore>) {
+    let (dir, path, store) = json_file();
+    store
+        .put(
+            &record(&project("p-1", "prod"), "k-1", "ci"),
+            &Secret::new("pcsk_one"),
+        )
+        .unwrap();
     (dir, path, store)
 }
 
@@ -211,11 +223,8 @@ fn existing_entries_and_unknown_fields_are_kept() {
 
 #[test]
 fn a_file_others_can_read_is_refused_and_left_alone() {
-    let (_dir, path, store) = json_file();
+    let (_dir, path, store) = json_file_holding_one();
     let prod = project("p-1", "prod");
-    store
-        .put(&record(&prod, "k-1", "ci"), &Secret::new("pcsk_one"))
-        .unwrap();
     for loose in [0o644, 0o640, 0o602] {
         fs::set_permissions(&path, fs::Permissions::from_mode(loose)).unwrap();
         let before = fs::read(&path).unwrap();
@@ -303,11 +312,8 @@ fn a_fifo_or_a_directory_at_the_path_is_refused_without_hanging() {
 
 #[test]
 fn a_file_another_user_owns_is_refused_and_left_alone() {
-    let (_dir, path, store) = json_file();
+    let (_dir, path, store) = json_file_holding_one();
     let prod = project("p-1", "prod");
-    store
-        .put(&record(&prod, "k-1", "ci"), &Secret::new("pcsk_one"))
-        .unwrap();
     let me = nix::unistd::geteuid().as_raw();
     let other = if me == 65534 { 65533 } else { 65534 };
     // Giving a file away takes root, which these tests run as; elsewhere there is nothing to
@@ -362,11 +368,8 @@ fn plant_stale_temp(path: &Path, pid: u32) -> PathBuf {
 
 #[test]
 fn a_run_that_only_reads_removes_the_temp_files_a_killed_write_left() {
-    let (_dir, path, store) = json_file();
+    let (_dir, path, store) = json_file_holding_one();
     let prod = project("p-1", "prod");
-    store
-        .put(&record(&prod, "k-1", "ci"), &Secret::new("pcsk_one"))
-        .unwrap();
     // A question (plan, `secret get`) on a fresh store.
     let left = plant_stale_temp(&path, 4242);
     let fresh = file_store(&path, FileFormat::Json);
@@ -383,11 +386,7 @@ fn a_run_that_only_reads_removes_the_temp_files_a_killed_write_left() {
 
 #[test]
 fn a_live_writers_temp_file_is_never_removed() {
-    let (dir, path, store) = json_file();
-    let prod = project("p-1", "prod");
-    store
-        .put(&record(&prod, "k-1", "ci"), &Secret::new("pcsk_one"))
-        .unwrap();
+    let (dir, path, _store) = json_file_holding_one();
     // Another process mid-write: it holds the lock from creating its temp file to renaming it.
     let lock = fs::OpenOptions::new()
         .read(true)
@@ -573,11 +572,8 @@ fn a_write_rereads_an_edit_that_kept_the_files_identity() {
 /// file into place.
 #[test]
 fn a_question_sees_another_stores_write() {
-    let (_dir, path, store) = json_file();
+    let (_dir, path, store) = json_file_holding_one();
     let prod = project("p-1", "prod");
-    store
-        .put(&record(&prod, "k-1", "ci"), &Secret::new("pcsk_one"))
-        .unwrap();
     assert_eq!(
         store.held_key_id(&prod, "ci").unwrap(),
         Some(KeyId("k-1".into()))
@@ -779,6 +775,17 @@ fn a_dotenv_file_with_a_broken_record_is_refused() {
     assert_eq!(fs::read_to_string(&path).unwrap(), broken);
 }
 
+/// Stores `secret` for key `ci` (`k-1`) of project `prod` (`p-1`) with a command store running
+/// `command`.
+fn put_by_command(command: Vec<String>, secret: &str) -> Result<(), StoreError> {
+    secrets::open(&SecretsConfig::Command { command })
+        .unwrap()
+        .put(
+            &record(&project("p-1", "prod"), "k-1", "ci"),
+            &Secret::new(secret),
+        )
+}
+
 /// A script that records its arguments, environment and stdin in `dir`, then exits with
 /// `status` after echoing stdin to stderr (as a careless tool might).
 fn recording_script(dir: &Path, status: i32) -> PathBuf {
@@ -912,16 +919,11 @@ fn command_worker() {
     let own = tempfile::tempdir().unwrap();
     let dir = dir.as_deref().unwrap_or(own.path());
     let script = recording_script(dir, 0);
-    let store = secrets::open(&SecretsConfig::Command {
-        command: vec![script.display().to_string(), "{key}".into()],
-    })
+    put_by_command(
+        vec![script.display().to_string(), "{key}".into()],
+        "pcsk_worker",
+    )
     .unwrap();
-    store
-        .put(
-            &record(&project("p-1", "prod"), "k-1", "ci"),
-            &Secret::new("pcsk_worker"),
-        )
-        .unwrap();
 }
 
 #[test]
@@ -966,17 +968,9 @@ fn the_command_never_sees_the_admin_credentials() {
 fn a_failing_command_is_an_error_without_the_secret() {
     let dir = tempfile::tempdir().unwrap();
     let script = recording_script(dir.path(), 3);
-    let store = secrets::open(&SecretsConfig::Command {
-        command: vec![script.display().to_string(), "{key}".into()],
-    })
-    .unwrap();
     let secret = "pcsk_must_not_show_2718";
-    let error = store
-        .put(
-            &record(&project("p-1", "prod"), "k-1", "ci"),
-            &Secret::new(secret),
-        )
-        .unwrap_err();
+    let error =
+        put_by_command(vec![script.display().to_string(), "{key}".into()], secret).unwrap_err();
     assert!(error.message.contains("exit status 3"), "{error}");
     assert!(error.message.contains("rejected: [redacted]"), "{error}");
     assert!(!format!("{error} {error:?}").contains(secret), "{error:?}");
@@ -1004,17 +998,8 @@ fn a_failing_commands_cut_split_or_wrapped_echo_of_the_secret_is_redacted() {
     )
     .unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    let store = secrets::open(&SecretsConfig::Command {
-        command: vec![script.display().to_string()],
-    })
-    .unwrap();
     let secret = "pcsk_4Jd8sKq2LmZx9TvW0bNc7YpQ";
-    let error = store
-        .put(
-            &record(&project("p-1", "prod"), "k-1", "ci"),
-            &Secret::new(secret),
-        )
-        .unwrap_err();
+    let error = put_by_command(vec![script.display().to_string()], secret).unwrap_err();
     let shown = format!("{error} {error:?}");
     assert!(error.message.contains("bad token [redacted]..."), "{error}");
     assert!(error.message.contains("first half: [redacted]"), "{error}");
