@@ -134,6 +134,12 @@ function startEmulator(binary, seedPath) {
   // Whatever happens to this script, the emulator does not outlive it.
   const killOnExit = () => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL');
   process.on('exit', killOnExit);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(signal, () => {
+      killOnExit();
+      process.exit(1);
+    });
+  }
   return { child, ready, exited };
 }
 
@@ -293,6 +299,14 @@ async function sdkChecks(run, base, oauthUrl) {
     state.seeded = list.data[0];
   });
 
+  await run.step('sdk: apiKeys.create with an unknown role raises PineconeBadRequestError', async () => {
+    await expectError(
+      admin.apiKeys.create(projectId, { name: 'bad-role', roles: ['Admin'] }),
+      Errors.PineconeBadRequestError,
+      'create',
+    );
+  });
+
   const created = await run.step('sdk: apiKeys.create returns the key and its secret', async () => {
     const roles = ['DataPlaneViewer', 'ControlPlaneViewer'];
     const made = await admin.apiKeys.create(projectId, { name: 'node-ci', roles });
@@ -348,7 +362,8 @@ async function sdkChecks(run, base, oauthUrl) {
 
   await run.step('sdk: apiKeys.describe of the deleted key raises PineconeNotFoundError', async () => {
     const err = await expectError(admin.apiKeys.describe(keyId), Errors.PineconeNotFoundError, 'describe');
-    check(/not found/i.test(err.message), `message ${show(err.message)}`);
+    // The SDK's 404 message names the URL, not the server's message.
+    check(err.message.includes(`/admin/api-keys/${keyId}`), `message ${show(err.message)} does not name the key's URL`);
   });
 
   await run.step('sdk: apiKeys.delete of the deleted key raises PineconeNotFoundError', async () => {
