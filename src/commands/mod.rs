@@ -81,24 +81,20 @@ async fn dispatch(ui: &Ui, cli: Cli) -> CommandResult {
 }
 
 /// Help and version succeed; anything else is a usage error (64, never 2, which means
-/// "changes"), printed by clap itself.
-#[expect(
-    clippy::print_stdout,
-    clippy::print_stderr,
-    reason = "clap's own output"
-)]
+/// "changes"), printed as clap renders it, through the same `Ui` as every other message.
 fn usage_error(error: &clap::Error) -> CommandResult {
     use clap::error::ErrorKind as Clap;
+    let ui = Ui::new(false);
     let rendered = error.render();
     match error.kind() {
         Clap::DisplayHelp | Clap::DisplayVersion => {
-            print!("{rendered}");
+            ui.out(&rendered.to_string());
             return Ok(Success::Done);
         }
-        Clap::DisplayHelpOnMissingArgumentOrSubcommand => eprint!("{rendered}"),
         // Colour only where the user's terminal wants it, like every other message.
-        _ if Ui::new(false).color_stderr() => eprint!("{}", rendered.ansi()),
-        _ => eprint!("{rendered}"),
+        Clap::DisplayHelpOnMissingArgumentOrSubcommand => ui.raw_err(&rendered.to_string()),
+        _ if ui.color_stderr() => ui.raw_err(&rendered.ansi().to_string()),
+        _ => ui.raw_err(&rendered.to_string()),
     }
     Err(CommandError::reported(ErrorKind::Usage))
 }

@@ -70,6 +70,11 @@ impl Ui {
         self.stderr(&format!("{line}\n"));
     }
 
+    /// Text already formatted for stderr (clap's usage errors), as is.
+    pub fn raw_err(&self, text: &str) {
+        self.stderr(text);
+    }
+
     /// Writes to stderr, ignoring a reader that went away (`2>&1 | head`): output that cannot
     /// be shown must never stop an apply half-way, where it would leave keys half-made.
     fn stderr(&self, text: &str) {
