@@ -109,7 +109,8 @@ impl Route {
 
 /// One injected misbehaviour, for one request.
 ///
-/// `Status`, `Throttle`, `Drop` and `Html` answer before the operation runs (nothing changes).
+/// `Status`, `Throttle`, `Drop`, `Html`, `Echo` and `EchoText` answer before the operation runs
+/// (nothing changes).
 /// `LoseResponse`, `TruncatedJson`, `EmptyOk`, `WrongTypes`, `MissingFields`, `HugeBody` and
 /// `Trickle` perform the operation, then lose or mangle its answer, as a broken proxy or network
 /// would. `Delay` performs it and answers late.
@@ -139,6 +140,12 @@ pub enum Fault {
     Trickle,
     /// Perform the operation and answer after this extra delay.
     Delay(Duration),
+    /// Not performed: this status with the route's JSON error document whose message echoes
+    /// the request, its `Authorization` header (the bearer token) and its body (on the token
+    /// route: the client id and secret), as a careless server or proxy does.
+    Echo(u16),
+    /// Like [`Fault::Echo`], as a `text/plain` body instead of a JSON document.
+    EchoText(u16),
 }
 
 /// A token bucket: `burst` requests at once, refilled at `per_second`.

@@ -101,6 +101,9 @@ async fn apply(
             break_connection(conn)
         }
         Fault::Html(status) => Some(html_page(status)),
+        Fault::Echo(status) | Fault::EchoText(status) => {
+            Some(echo(route, status, fault == Fault::Echo(status), req).await)
+        }
         Fault::Delay(delay) => {
             tokio::time::sleep(delay).await;
             Some(next.run(req).await)
@@ -187,6 +190,38 @@ fn error_for(route: Route, status: u16) -> Response {
         format!("{reason} (injected by the emulator)")
     };
     admin_error(status, code, &message)
+}
+
+/// An error that repeats the request: its `Authorization` header and its body, as a JSON error
+/// document of the route's API (`json`) or as plain text. Clients must never print it as is.
+async fn echo(route: Route, status: u16, json: bool, req: Request) -> Response {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("(none)")
+        .to_owned();
+    let body = axum::body::to_bytes(req.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = format!(
+        "Cannot process request with Authorization: {authorization} and body: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    if !json {
+        let mut response = (code, message).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        return response;
+    }
+    if route == Route::Token {
+        oauth_error(status, "invalid_request", &message)
+    } else {
+        admin_error(status, "INVALID_ARGUMENT", &message)
+    }
 }
 
 /// What a proxy in front of the API answers: an HTML page, not JSON.

@@ -70,13 +70,16 @@ impl Credentials {
         }
     }
 
-    /// Strings that must never appear in output: the secret parts of these credentials.
+    /// Strings that must never appear in output: every part of these credentials. The client
+    /// id is included: it is half of a service account's login, and a token endpoint that
+    /// echoes its request would show it next to the secret.
     pub(crate) fn secrets(&self) -> Vec<String> {
         match self {
             Credentials::AccessToken(token) => vec![token.expose().to_owned()],
-            Credentials::ClientCredentials { client_secret, .. } => {
-                vec![client_secret.expose().to_owned()]
-            }
+            Credentials::ClientCredentials {
+                client_id,
+                client_secret,
+            } => vec![client_secret.expose().to_owned(), client_id.clone()],
         }
     }
 

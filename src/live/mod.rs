@@ -100,6 +100,40 @@ impl ApiError {
         self.status() == Some(404)
     }
 
+    /// Replaces every occurrence of the strings in `redact` (credentials) in every text the
+    /// error holds, whatever its kind. Strings shorter than 4 characters are left alone, as in
+    /// [`redact::sanitise`].
+    fn scrub(self, redact: &[&str]) -> ApiError {
+        let clean = |text: String| {
+            redact
+                .iter()
+                .filter(|s| s.len() >= 4)
+                .fold(text, |text, secret| text.replace(secret, "[redacted]"))
+        };
+        match self {
+            ApiError::Api {
+                status,
+                code,
+                message,
+                request_id,
+            } => ApiError::Api {
+                status,
+                code: code.map(clean),
+                message: clean(message),
+                request_id: request_id.map(clean),
+            },
+            ApiError::Transport { status, detail } => ApiError::Transport {
+                status,
+                detail: clean(detail),
+            },
+            ApiError::OutcomeUnknown { detail } => ApiError::OutcomeUnknown {
+                detail: clean(detail),
+            },
+            ApiError::Credentials(text) => ApiError::Credentials(clean(text)),
+            ApiError::Config(text) => ApiError::Config(clean(text)),
+        }
+    }
+
     /// Rewrites the text of an error the API or the transport gave (the message or the detail),
     /// keeping its status, code and request id; other errors pass through unchanged.
     fn reword(self, text: impl FnOnce(&str) -> String) -> ApiError {
