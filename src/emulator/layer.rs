@@ -113,7 +113,9 @@ async fn apply(
         | Fault::WrongTypes
         | Fault::MissingFields
         | Fault::HugeBody
-        | Fault::Trickle => {
+        | Fault::Trickle
+        | Fault::NamelessKey
+        | Fault::NextPage => {
             let response = next.run(req).await;
             let (mut parts, body) = response.into_parts();
             let body = axum::body::to_bytes(body, usize::MAX)
@@ -279,6 +281,27 @@ fn mangle(fault: Fault, status: StatusCode, body: &[u8]) -> (StatusCode, Bytes) 
             let mut padded = body.to_vec();
             padded.resize(HUGE_BODY_BYTES.max(body.len() + 1), b' ');
             (StatusCode::OK, Bytes::from(padded))
+        }
+        Fault::NamelessKey => {
+            let mut value = json.unwrap_or(Value::Null);
+            let key = match value.get_mut("data").and_then(Value::as_array_mut) {
+                Some(items) => items.first_mut(),
+                None => Some(&mut value),
+            };
+            if let Some(Value::Object(key)) = key {
+                key.remove("name");
+            }
+            (status, Bytes::from(value.to_string()))
+        }
+        Fault::NextPage => {
+            let mut value = json.unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut value {
+                map.insert(
+                    "pagination".to_owned(),
+                    serde_json::json!({ "next": "eyJza2lwX3Bhc3QiOiIxMDAifQ" }),
+                );
+            }
+            (status, Bytes::from(value.to_string()))
         }
         Fault::Trickle => {
             let mut padded = body.to_vec();

@@ -43,7 +43,9 @@ pub trait AdminApi: Send + Sync {
         id: &KeyId,
         update: &KeyUpdate,
     ) -> impl Future<Output = Result<LiveKey, ApiError>> + Send;
-    /// Deletes a key. A key that is already gone (404) is success: `Ok(false)`.
+    /// Deletes a key. A key that is already gone is success: `Ok(false)`. Gone means a 404,
+    /// or a 5xx (production's answer for a missing key) after which describing the key finds
+    /// it missing.
     fn delete_key(&self, id: &KeyId) -> impl Future<Output = Result<bool, ApiError>> + Send;
 }
 

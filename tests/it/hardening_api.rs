@@ -7,7 +7,7 @@
 use keyplan::emulator::{Fault, Route};
 use keyplan::live::AdminApi;
 use keyplan::live::client::{Credentials, HttpAdminApi};
-use keyplan::model::Secret;
+use keyplan::model::{Role, Secret};
 
 use crate::client::{CLIENT_ID, CLIENT_SECRET, assert_no_secrets, client, config, emulator};
 
@@ -72,4 +72,79 @@ async fn credentials_echoed_into_error_bodies_never_reach_the_error() {
     let err = with_token.list_keys(&project.id).await.unwrap_err();
     assert!(!err.to_string().contains(&token), "{err}");
     assert_redacted(&emu, &err.to_string());
+}
+
+#[tokio::test]
+async fn a_500_on_deleting_a_key_that_is_gone_reads_as_already_gone() {
+    let emu = emulator().await;
+    emu.set_delete_missing_500(true);
+    let project = emu.add_project("demo");
+    let doomed = emu.add_key(&project.id, "doomed", &[Role::ProjectEditor]);
+    let kept = emu.add_key(&project.id, "kept", &[Role::ProjectEditor]);
+    let api = client(&emu);
+
+    assert!(api.delete_key(&doomed.id).await.unwrap());
+    emu.reset_counters();
+    assert!(
+        !api.delete_key(&doomed.id).await.unwrap(),
+        "a 500 for a key that is gone means already gone"
+    );
+    let counters = emu.counters();
+    assert!(
+        counters.route_status(Route::DeleteKey, 500) >= 1,
+        "{counters:?}"
+    );
+    assert_eq!(
+        counters.route_status(Route::DescribeKey, 404),
+        1,
+        "{counters:?}"
+    );
+
+    // A 5xx on a key that is still there stays an error.
+    emu.push_faults(Route::DeleteKey, [Fault::Status(503); 5]);
+    let err = api.delete_key(&kept.id).await.unwrap_err();
+    assert_eq!(err.status(), Some(503), "{err}");
+    assert_eq!(emu.keys(&project.id), vec![kept]);
+}
+
+#[tokio::test]
+async fn a_key_listed_without_a_name_gets_an_empty_name_and_the_listing_stands() {
+    let emu = emulator().await;
+    let project = emu.add_project("demo");
+    let first = emu.add_key(&project.id, "first", &[Role::ProjectEditor]);
+    let second = emu.add_key(&project.id, "second", &[Role::DataPlaneViewer]);
+    let api = client(&emu);
+
+    emu.push_faults(Route::ListKeys, [Fault::NamelessKey]);
+    let keys = api.list_keys(&project.id).await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!((&keys[0].id, keys[0].name.as_str()), (&first.id, ""));
+    assert_eq!(keys[0].roles, first.roles);
+    assert_eq!(keys[1], second);
+
+    emu.push_faults(Route::DescribeKey, [Fault::NamelessKey]);
+    let described = api.describe_key(&second.id).await.unwrap();
+    assert_eq!((&described.id, described.name.as_str()), (&second.id, ""));
+}
+
+#[tokio::test]
+async fn a_listing_that_announces_another_page_is_refused_naming_the_field() {
+    let emu = emulator().await;
+    let project = emu.add_project("demo");
+    emu.add_key(&project.id, "only", &[Role::ProjectEditor]);
+    let api = client(&emu);
+
+    emu.push_faults(Route::ListKeys, [Fault::NextPage]);
+    let err = api.list_keys(&project.id).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("pagination.next"), "{text}");
+    assert!(text.contains("another page"), "{text}");
+
+    emu.push_faults(Route::ListProjects, [Fault::NextPage]);
+    let err = api.list_projects().await.unwrap_err();
+    assert!(err.to_string().contains("pagination.next"), "{err}");
+
+    // Without the marker the same listings read as before.
+    assert_eq!(api.list_keys(&project.id).await.unwrap().len(), 1);
+    assert_eq!(api.list_projects().await.unwrap().len(), 1);
 }

@@ -30,6 +30,23 @@ impl HttpAdminApi {
             .map_err(self.unreadable(status))
     }
 
+    /// Refuses a listing that announces another page: read as the whole, it would lack keys
+    /// (planned as creations) or projects.
+    fn whole_listing<T>(
+        &self,
+        list: &ListWire<T>,
+        what: &str,
+        status: u16,
+    ) -> Result<(), ApiError> {
+        match list.next_page() {
+            Some(field) => Err(self.unreadable(status)(format!(
+                "the {what} announces another page ({field}), but the Admin API documents no \
+                 pagination to follow: keyplan refuses to read one page as the whole listing"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The error for an answer whose JSON parsed but holds a value keyplan cannot use. The
     /// detail may quote a value from the answer (an unknown role, an id), so it is scrubbed of
     /// credentials like every other text from a server.
@@ -47,6 +64,7 @@ impl AdminApi for HttpAdminApi {
     async fn list_projects(&self) -> Result<Vec<Project>, ApiError> {
         let reply = self.get(&["admin", "projects"]).await?;
         let list: ListWire<ProjectWire> = self.inner.decode(&reply, "a project list")?;
+        self.whole_listing(&list, "project list", reply.status)?;
         self.convert(list.data, ProjectWire::into_model, reply.status)
     }
 
@@ -63,6 +81,7 @@ impl AdminApi for HttpAdminApi {
             .get(&["admin", "projects", project.as_str(), "api-keys"])
             .await?;
         let list: ListWire<KeyWire> = self.inner.decode(&reply, "a key list")?;
+        self.whole_listing(&list, "key list", reply.status)?;
         let keys = self.convert(list.data, KeyWire::into_model, reply.status)?;
         if let Some(stray) = keys.iter().find(|k| k.project_id != *project) {
             return Err(self.unreadable(reply.status)(format!(
@@ -124,7 +143,7 @@ impl AdminApi for HttpAdminApi {
     }
 
     async fn delete_key(&self, id: &KeyId) -> Result<bool, ApiError> {
-        let reply = self
+        let sent = self
             .send(
                 Method::DELETE,
                 &["admin", "api-keys", id.as_str()],
@@ -132,7 +151,20 @@ impl AdminApi for HttpAdminApi {
                 Resend::Safe,
                 &[200, 202, 204, 404],
             )
-            .await?;
+            .await;
+        let reply = match sent {
+            Ok(reply) => reply,
+            // Production answers 500 to deleting a key that is already gone (and a 5xx may
+            // also follow a delete that took effect): ask whether the key is still there
+            // before reporting a failure.
+            Err(err) if err.status().is_some_and(|status| status >= 500) => {
+                return match self.describe_key(id).await {
+                    Err(ApiError::Api { status: 404, .. }) => Ok(false),
+                    _ => Err(err),
+                };
+            }
+            Err(err) => return Err(err),
+        };
         if reply.status != 404 {
             return Ok(true);
         }
