@@ -62,7 +62,7 @@ impl<T> ListWire<T> {
 /// read alike.
 fn normalised(name: &str) -> String {
     name.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
+        .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_lowercase())
         .collect()
 }
