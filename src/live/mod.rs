@@ -112,33 +112,22 @@ impl ApiError {
                 .filter(|s| s.len() >= 4)
                 .fold(text, |text, secret| text.replace(secret, "[redacted]"))
         };
-        match self {
-            ApiError::Api {
-                status,
-                code,
-                message,
-                request_id,
-            } => ApiError::Api {
-                status,
-                code: code.map(clean),
-                message: clean(message),
-                request_id: request_id.map(clean),
-            },
-            ApiError::Transport { status, detail } => ApiError::Transport {
-                status,
-                detail: clean(detail),
-            },
-            ApiError::OutcomeUnknown { detail } => ApiError::OutcomeUnknown {
-                detail: clean(detail),
-            },
-            ApiError::Credentials(text) => ApiError::Credentials(clean(text)),
-            ApiError::Config(text) => ApiError::Config(clean(text)),
-        }
+        self.map_text(clean, clean)
     }
 
     /// Rewrites the text of an error the API or the transport gave (the message or the detail),
     /// keeping its status, code and request id; other errors pass through unchanged.
     fn reword(self, text: impl FnOnce(&str) -> String) -> ApiError {
+        self.map_text(|message| text(&message), |other| other)
+    }
+
+    /// Applies `main` to the message or detail of an API or transport error, and `other` to
+    /// every other text the error holds (code, request id, and the text of the other kinds).
+    fn map_text(
+        self,
+        main: impl FnOnce(String) -> String,
+        other: impl Fn(String) -> String,
+    ) -> ApiError {
         match self {
             ApiError::Api {
                 status,
@@ -147,15 +136,19 @@ impl ApiError {
                 request_id,
             } => ApiError::Api {
                 status,
-                code,
-                message: text(&message),
-                request_id,
+                code: code.map(&other),
+                message: main(message),
+                request_id: request_id.map(&other),
             },
             ApiError::Transport { status, detail } => ApiError::Transport {
                 status,
-                detail: text(&detail),
+                detail: main(detail),
             },
-            other => other,
+            ApiError::OutcomeUnknown { detail } => ApiError::OutcomeUnknown {
+                detail: other(detail),
+            },
+            ApiError::Credentials(text) => ApiError::Credentials(other(text)),
+            ApiError::Config(text) => ApiError::Config(other(text)),
         }
     }
 }
