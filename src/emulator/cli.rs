@@ -238,6 +238,7 @@ mod tests {
             "--key-quota",
             "3",
             "--starter-plan",
+            "--delete-missing-500",
             "--latency-ms",
             "20",
             "--error-rate",
@@ -261,6 +262,7 @@ mod tests {
         assert_eq!(config.client_secret, DEFAULT_CLIENT_SECRET);
         assert_eq!(config.key_quota, Some(3));
         assert!(config.starter_plan);
+        assert!(config.delete_missing_500);
         assert_eq!(config.token_ttl, Duration::from_secs(60));
         let expected = Faults {
             latency: Duration::from_millis(20),
