@@ -3,6 +3,7 @@
 
 use reqwest::Method;
 
+use super::attempt::Reply;
 use super::transport::{HttpAdminApi, as_strs};
 use crate::live::retry::Resend;
 use crate::live::wire::{
@@ -15,7 +16,33 @@ fn json_body<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(value).map_err(|e| ApiError::Config(format!("encode the request: {e}")))
 }
 
+/// A 5xx, whether the API's document or a proxy's page.
+fn is_server_error(err: &ApiError) -> bool {
+    err.status().is_some_and(|status| status >= 500)
+}
+
 impl HttpAdminApi {
+    /// Sends one DELETE of a key; 404 and every success status are answers.
+    async fn send_delete(&self, id: &KeyId, resend: Resend) -> Result<Reply, ApiError> {
+        self.send(
+            Method::DELETE,
+            &["admin", "api-keys", id.as_str()],
+            None,
+            resend,
+            &[200, 202, 204, 404],
+        )
+        .await
+    }
+
+    /// Whether the API says the key does not exist (its own 404 document: a proxy's 404 page
+    /// or any other failure proves nothing).
+    async fn is_gone(&self, id: &KeyId) -> bool {
+        matches!(
+            self.describe_key(id).await,
+            Err(ApiError::Api { status: 404, .. })
+        )
+    }
+
     /// Converts a list of wire items, failing on the first bad one.
     fn convert<W, M>(
         &self,
@@ -143,27 +170,26 @@ impl AdminApi for HttpAdminApi {
     }
 
     async fn delete_key(&self, id: &KeyId) -> Result<bool, ApiError> {
-        let sent = self
-            .send(
-                Method::DELETE,
-                &["admin", "api-keys", id.as_str()],
-                None,
-                Resend::Safe,
-                &[200, 202, 204, 404],
-            )
-            .await;
-        let reply = match sent {
-            Ok(reply) => reply,
-            // Production answers 500 to deleting a key that is already gone (and a 5xx may
-            // also follow a delete that took effect): ask whether the key is still there
-            // before reporting a failure.
-            Err(err) if err.status().is_some_and(|status| status >= 500) => {
-                return match self.describe_key(id).await {
-                    Err(ApiError::Api { status: 404, .. }) => Ok(false),
-                    _ => Err(err),
-                };
+        // Production answers 500 to deleting a key that is already gone, and a 5xx may also
+        // follow a delete that took effect: after a 5xx, ask whether the key is still there
+        // before resending (with the usual retries) or reporting a failure.
+        let reply = match self.send_delete(id, Resend::Checked).await {
+            Err(err) if is_server_error(&err) => {
+                if self.is_gone(id).await {
+                    return Ok(false);
+                }
+                match self.send_delete(id, Resend::Safe).await {
+                    Err(err) if is_server_error(&err) => {
+                        return if self.is_gone(id).await {
+                            Ok(false)
+                        } else {
+                            Err(err)
+                        };
+                    }
+                    other => other?,
+                }
             }
-            Err(err) => return Err(err),
+            other => other?,
         };
         if reply.status != 404 {
             return Ok(true);

@@ -262,7 +262,7 @@ impl Inner {
             };
             // `attempts` counts the attempts of this kind that failed, this one included.
             if attempts >= budget || started.elapsed() + delay > self.policy.max_total {
-                let excerpt = call.resend == Resend::Safe;
+                let excerpt = call.resend != Resend::Never;
                 return Err(self.give_up(attempt, sent, started.elapsed(), excerpt));
             }
             bump(&self.counters.retries);
@@ -423,7 +423,7 @@ impl Inner {
 
     /// Sends an API call and hands back a success answer, or the typed error.
     async fn call(&self, call: Call<'_>, ok: &[u16]) -> Result<Reply, ApiError> {
-        let excerpt = call.resend == Resend::Safe;
+        let excerpt = call.resend != Resend::Never;
         let reply = self.execute(&call).await?;
         let status = reply.status;
         if ok.contains(&status) {
