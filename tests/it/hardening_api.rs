@@ -161,3 +161,30 @@ async fn a_listing_that_announces_another_page_is_refused_naming_the_field() {
     assert_eq!(api.list_keys(&project.id).await.unwrap().len(), 1);
     assert_eq!(api.list_projects().await.unwrap().len(), 1);
 }
+
+/// End to end: a plan over a listing in which a key has no name neither fails nor binds that
+/// key by name; it shows the key with its id.
+#[test]
+fn a_plan_over_a_nameless_key_shows_it_by_id_and_does_not_bind_it_by_name() {
+    let env = crate::common::Env::new();
+    let prod = env.project("prod");
+    let ci = env.key(&prod, "ci", &[Role::DataPlaneViewer]);
+    env.manifest(
+        "[secrets]\nstore = \"file\"\npath = \"secrets.json\"\n\n[[project]]\nname = \"prod\"\n\n  \
+         [[project.key]]\n  name = \"ci\"\n  roles = [\"DataPlaneViewer\"]\n",
+    );
+    env.emulator
+        .push_faults(Route::ListKeys, [Fault::NamelessKey]);
+    let plan = env.keyplan(["plan"]).run().code(0);
+    assert!(
+        plan.stdout
+            .contains("Plan: 1 to create, 0 to update, 0 to replace, 0 to delete."),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains(&format!("key \"\" (id {})", ci.id)),
+        "{}",
+        plan.stdout
+    );
+}
