@@ -116,27 +116,35 @@ fn chain(first: Option<&(dyn std::error::Error + 'static)>) -> Vec<String> {
         .collect()
 }
 
+/// What a 403 from the Admin API most likely means, most frequent first: the server's own text
+/// rarely says which.
+const FORBIDDEN_HINTS: [&str; 3] = [
+    "Pinecone refused the change (403). On the Starter and Builder plans keys are created with \
+     all permissions only (ProjectEditor): a key with other roles, or a role change, needs \
+     role_change = \"replace\" in the manifest (create a new key, then delete the old one) or a \
+     plan upgrade",
+    "or the service account has no role on this project: give it one (e.g. Project Editor) in \
+     the Pinecone console, under the organisation's service accounts",
+    "or the project's key quota is full: delete unused keys first",
+];
+
 impl From<ApiError> for CommandError {
     fn from(error: ApiError) -> Self {
-        let hint = match &error {
-            ApiError::Credentials(_) => Some(
+        let hints: &[&str] = match &error {
+            ApiError::Credentials(_) => &[
                 "set PINECONE_ACCESS_TOKEN, or PINECONE_CLIENT_ID and PINECONE_CLIENT_SECRET \
                  (a service account's credentials); or try --sandbox",
-            ),
-            ApiError::Api { status: 401, .. } => Some(
-                "the credentials were refused: check PINECONE_CLIENT_ID/PINECONE_CLIENT_SECRET",
-            ),
-            ApiError::Api { status: 403, .. } => Some(
-                "the organisation refused it: a full key quota, or a plan (Starter) that forbids \
-                 this role or role change (see role_change = \"replace\")",
-            ),
-            _ => None,
+            ],
+            ApiError::Api { status: 401, .. } => {
+                &["the credentials were refused: check PINECONE_CLIENT_ID/PINECONE_CLIENT_SECRET"]
+            }
+            ApiError::Api { status: 403, .. } => &FORBIDDEN_HINTS,
+            _ => &[],
         };
-        let converted = CommandError::failed(error.to_string());
-        match hint {
-            Some(hint) => converted.hint(hint),
-            None => converted,
-        }
+        hints.iter().fold(
+            CommandError::failed(error.to_string()),
+            |converted, hint| converted.hint(*hint),
+        )
     }
 }
 
@@ -180,5 +188,43 @@ impl From<GuardRefused> for CommandError {
         );
         converted.causes = crate::render::words::guard_reasons(&refused.refusal);
         converted.hint(crate::render::words::GUARD_ADVICE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_403_explains_the_plan_and_the_service_account_role() {
+        let forbidden = CommandError::from(ApiError::Api {
+            status: 403,
+            code: Some("FORBIDDEN".into()),
+            message: "Forbidden".into(),
+            request_id: None,
+        });
+        assert_eq!(forbidden.kind, ErrorKind::Failed);
+        assert!(
+            forbidden
+                .message
+                .contains("Forbidden (HTTP 403, FORBIDDEN)")
+        );
+        let hints = forbidden.hints.join("\n");
+        for needle in [
+            "Starter and Builder plans",
+            "all permissions only",
+            "role_change = \"replace\"",
+            "plan upgrade",
+            "service account has no role on this project",
+        ] {
+            assert!(hints.contains(needle), "{needle:?} missing from:\n{hints}");
+        }
+        let other = CommandError::from(ApiError::Api {
+            status: 409,
+            code: None,
+            message: "Conflict".into(),
+            request_id: None,
+        });
+        assert!(other.hints.is_empty());
     }
 }

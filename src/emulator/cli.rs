@@ -42,6 +42,9 @@ pub struct EmulatorArgs {
     /// Behave like a Starter-plan organisation: keys only with `ProjectEditor`, no role changes.
     #[arg(long)]
     pub starter_plan: bool,
+    /// Answer 500 instead of 404 to deleting a key that does not exist, as production does.
+    #[arg(long)]
+    pub delete_missing_500: bool,
     /// Latency added to every request, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
@@ -114,6 +117,7 @@ impl EmulatorArgs {
             token_ttl: Duration::from_secs(self.token_ttl),
             key_quota: self.key_quota,
             starter_plan: self.starter_plan,
+            delete_missing_500: self.delete_missing_500,
             faults: Faults {
                 latency: Duration::from_millis(self.latency_ms),
                 seed: self.fault_seed,
@@ -234,6 +238,7 @@ mod tests {
             "--key-quota",
             "3",
             "--starter-plan",
+            "--delete-missing-500",
             "--latency-ms",
             "20",
             "--error-rate",
@@ -257,6 +262,7 @@ mod tests {
         assert_eq!(config.client_secret, DEFAULT_CLIENT_SECRET);
         assert_eq!(config.key_quota, Some(3));
         assert!(config.starter_plan);
+        assert!(config.delete_missing_500);
         assert_eq!(config.token_ttl, Duration::from_secs(60));
         let expected = Faults {
             latency: Duration::from_millis(20),

@@ -31,6 +31,9 @@ pub struct EmulatorConfig {
     pub key_quota: Option<usize>,
     /// Starter-plan organisation: keys only with `ProjectEditor`, role changes refused (403).
     pub starter_plan: bool,
+    /// Deleting a key that does not exist answers 500 `INTERNAL` instead of 404, as production
+    /// was seen to do.
+    pub delete_missing_500: bool,
     /// Faults injected at random (scripted ones come through [`super::RunningEmulator::push_faults`]).
     pub faults: Faults,
     /// Where the state lives between runs (JSON). Loaded at start, saved after each change.
@@ -47,6 +50,7 @@ impl Default for EmulatorConfig {
             token_ttl: Duration::from_secs(1800),
             key_quota: None,
             starter_plan: false,
+            delete_missing_500: false,
             faults: Faults::default(),
             state_file: None,
             seed: None,
@@ -109,10 +113,11 @@ impl Route {
 
 /// One injected misbehaviour, for one request.
 ///
-/// `Status`, `Throttle`, `Drop` and `Html` answer before the operation runs (nothing changes).
+/// `Status`, `Throttle`, `Drop`, `Html`, `Echo` and `EchoText` answer before the operation runs
+/// (nothing changes).
 /// `LoseResponse`, `TruncatedJson`, `EmptyOk`, `WrongTypes`, `MissingFields`, `HugeBody` and
 /// `Trickle` perform the operation, then lose or mangle its answer, as a broken proxy or network
-/// would. `Delay` performs it and answers late.
+/// would; `NamelessKey` and `NextPage` perform it and answer what production was seen to answer. `Delay` performs it and answers late.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// This status with the API's JSON error document (OAuth shape on the token route).
@@ -139,6 +144,18 @@ pub enum Fault {
     Trickle,
     /// Perform the operation and answer after this extra delay.
     Delay(Duration),
+    /// The real answer with the `name` field removed from its first key (the first item of a
+    /// key listing, or the key itself), as production was seen to list keys.
+    NamelessKey,
+    /// The real listing with `"pagination": {"next": "<token>"}` added, as if more items
+    /// followed on another page.
+    NextPage,
+    /// Not performed: this status with the route's JSON error document whose message echoes
+    /// the request, its `Authorization` header (the bearer token) and its body (on the token
+    /// route: the client id and secret), as a careless server or proxy does.
+    Echo(u16),
+    /// Like [`Fault::Echo`], as a `text/plain` body instead of a JSON document.
+    EchoText(u16),
 }
 
 /// A token bucket: `burst` requests at once, refilled at `per_second`.

@@ -101,6 +101,9 @@ async fn apply(
             break_connection(conn)
         }
         Fault::Html(status) => Some(html_page(status)),
+        Fault::Echo(status) | Fault::EchoText(status) => {
+            Some(echo(route, status, fault == Fault::Echo(status), req).await)
+        }
         Fault::Delay(delay) => {
             tokio::time::sleep(delay).await;
             Some(next.run(req).await)
@@ -110,7 +113,9 @@ async fn apply(
         | Fault::WrongTypes
         | Fault::MissingFields
         | Fault::HugeBody
-        | Fault::Trickle => {
+        | Fault::Trickle
+        | Fault::NamelessKey
+        | Fault::NextPage => {
             let response = next.run(req).await;
             let (mut parts, body) = response.into_parts();
             let body = axum::body::to_bytes(body, usize::MAX)
@@ -189,6 +194,38 @@ fn error_for(route: Route, status: u16) -> Response {
     admin_error(status, code, &message)
 }
 
+/// An error that repeats the request: its `Authorization` header and its body, as a JSON error
+/// document of the route's API (`json`) or as plain text. Clients must never print it as is.
+async fn echo(route: Route, status: u16, json: bool, req: Request) -> Response {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("(none)")
+        .to_owned();
+    let body = axum::body::to_bytes(req.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = format!(
+        "Cannot process request with Authorization: {authorization} and body: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    if !json {
+        let mut response = (code, message).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        return response;
+    }
+    if route == Route::Token {
+        oauth_error(status, "invalid_request", &message)
+    } else {
+        admin_error(status, "INVALID_ARGUMENT", &message)
+    }
+}
+
 /// What a proxy in front of the API answers: an HTML page, not JSON.
 fn html_page(status: u16) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -244,6 +281,27 @@ fn mangle(fault: Fault, status: StatusCode, body: &[u8]) -> (StatusCode, Bytes) 
             let mut padded = body.to_vec();
             padded.resize(HUGE_BODY_BYTES.max(body.len() + 1), b' ');
             (StatusCode::OK, Bytes::from(padded))
+        }
+        Fault::NamelessKey => {
+            let mut value = json.unwrap_or(Value::Null);
+            let key = match value.get_mut("data").and_then(Value::as_array_mut) {
+                Some(items) => items.first_mut(),
+                None => Some(&mut value),
+            };
+            if let Some(Value::Object(key)) = key {
+                key.remove("name");
+            }
+            (status, Bytes::from(value.to_string()))
+        }
+        Fault::NextPage => {
+            let mut value = json.unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut value {
+                map.insert(
+                    "pagination".to_owned(),
+                    serde_json::json!({ "next": "eyJza2lwX3Bhc3QiOiIxMDAifQ" }),
+                );
+            }
+            (status, Bytes::from(value.to_string()))
         }
         Fault::Trickle => {
             let mut padded = body.to_vec();

@@ -46,12 +46,13 @@ const GRACE: Duration = Duration::from_secs(1);
 ///
 /// Fails when the address cannot be bound, or the state or seed cannot be read.
 pub async fn start(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<RunningEmulator> {
-    let store = Store::open(
+    let mut store = Store::open(
         config.state_file.clone(),
         config.seed.as_ref(),
         config.key_quota,
         config.starter_plan,
     )?;
+    store.delete_missing_500 = config.delete_missing_500;
     let shared = Arc::new(Shared::new(&config, store));
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
@@ -254,6 +255,11 @@ impl RunningEmulator {
     /// Switches Starter-plan mode on or off.
     pub fn set_starter_plan(&self, on: bool) {
         lock(&self.shared.store).starter_plan = on;
+    }
+
+    /// Switches between 500 (production's answer) and 404 for deleting a key that is not there.
+    pub fn set_delete_missing_500(&self, on: bool) {
+        lock(&self.shared.store).delete_missing_500 = on;
     }
 
     /// Stops accepting, lets requests in flight finish for a moment, then breaks what is left

@@ -27,7 +27,7 @@ const RENEW_MARGIN: Duration = Duration::from_secs(300);
 const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(1800);
 
 /// How keyplan authenticates to the Admin API.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
     /// A ready access token, used as is (never renewed).
     AccessToken(Secret),
@@ -36,6 +36,21 @@ pub enum Credentials {
         client_id: String,
         client_secret: Secret,
     },
+}
+
+/// By hand: the client id is a credential too (see [`Credentials::secrets`]), so `Debug` shows
+/// neither part of a service account's login.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::AccessToken(token) => f.debug_tuple("AccessToken").field(token).finish(),
+            Credentials::ClientCredentials { client_secret, .. } => f
+                .debug_struct("ClientCredentials")
+                .field("client_id", &format_args!("[redacted]"))
+                .field("client_secret", client_secret)
+                .finish(),
+        }
+    }
 }
 
 impl Credentials {
@@ -70,13 +85,16 @@ impl Credentials {
         }
     }
 
-    /// Strings that must never appear in output: the secret parts of these credentials.
+    /// Strings that must never appear in output: every part of these credentials. The client
+    /// id is included: it is half of a service account's login, and a token endpoint that
+    /// echoes its request would show it next to the secret.
     pub(crate) fn secrets(&self) -> Vec<String> {
         match self {
             Credentials::AccessToken(token) => vec![token.expose().to_owned()],
-            Credentials::ClientCredentials { client_secret, .. } => {
-                vec![client_secret.expose().to_owned()]
-            }
+            Credentials::ClientCredentials {
+                client_id,
+                client_secret,
+            } => vec![client_secret.expose().to_owned(), client_id.clone()],
         }
     }
 

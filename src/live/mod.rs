@@ -43,7 +43,9 @@ pub trait AdminApi: Send + Sync {
         id: &KeyId,
         update: &KeyUpdate,
     ) -> impl Future<Output = Result<LiveKey, ApiError>> + Send;
-    /// Deletes a key. A key that is already gone (404) is success: `Ok(false)`.
+    /// Deletes a key. A key that is already gone is success: `Ok(false)`. Gone means a 404,
+    /// or a 5xx (production's answer for a missing key) after which describing the key finds
+    /// it missing.
     fn delete_key(&self, id: &KeyId) -> impl Future<Output = Result<bool, ApiError>> + Send;
 }
 
@@ -100,9 +102,32 @@ impl ApiError {
         self.status() == Some(404)
     }
 
+    /// Replaces every occurrence of the strings in `redact` (credentials) in every text the
+    /// error holds, whatever its kind. Strings shorter than 4 characters are left alone, as in
+    /// [`redact::sanitise`].
+    fn scrub(self, redact: &[&str]) -> ApiError {
+        let clean = |text: String| {
+            redact
+                .iter()
+                .filter(|s| s.len() >= 4)
+                .fold(text, |text, secret| text.replace(secret, "[redacted]"))
+        };
+        self.map_text(clean, clean)
+    }
+
     /// Rewrites the text of an error the API or the transport gave (the message or the detail),
     /// keeping its status, code and request id; other errors pass through unchanged.
     fn reword(self, text: impl FnOnce(&str) -> String) -> ApiError {
+        self.map_text(|message| text(&message), |other| other)
+    }
+
+    /// Applies `main` to the message or detail of an API or transport error, and `other` to
+    /// every other text the error holds (code, request id, and the text of the other kinds).
+    fn map_text(
+        self,
+        main: impl FnOnce(String) -> String,
+        other: impl Fn(String) -> String,
+    ) -> ApiError {
         match self {
             ApiError::Api {
                 status,
@@ -111,15 +136,19 @@ impl ApiError {
                 request_id,
             } => ApiError::Api {
                 status,
-                code,
-                message: text(&message),
-                request_id,
+                code: code.map(&other),
+                message: main(message),
+                request_id: request_id.map(&other),
             },
             ApiError::Transport { status, detail } => ApiError::Transport {
                 status,
-                detail: text(&detail),
+                detail: main(detail),
             },
-            other => other,
+            ApiError::OutcomeUnknown { detail } => ApiError::OutcomeUnknown {
+                detail: other(detail),
+            },
+            ApiError::Credentials(text) => ApiError::Credentials(other(text)),
+            ApiError::Config(text) => ApiError::Config(other(text)),
         }
     }
 }

@@ -116,6 +116,9 @@ pub(crate) enum Resend {
     /// Reads, PATCH (it sets absolute values), DELETE (a second one finds 404, read as "gone"),
     /// and the token exchange: sending twice has the effect of sending once.
     Safe,
+    /// Safe to resend, but a 5xx answer goes back to the caller at once, which looks at the
+    /// state before resending: a DELETE, since production answers 500 for a key already gone.
+    Checked,
     /// A create: a second one makes a second key, and the first one's secret is lost.
     Never,
 }
@@ -158,9 +161,8 @@ pub(crate) fn verdict(outcome: Outcome, resend: Resend) -> Verdict {
     match (outcome, resend) {
         (Outcome::Status(429), _) => Verdict::Throttled,
         (Outcome::Status(408) | Outcome::NotSent, _)
-        | (Outcome::Status(500 | 502 | 503 | 504) | Outcome::MaybeSent, Resend::Safe) => {
-            Verdict::Retry
-        }
+        | (Outcome::Status(500 | 502 | 503 | 504) | Outcome::MaybeSent, Resend::Safe)
+        | (Outcome::MaybeSent, Resend::Checked) => Verdict::Retry,
         (Outcome::Status(500 | 502 | 503 | 504) | Outcome::MaybeSent, Resend::Never) => {
             Verdict::Unknown
         }
@@ -327,9 +329,11 @@ mod tests {
         for status in [500, 502, 503, 504] {
             assert_eq!(verdict(Status(status), Resend::Safe), Verdict::Retry);
             assert_eq!(verdict(Status(status), Resend::Never), Verdict::Unknown);
+            assert_eq!(verdict(Status(status), Resend::Checked), Verdict::Done);
         }
         assert_eq!(verdict(MaybeSent, Resend::Safe), Verdict::Retry);
         assert_eq!(verdict(MaybeSent, Resend::Never), Verdict::Unknown);
+        assert_eq!(verdict(MaybeSent, Resend::Checked), Verdict::Retry);
         for resend in [Resend::Safe, Resend::Never] {
             assert_eq!(verdict(NotSent, resend), Verdict::Retry);
             assert_eq!(verdict(Status(408), resend), Verdict::Retry);

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use reqwest::header::HeaderMap;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::ApiError;
 use super::redact::{excerpt_of, sanitise, sanitise_message};
@@ -21,6 +21,61 @@ use crate::model::{
 #[derive(Debug, Deserialize)]
 pub(crate) struct ListWire<T> {
     pub data: Vec<T>,
+    /// Every other field, looked at only for a pagination marker (see [`ListWire::next_page`]).
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Objects in which a listing could carry its pagination state.
+const PAGINATION_OBJECTS: [&str; 6] = ["pagination", "paging", "page", "pageinfo", "links", "meta"];
+
+impl<T> ListWire<T> {
+    /// The field that says more items follow on another page, if the answer has one: a
+    /// `next`, cursor, token or `has_more` field with a value, at the top level or inside a
+    /// pagination object (`pagination.next`). The Admin API documents no pagination, so there
+    /// is no clear way to follow one: the caller refuses the listing rather than read one
+    /// page as the whole (missing keys would be planned as creations).
+    pub(crate) fn next_page(&self) -> Option<String> {
+        let marker = |name: &str, value: &serde_json::Value| {
+            let name = normalised(name);
+            let named = ["next", "cursor", "token", "more"]
+                .iter()
+                .any(|part| name.contains(part));
+            named.then_some(()).filter(|()| has_value(value))
+        };
+        for (name, value) in &self.rest {
+            if marker(name, value).is_some() {
+                return Some(sanitise_message(name, &[]));
+            }
+            if let serde_json::Value::Object(inner) = value
+                && PAGINATION_OBJECTS.contains(&normalised(name).as_str())
+                && let Some((field, _)) = inner.iter().find(|(f, v)| marker(f, v).is_some())
+            {
+                return Some(sanitise_message(&format!("{name}.{field}"), &[]));
+            }
+        }
+        None
+    }
+}
+
+/// A field name in lowercase without separators: `next_token`, `nextToken` and `next-token`
+/// read alike.
+fn normalised(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Whether a pagination field says something: not null, false, zero-length or empty.
+fn has_value(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Null | serde_json::Value::Bool(false) => false,
+        serde_json::Value::String(s) => !s.trim().is_empty(),
+        serde_json::Value::Array(items) => !items.is_empty(),
+        serde_json::Value::Object(map) => !map.is_empty(),
+        serde_json::Value::Bool(true) | serde_json::Value::Number(_) => true,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -32,8 +87,10 @@ pub(crate) struct ProjectWire {
 #[derive(Debug, Deserialize)]
 pub(crate) struct KeyWire {
     id: String,
-    /// Required, but the Python SDK tolerates `null` in lists, so keyplan does too.
-    #[serde(deserialize_with = "present_but_nullable")]
+    /// Required by the spec, but production was seen to list keys without it, and the Python
+    /// SDK accepts both a missing and a `null` name, so keyplan does too: such a key has an
+    /// empty name, which no declared key (1-80 characters) can match.
+    #[serde(default)]
     name: Option<String>,
     project_id: String,
     roles: Vec<String>,
@@ -80,12 +137,6 @@ pub(crate) struct TokenWire {
     pub expires_in: Option<u64>,
     #[serde(default)]
     pub token_type: Option<String>,
-}
-
-/// A field that must be present but may be `null` (serde reads a missing `Option` as `None`
-/// unless told otherwise; `deserialize_with` without `default` makes it required).
-fn present_but_nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Option::<String>::deserialize(d)
 }
 
 fn roles_wire(roles: &crate::model::RoleSet) -> Vec<&'static str> {
@@ -459,12 +510,14 @@ mod tests {
             [Role::ProjectEditor, Role::DataPlaneViewer].into()
         );
         assert!(ok.created_at.is_some());
-        // Tolerated: a null name, no or an odd created_at, unknown extra fields.
+        // Tolerated: a null or missing name, no or an odd created_at, unknown extra fields.
         let lenient = key(r#"{"id":"k1","name":null,"project_id":"p1","roles":[],"created_at":"yesterday","extra":1}"#).unwrap();
         assert_eq!((lenient.name.as_str(), lenient.created_at), ("", None));
-        // Refused: missing name/roles/id, wrong types, unknown roles, empty ids.
+        let nameless = key(r#"{"id":"k1","project_id":"p1","roles":[]}"#).unwrap();
+        assert_eq!(nameless.name, "");
+        // Refused: missing roles/id, wrong types, unknown roles, empty ids.
         for bad in [
-            r#"{"id":"k1","project_id":"p1","roles":[]}"#,
+            r#"{"id":"k1","name":7,"project_id":"p1","roles":[]}"#,
             r#"{"id":"k1","name":"a","project_id":"p1"}"#,
             r#"{"name":"a","project_id":"p1","roles":[]}"#,
             r#"{"id":7,"name":"a","project_id":"p1","roles":[]}"#,
@@ -474,6 +527,37 @@ mod tests {
             r#"{"id":"k1","name":"a","project_id":" ","roles":[]}"#,
         ] {
             assert!(key(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_pagination_marker_is_found_wherever_it_sits() {
+        let next = |json: &str| {
+            serde_json::from_str::<ListWire<KeyWire>>(json)
+                .unwrap()
+                .next_page()
+        };
+        for (json, field) in [
+            (
+                r#"{"data":[],"pagination":{"next":"abc"}}"#,
+                "pagination.next",
+            ),
+            (r#"{"data":[],"next_token":"abc"}"#, "next_token"),
+            (r#"{"data":[],"nextPageToken":"abc"}"#, "nextPageToken"),
+            (r#"{"data":[],"cursor":"c1"}"#, "cursor"),
+            (r#"{"data":[],"has_more":true}"#, "has_more"),
+            (r#"{"data":[],"links":{"next":"/x?page=2"}}"#, "links.next"),
+        ] {
+            assert_eq!(next(json).as_deref(), Some(field), "{json}");
+        }
+        for json in [
+            r#"{"data":[]}"#,
+            r#"{"data":[],"pagination":{"next":null}}"#,
+            r#"{"data":[],"pagination":{}}"#,
+            r#"{"data":[],"has_more":false,"next":""}"#,
+            r#"{"data":[],"total":3}"#,
+        ] {
+            assert_eq!(next(json), None, "{json}");
         }
     }
 

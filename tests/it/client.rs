@@ -13,10 +13,10 @@ use keyplan::live::client::{
 use keyplan::live::{AdminApi, ApiError};
 use keyplan::model::{KeyId, KeyUpdate, NewKey, ProjectId, Role, RoleSet, Secret};
 
-const CLIENT_ID: &str = "svc-test";
-const CLIENT_SECRET: &str = "svc-test-secret-5f1b";
+pub(crate) const CLIENT_ID: &str = "svc-test";
+pub(crate) const CLIENT_SECRET: &str = "svc-test-secret-5f1b";
 
-async fn emulator_with(config: EmulatorConfig) -> RunningEmulator {
+pub(crate) async fn emulator_with(config: EmulatorConfig) -> RunningEmulator {
     let config = EmulatorConfig {
         client_id: CLIENT_ID.into(),
         client_secret: CLIENT_SECRET.into(),
@@ -25,7 +25,7 @@ async fn emulator_with(config: EmulatorConfig) -> RunningEmulator {
     start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
 }
 
-async fn emulator() -> RunningEmulator {
+pub(crate) async fn emulator() -> RunningEmulator {
     emulator_with(EmulatorConfig::default()).await
 }
 
@@ -65,7 +65,7 @@ fn quick_retry() -> RetryPolicy {
     }
 }
 
-fn config(emu: &RunningEmulator, credentials: Credentials) -> ClientConfig {
+pub(crate) fn config(emu: &RunningEmulator, credentials: Credentials) -> ClientConfig {
     let mut config = ClientConfig::new(credentials);
     config.api_host = emu.base_url();
     config.oauth_url = emu.oauth_url();
@@ -74,14 +74,14 @@ fn config(emu: &RunningEmulator, credentials: Credentials) -> ClientConfig {
     config
 }
 
-fn service_account() -> Credentials {
+pub(crate) fn service_account() -> Credentials {
     Credentials::ClientCredentials {
         client_id: CLIENT_ID.into(),
         client_secret: Secret::new(CLIENT_SECRET),
     }
 }
 
-fn client(emu: &RunningEmulator) -> HttpAdminApi {
+pub(crate) fn client(emu: &RunningEmulator) -> HttpAdminApi {
     HttpAdminApi::new(config(emu, service_account())).unwrap()
 }
 
@@ -91,11 +91,11 @@ fn client_with(emu: &RunningEmulator, edit: impl FnOnce(&mut ClientConfig)) -> H
     HttpAdminApi::new(config).unwrap()
 }
 
-fn roles(roles: &[Role]) -> RoleSet {
+pub(crate) fn roles(roles: &[Role]) -> RoleSet {
     roles.iter().copied().collect()
 }
 
-fn new_key(name: &str, r: &[Role]) -> NewKey {
+pub(crate) fn new_key(name: &str, r: &[Role]) -> NewKey {
     NewKey {
         name: name.into(),
         roles: roles(r),
@@ -103,7 +103,7 @@ fn new_key(name: &str, r: &[Role]) -> NewKey {
 }
 
 /// Fails when any secret or token the emulator issued (or the client secret) appears in `text`.
-fn assert_no_secrets(emu: &RunningEmulator, text: &str) {
+pub(crate) fn assert_no_secrets(emu: &RunningEmulator, text: &str) {
     for secret in emu.issued_secrets().iter().chain(&emu.issued_tokens()) {
         assert!(
             !text.contains(secret.as_str()),

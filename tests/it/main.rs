@@ -11,6 +11,7 @@ mod common;
 mod docs;
 mod emulator;
 mod faults;
+mod hardening_api;
 mod keyring;
 mod manifest;
 mod output;

@@ -79,6 +79,8 @@ pub(crate) struct Store {
     state_file: Option<PathBuf>,
     pub key_quota: Option<usize>,
     pub starter_plan: bool,
+    /// Deleting a key that does not exist answers 500 instead of 404, as production does.
+    pub delete_missing_500: bool,
 }
 
 /// By hand: the issued secrets must never reach a `Debug` output.
@@ -91,6 +93,7 @@ impl std::fmt::Debug for Store {
             .field("state_file", &self.state_file)
             .field("key_quota", &self.key_quota)
             .field("starter_plan", &self.starter_plan)
+            .field("delete_missing_500", &self.delete_missing_500)
             .finish_non_exhaustive()
     }
 }
@@ -255,6 +258,9 @@ impl Store {
         let before = self.keys.len();
         self.keys.retain(|key| key.id != id);
         if self.keys.len() == before {
+            if self.delete_missing_500 {
+                return Err(Refusal::new(500, "INTERNAL", "Internal server error"));
+            }
             return Err(Refusal::key_not_found());
         }
         Ok(())

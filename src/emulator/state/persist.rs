@@ -59,6 +59,7 @@ impl Store {
             state_file,
             key_quota,
             starter_plan,
+            delete_missing_500: false,
         };
         let existing = match &store.state_file {
             Some(path) if path.exists() => Some(read_state(path)?),

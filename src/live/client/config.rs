@@ -229,13 +229,14 @@ mod tests {
     #[test]
     fn debug_output_holds_no_credentials() {
         let mut config = ClientConfig::new(Credentials::ClientCredentials {
-            client_id: "id".into(),
+            client_id: "svc-client-id-7f3a".into(),
             client_secret: Secret::new("very-secret-value"),
         });
         config.oauth_url = "https://login.example/oauth/token".into();
         let api = HttpAdminApi::new(config.clone()).unwrap();
         for text in [format!("{api:?}"), format!("{config:?}")] {
             assert!(!text.contains("very-secret-value"), "{text}");
+            assert!(!text.contains("svc-client-id-7f3a"), "{text}");
         }
     }
 }

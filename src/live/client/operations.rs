@@ -3,7 +3,8 @@
 
 use reqwest::Method;
 
-use super::transport::HttpAdminApi;
+use super::attempt::Reply;
+use super::transport::{HttpAdminApi, as_strs};
 use crate::live::retry::Resend;
 use crate::live::wire::{
     self, CreateBody, CreatedWire, KeyWire, ListWire, ProjectWire, UpdateBody,
@@ -15,24 +16,74 @@ fn json_body<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(value).map_err(|e| ApiError::Config(format!("encode the request: {e}")))
 }
 
-/// Converts a list of wire items, failing on the first bad one.
-fn convert<W, M>(
-    items: Vec<W>,
-    into: impl Fn(W) -> Result<M, String>,
-    status: u16,
-) -> Result<Vec<M>, ApiError> {
-    items
-        .into_iter()
-        .map(into)
-        .collect::<Result<_, _>>()
-        .map_err(unreadable(status))
+/// A 5xx, whether the API's document or a proxy's page.
+fn is_server_error(err: &ApiError) -> bool {
+    err.status().is_some_and(|status| status >= 500)
 }
 
-/// The error for an answer whose JSON parsed but holds a value keyplan cannot use.
-fn unreadable(status: u16) -> impl Fn(String) -> ApiError {
-    move |detail| ApiError::Transport {
-        status: Some(status),
-        detail,
+impl HttpAdminApi {
+    /// Sends one DELETE of a key; 404 and every success status are answers.
+    async fn send_delete(&self, id: &KeyId, resend: Resend) -> Result<Reply, ApiError> {
+        self.send(
+            Method::DELETE,
+            &["admin", "api-keys", id.as_str()],
+            None,
+            resend,
+            &[200, 202, 204, 404],
+        )
+        .await
+    }
+
+    /// Whether the API says the key does not exist (its own 404 document: a proxy's 404 page
+    /// or any other failure proves nothing).
+    async fn is_gone(&self, id: &KeyId) -> bool {
+        matches!(
+            self.describe_key(id).await,
+            Err(ApiError::Api { status: 404, .. })
+        )
+    }
+
+    /// Converts a list of wire items, failing on the first bad one.
+    fn convert<W, M>(
+        &self,
+        items: Vec<W>,
+        into: impl Fn(W) -> Result<M, String>,
+        status: u16,
+    ) -> Result<Vec<M>, ApiError> {
+        items
+            .into_iter()
+            .map(into)
+            .collect::<Result<_, _>>()
+            .map_err(self.unreadable(status))
+    }
+
+    /// Refuses a listing that announces another page: read as the whole, it would lack keys
+    /// (planned as creations) or projects.
+    fn whole_listing<T>(
+        &self,
+        list: &ListWire<T>,
+        what: &str,
+        status: u16,
+    ) -> Result<(), ApiError> {
+        match list.next_page() {
+            Some(field) => Err(self.unreadable(status)(format!(
+                "the {what} announces another page ({field}), but the Admin API documents no \
+                 pagination to follow: keyplan refuses to read one page as the whole listing"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The error for an answer whose JSON parsed but holds a value keyplan cannot use. The
+    /// detail may quote a value from the answer (an unknown role, an id), so it is scrubbed of
+    /// credentials like every other text from a server.
+    fn unreadable(&self, status: u16) -> impl Fn(String) -> ApiError + '_ {
+        move |detail| {
+            self.inner.scrub(ApiError::Transport {
+                status: Some(status),
+                detail,
+            })
+        }
     }
 }
 
@@ -40,13 +91,14 @@ impl AdminApi for HttpAdminApi {
     async fn list_projects(&self) -> Result<Vec<Project>, ApiError> {
         let reply = self.get(&["admin", "projects"]).await?;
         let list: ListWire<ProjectWire> = self.inner.decode(&reply, "a project list")?;
-        convert(list.data, ProjectWire::into_model, reply.status)
+        self.whole_listing(&list, "project list", reply.status)?;
+        self.convert(list.data, ProjectWire::into_model, reply.status)
     }
 
     async fn describe_project(&self, id: &ProjectId) -> Result<Project, ApiError> {
         let reply = self.get(&["admin", "projects", id.as_str()]).await?;
         let project: ProjectWire = self.inner.decode(&reply, "a project")?;
-        project.into_model().map_err(unreadable(reply.status))
+        project.into_model().map_err(self.unreadable(reply.status))
     }
 
     async fn list_keys(&self, project: &ProjectId) -> Result<Vec<LiveKey>, ApiError> {
@@ -56,15 +108,13 @@ impl AdminApi for HttpAdminApi {
             .get(&["admin", "projects", project.as_str(), "api-keys"])
             .await?;
         let list: ListWire<KeyWire> = self.inner.decode(&reply, "a key list")?;
-        let keys = convert(list.data, KeyWire::into_model, reply.status)?;
+        self.whole_listing(&list, "key list", reply.status)?;
+        let keys = self.convert(list.data, KeyWire::into_model, reply.status)?;
         if let Some(stray) = keys.iter().find(|k| k.project_id != *project) {
-            return Err(ApiError::Transport {
-                status: Some(reply.status),
-                detail: format!(
-                    "the key list of project {project} holds key {} of project {}",
-                    stray.id, stray.project_id
-                ),
-            });
+            return Err(self.unreadable(reply.status)(format!(
+                "the key list of project {project} holds key {} of project {}",
+                stray.id, stray.project_id
+            )));
         }
         Ok(keys)
     }
@@ -100,7 +150,7 @@ impl AdminApi for HttpAdminApi {
     async fn describe_key(&self, id: &KeyId) -> Result<LiveKey, ApiError> {
         let reply = self.get(&["admin", "api-keys", id.as_str()]).await?;
         let key: KeyWire = self.inner.decode(&reply, "a key")?;
-        key.into_model().map_err(unreadable(reply.status))
+        key.into_model().map_err(self.unreadable(reply.status))
     }
 
     async fn update_key(&self, id: &KeyId, update: &KeyUpdate) -> Result<LiveKey, ApiError> {
@@ -116,25 +166,38 @@ impl AdminApi for HttpAdminApi {
             )
             .await?;
         let key: KeyWire = self.inner.decode(&reply, "the updated key")?;
-        key.into_model().map_err(unreadable(reply.status))
+        key.into_model().map_err(self.unreadable(reply.status))
     }
 
     async fn delete_key(&self, id: &KeyId) -> Result<bool, ApiError> {
-        let reply = self
-            .send(
-                Method::DELETE,
-                &["admin", "api-keys", id.as_str()],
-                None,
-                Resend::Safe,
-                &[200, 202, 204, 404],
-            )
-            .await?;
+        // Production answers 500 to deleting a key that is already gone, and a 5xx may also
+        // follow a delete that took effect: after a 5xx, ask whether the key is still there
+        // before resending (with the usual retries) or reporting a failure.
+        let reply = match self.send_delete(id, Resend::Checked).await {
+            Err(err) if is_server_error(&err) => {
+                if self.is_gone(id).await {
+                    return Ok(false);
+                }
+                match self.send_delete(id, Resend::Safe).await {
+                    Err(err) if is_server_error(&err) => {
+                        return if self.is_gone(id).await {
+                            Ok(false)
+                        } else {
+                            Err(err)
+                        };
+                    }
+                    other => other?,
+                }
+            }
+            other => other?,
+        };
         if reply.status != 404 {
             return Ok(true);
         }
         // "Already gone" only on the API's own 404 document: a proxy's or a wrong host's 404
         // page must not read as a successful delete.
-        match wire::error_from_body(404, &reply.headers, &reply.body, true, &self.inner.redact()) {
+        let redact = self.inner.redact();
+        match wire::error_from_body(404, &reply.headers, &reply.body, true, &as_strs(&redact)) {
             ApiError::Api { .. } => Ok(false),
             err => Err(err),
         }

@@ -6,6 +6,7 @@
 //! One loop ([`Inner::execute`]) sends every request, so every operation gets the same rules;
 //! `docs/client.md` states them for users.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +25,13 @@ use crate::live::retry::{
     Outcome, Pacer, Resend, RetryPolicy, Verdict, parse_retry_after, verdict,
 };
 use crate::live::wire::{self, TokenRequest, TokenWire};
+use crate::lock::lock;
 use crate::model::Secret;
+
+/// How many received tokens are remembered for redaction. Renewals are rare (one per token
+/// lifetime, plus one per refused token), so this covers every token a request in flight can
+/// still carry.
+const RECEIVED_TOKENS_KEPT: usize = 16;
 
 /// The audience of the token exchange (the trailing slash matters).
 const AUDIENCE: &str = "https://api.pinecone.io/";
@@ -42,8 +49,13 @@ pub(super) struct Inner {
     api_base: Url,
     oauth_url: Url,
     credentials: Credentials,
-    /// Blanked out of any text taken from a response.
+    /// Blanked out of any text taken from a response: the credentials' secret parts.
     redact: Vec<String>,
+    /// Every token the token endpoint handed out, whatever its shape: a server that echoes a
+    /// request (its `Authorization` header) into an error body would otherwise print it, and
+    /// only JWT-shaped tokens are recognisable on sight. The most recent few are kept: a
+    /// request still carrying an older one may be answered after a renewal.
+    received: std::sync::Mutex<VecDeque<String>>,
     policy: RetryPolicy,
     tokens: TokenCache,
     pacer: Pacer,
@@ -100,7 +112,10 @@ impl HttpAdminApi {
             resend,
             api: true,
         };
-        self.inner.call(call, ok).await
+        self.inner
+            .call(call, ok)
+            .await
+            .map_err(|err| self.inner.scrub(err))
     }
 }
 
@@ -117,6 +132,7 @@ impl Inner {
             api_base,
             oauth_url,
             redact: credentials.secrets(),
+            received: std::sync::Mutex::new(VecDeque::new()),
             credentials,
             policy,
             tokens: TokenCache::default(),
@@ -125,8 +141,27 @@ impl Inner {
         }
     }
 
-    pub(super) fn redact(&self) -> Vec<&str> {
-        self.redact.iter().map(String::as_str).collect()
+    /// Everything to blank out of server text: the credentials' secret parts and the tokens
+    /// received so far. Owned, since the received tokens change; see [`as_strs`].
+    pub(super) fn redact(&self) -> Vec<String> {
+        let mut all = self.redact.clone();
+        all.extend(lock(&self.received).iter().cloned());
+        all
+    }
+
+    /// Remembers a token the token endpoint handed out, so that no error ever prints it.
+    fn remember(&self, token: &Secret) {
+        let mut received = lock(&self.received);
+        if received.len() == RECEIVED_TOKENS_KEPT {
+            received.pop_front();
+        }
+        received.push_back(token.expose().to_owned());
+    }
+
+    /// Blanks every credential out of an error's text, whichever path built it: the last
+    /// line of defence for text that did not go through [`redact::sanitise`] with the full list.
+    pub(super) fn scrub(&self, err: ApiError) -> ApiError {
+        err.scrub(&as_strs(&self.redact()))
     }
 
     /// Sends one request with the retry rules, returning the final answer (any status) or the
@@ -227,7 +262,7 @@ impl Inner {
             };
             // `attempts` counts the attempts of this kind that failed, this one included.
             if attempts >= budget || started.elapsed() + delay > self.policy.max_total {
-                let excerpt = call.resend == Resend::Safe;
+                let excerpt = call.resend != Resend::Never;
                 return Err(self.give_up(attempt, sent, started.elapsed(), excerpt));
             }
             bump(&self.counters.retries);
@@ -283,7 +318,8 @@ impl Inner {
             .execute(&call)
             .await
             .map_err(|e| token_endpoint_error(e, &self.credentials))?;
-        let redact = self.redact();
+        let owned = self.redact();
+        let redact = as_strs(&owned);
         if !(200..300).contains(&reply.status) {
             let err =
                 wire::error_from_body(reply.status, &reply.headers, &reply.body, true, &redact);
@@ -311,10 +347,9 @@ impl Inner {
                 self.credentials.hint()
             )));
         }
-        Ok((
-            Secret::new(wire.access_token),
-            auth::token_ttl(wire.expires_in),
-        ))
+        let token = Secret::new(wire.access_token);
+        self.remember(&token);
+        Ok((token, auth::token_ttl(wire.expires_in)))
     }
 
     /// The error after the last allowed attempt, saying so.
@@ -375,7 +410,7 @@ impl Inner {
             &reply.headers,
             &reply.body,
             excerpt,
-            &self.redact(),
+            &as_strs(&self.redact()),
         );
         if reply.status == 401 {
             return ApiError::Credentials(format!(
@@ -388,7 +423,7 @@ impl Inner {
 
     /// Sends an API call and hands back a success answer, or the typed error.
     async fn call(&self, call: Call<'_>, ok: &[u16]) -> Result<Reply, ApiError> {
-        let excerpt = call.resend == Resend::Safe;
+        let excerpt = call.resend != Resend::Never;
         let reply = self.execute(&call).await?;
         let status = reply.status;
         if ok.contains(&status) {
@@ -415,7 +450,7 @@ impl Inner {
                 .headers
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
-                .map(|l| redact::sanitise(l, &[]))
+                .map(|l| redact::sanitise(l, &as_strs(&self.redact())))
                 .unwrap_or_default();
             return Err(ApiError::Transport {
                 status: Some(status),
@@ -439,9 +474,14 @@ impl Inner {
             &reply.body,
             what,
             true,
-            &self.redact(),
+            &as_strs(&self.redact()),
         )
     }
+}
+
+/// Borrows a list of owned strings as the `&[&str]` the redaction functions take.
+pub(super) fn as_strs(owned: &[String]) -> Vec<&str> {
+    owned.iter().map(String::as_str).collect()
 }
 
 /// Frames an error of the token exchange: a refusal (4xx) names the variables to check.
