@@ -8,24 +8,16 @@ use crate::emulator::{Faults, Route};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::tally::start;
 use super::{Finished, Prepared, Program, Sandbox, Scenario, Tally, prepare};
 
 /// One crash point: latency slows the apply, it is killed with SIGKILL after a random delay
 /// (up to `max_delay`), then the store is checked and one fault-free apply must converge.
 /// With `targeted`, the kill comes 0 to 8 ms after the emulator committed the first create.
 pub fn crash_point(program: &Program, seed: u64, max_delay: Duration, targeted: bool) -> Tally {
-    let scenario = Scenario::generate(seed);
-    let mut tally = Tally {
-        scenarios: 1,
-        mix: scenario.mix,
-        ..Tally::default()
-    };
-    let prepared = match prepare(program, &scenario) {
-        Ok(prepared) => prepared,
-        Err(problem) => {
-            tally.problems.push(problem);
-            return tally;
-        }
+    let (mut tally, prepared) = start(program, seed);
+    let Some(prepared) = prepared else {
+        return tally;
     };
     let sandbox = &prepared.sandbox;
     let mut rng = StdRng::seed_from_u64(seed ^ 0x00c0_ffee);

@@ -9,7 +9,8 @@ use crate::emulator::{Fault, Faults, Route};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{Program, Sandbox, Scenario, Tally, prepare};
+use super::tally::start;
+use super::{Program, Sandbox, Tally};
 
 /// The random fault mix of one scenario: every kind, at rates drawn per scenario.
 pub fn fault_mix(seed: u64) -> Faults {
@@ -42,18 +43,9 @@ fn scripted_faults(sandbox: &Sandbox) {
 /// One randomised fault scenario: set up without faults, then at most three
 /// `apply --auto-approve` runs under faults, then the checks (faults off).
 pub fn fault_scenario(program: &Program, seed: u64) -> Tally {
-    let scenario = Scenario::generate(seed);
-    let mut tally = Tally {
-        scenarios: 1,
-        mix: scenario.mix,
-        ..Tally::default()
-    };
-    let prepared = match prepare(program, &scenario) {
-        Ok(prepared) => prepared,
-        Err(problem) => {
-            tally.problems.push(problem);
-            return tally;
-        }
+    let (mut tally, prepared) = start(program, seed);
+    let Some(prepared) = prepared else {
+        return tally;
     };
     let sandbox = &prepared.sandbox;
     sandbox.emulator.reset_counters();

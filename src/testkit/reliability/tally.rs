@@ -1,10 +1,10 @@
-//! The figures of many runs: one [`Tally`] per scenario or crash point, summed, and
-//! [`run_many`], which runs them on a few threads at a time.
+//! The figures of many runs: one [`Tally`] per scenario or crash point, started with the
+//! scenario's set-up, summed, and [`run_many`], which runs them on a few threads at a time.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::Mix;
+use super::{Mix, Prepared, Program, Scenario, prepare};
 
 /// The figures summed over all runs.
 #[derive(Debug, Default, Clone)]
@@ -105,4 +105,24 @@ pub fn run_many(
         }
     });
     total.into_inner().unwrap()
+}
+
+/// The start of a fault scenario or a crash point: the tally of the scenario `seed` generates
+/// (one scenario, its mix), and the scenario set up by [`prepare`]. Without the latter when the
+/// set-up failed: the tally then holds the problem and is the result as it is.
+pub(super) fn start(program: &Program, seed: u64) -> (Tally, Option<Prepared>) {
+    let scenario = Scenario::generate(seed);
+    let mut tally = Tally {
+        scenarios: 1,
+        mix: scenario.mix,
+        ..Tally::default()
+    };
+    let prepared = match prepare(program, &scenario) {
+        Ok(prepared) => Some(prepared),
+        Err(problem) => {
+            tally.problems.push(problem);
+            None
+        }
+    };
+    (tally, prepared)
 }
