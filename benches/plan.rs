@@ -1,5 +1,6 @@
-//! Micro-benchmarks of keyplan's own work, without any network (issue 6): validating a
-//! 10,000-key manifest, and the pure plan computation for 100,000 keys.
+//! Micro-benchmarks of keyplan's own work, without any network: validating a 10,000-key
+//! manifest, and the pure plan computation for 100,000 keys (docs/performance.md has the
+//! targets they are held to).
 //!
 //! `cargo bench --bench plan`. Under `cargo test --all-targets` each runs once, as a test.
 //! The inputs come from `keyplan::testkit::synth` (src/testkit/synth.rs), shared with the bench
