@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::{KeyId, Project, ProjectId, RoleSet};
 use crate::plan::{LiveState, Plan};
+use crate::render::words::{clean, project_label, quoted};
 
 use super::error::{CommandError, ErrorKind};
 
@@ -176,7 +177,7 @@ impl SavedPlan {
             .collect();
         let mut changes = Vec::new();
         for before in &self.snapshot {
-            let label = format!("{} ({})", before.project.name, before.project.id);
+            let label = project_label(&before.project);
             let Some(after) = now.get(&before.project.id) else {
                 changes.push(format!("{label}: the project could not be listed"));
                 continue;
@@ -187,11 +188,16 @@ impl SavedPlan {
                 after.keys.iter().map(|k| (&k.id, k)).collect();
             for (id, key) in &old {
                 match new.get(id) {
-                    None => changes.push(format!("{label}: key {:?} ({id}) was deleted", key.name)),
+                    None => changes.push(format!(
+                        "{label}: key {} ({}) was deleted",
+                        quoted(&key.name),
+                        clean(id.as_str())
+                    )),
                     Some(now) if now != key => changes.push(format!(
-                        "{label}: key {:?} ({id}) changed (now {:?} with roles {})",
-                        key.name,
-                        now.name,
+                        "{label}: key {} ({}) changed (now {} with roles {})",
+                        quoted(&key.name),
+                        clean(id.as_str()),
+                        quoted(&now.name),
                         roles_text(&now.roles)
                     )),
                     Some(_) => {}
@@ -199,7 +205,11 @@ impl SavedPlan {
             }
             for (id, key) in &new {
                 if !old.contains_key(id) {
-                    changes.push(format!("{label}: key {:?} ({id}) was created", key.name));
+                    changes.push(format!(
+                        "{label}: key {} ({}) was created",
+                        quoted(&key.name),
+                        clean(id.as_str())
+                    ));
                 }
             }
         }

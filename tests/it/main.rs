@@ -11,6 +11,7 @@ mod common;
 mod docs;
 mod emulator;
 mod faults;
+mod hardening_names;
 mod keyring;
 mod manifest;
 mod secrets;
