@@ -160,3 +160,54 @@ fn a_saved_plan_is_applied_only_while_the_manifest_and_the_live_keys_give_it() {
     assert_eq!(env.keys(&elsewhere), before.1);
     env.assert_no_leaks(&[SECRETS]);
 }
+
+#[test]
+fn a_declared_name_shows_what_it_is() {
+    let env = Env::new();
+    let prod = env.project("prod");
+    // A Cyrillic "е" in a Latin name: valid, with a warning that points at it.
+    env.manifest(&format!(
+        "[secrets]\nstore = \"file\"\npath = \"{SECRETS}\"\n\n[[project]]\nname = \"prod\"\n\n  \
+         [[project.key]]\n  name = \"s\u{435}arch\"\n  roles = [\"ProjectViewer\"]\n"
+    ));
+    for command in ["validate", "plan"] {
+        let run = env.keyplan([command]).run().code(0);
+        assert!(
+            run.stderr
+                .contains("warning: key name \"s\u{435}arch\" mixes Latin and Cyrillic")
+                && run.stderr.contains("keyplan.toml:9:10"),
+            "{command}:\n{}",
+            run.stderr
+        );
+    }
+    // A control character: an error, with where it is.
+    env.manifest(
+        "[[project]]\nname = \"prod\"\n\n  [[project.key]]\n  name = \"ci\\u001b[2K\"\n  \
+         roles = [\"ProjectViewer\"]\n",
+    );
+    let invalid = env.keyplan(["validate"]).run().code(1);
+    assert!(
+        invalid
+            .stderr
+            .contains("error: key name \"ci\\u{1b}[2K\" contains a control character (U+001B)")
+            && invalid.stderr.contains("keyplan.toml:5:10"),
+        "{}",
+        invalid.stderr
+    );
+
+    // `import` writes bidirectional controls and control characters as escapes.
+    env.key(&prod, "admin\u{202e}txt.exe", &[Role::ProjectViewer]);
+    env.key(&prod, "tab\there", &[Role::ProjectViewer]);
+    let import = env.keyplan(["import"]).run().code(0);
+    assert!(
+        !import.stdout.contains('\u{202e}') && !import.stdout.contains('\t'),
+        "{}",
+        import.stdout
+    );
+    assert!(
+        import.stdout.contains("\"admin\\u202Etxt.exe\"")
+            && import.stdout.contains("\"tab\\there\""),
+        "{}",
+        import.stdout
+    );
+}
