@@ -219,7 +219,7 @@ fn select_projects<'d>(
     {
         let known: Vec<String> = resolved
             .iter()
-            .map(|p| format!("{} ({})", p.name, p.id))
+            .map(|p| format!("{} ({})", crate::render::words::quoted(&p.name), p.id))
             .collect();
         return Err(CommandError::new(
             ErrorKind::Failed,
