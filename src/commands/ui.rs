@@ -3,14 +3,11 @@
 //! Only this type writes to the process's streams, and only [`Ui::confirm`] reads stdin.
 
 #![expect(
-    clippy::print_stderr,
-    reason = "the user interface is the one place that prints"
-)]
-#![expect(
     clippy::unused_self,
     reason = "output goes through a Ui value, so that callers never reach for the streams themselves"
 )]
 
+use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::render::Paint;
@@ -70,33 +67,44 @@ impl Ui {
 
     /// A line of progress or information on stderr.
     pub fn info(&self, line: &str) {
-        eprintln!("{line}");
+        self.stderr(&format!("{line}\n"));
+    }
+
+    /// Writes to stderr, ignoring a reader that went away (`2>&1 | head`): output that cannot
+    /// be shown must never stop an apply half-way, where it would leave keys half-made.
+    fn stderr(&self, text: &str) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(text.as_bytes());
+        let _ = stderr.flush();
     }
 
     /// Redraws the one status line at the bottom of a terminal (empty text clears it).
     pub fn status_line(&self, text: &str) {
         let width = 100;
         let shown: String = text.chars().take(width).collect();
-        eprint!("\r\x1b[2K{shown}");
-        let _ = std::io::stderr().flush();
+        self.stderr(&format!("\r\x1b[2K{shown}"));
     }
 
     /// A warning on stderr.
     pub fn warn(&self, line: &str) {
         let paint = Paint::new(self.color_stderr);
-        eprintln!("{} {line}", paint.paint(Paint::BOLD_YELLOW, "warning:"));
+        self.stderr(&format!(
+            "{} {line}\n",
+            paint.paint(Paint::BOLD_YELLOW, "warning:")
+        ));
     }
 
     /// An error with its causes and hints, on stderr.
     pub fn error(&self, message: &str, causes: &[String], hints: &[String]) {
         let paint = Paint::new(self.color_stderr);
-        eprintln!("{} {message}", paint.paint(Paint::BOLD_RED, "error:"));
+        let mut text = format!("{} {message}\n", paint.paint(Paint::BOLD_RED, "error:"));
         for cause in causes {
-            eprintln!("  caused by: {cause}");
+            let _ = writeln!(text, "  caused by: {cause}");
         }
         for hint in hints {
-            eprintln!("  {} {hint}", paint.paint(Paint::CYAN, "hint:"));
+            let _ = writeln!(text, "  {} {hint}", paint.paint(Paint::CYAN, "hint:"));
         }
+        self.stderr(&text);
     }
 
     /// Asks for approval. Only the exact answer `yes` approves.
@@ -104,8 +112,7 @@ impl Ui {
         if !std::io::stdin().is_terminal() {
             return Approval::NoTerminal;
         }
-        eprint!("{question}\n\n  Enter a value: ");
-        let _ = std::io::stderr().flush();
+        self.stderr(&format!("{question}\n\n  Enter a value: "));
         let mut answer = String::new();
         match std::io::stdin().lock().read_line(&mut answer) {
             Ok(_) if answer.trim() == "yes" => Approval::Approved,

@@ -13,7 +13,7 @@ use crate::model::Project;
 use crate::plan::{Action, Change, Plan};
 
 use super::human::by_project;
-use super::words::{GUARD_ADVICE, GUARD_OVERRIDDEN, guard_reasons, verb};
+use super::words::{GUARD_ADVICE, GUARD_OVERRIDDEN, count, guard_reasons, verb};
 use super::{RenderOptions, change_lines, quoted, reason, roles_inline, summary_line};
 
 /// The most bytes [`markdown`] produces (GitHub's limit is 65,536 characters; bytes are never
@@ -170,10 +170,6 @@ fn warning(plan: &Plan, doc: &mut Budget) {
     }
     block.push('\n');
     doc.push_or_skip(&block, "the list of deletions");
-}
-
-fn count(n: usize, what: &str) -> String {
-    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 /// The table of changes by project.

@@ -286,11 +286,17 @@ pub fn guard_reasons(refusal: &GuardRefusal) -> Vec<String> {
         .collect();
     if refusal.over_total {
         reasons.push(format!(
-            "the plan deletes {} keys in all: more than the limit of {}",
-            refusal.total_deletes, limits.max_deletes
+            "the plan deletes {} in all: more than the limit of {}",
+            count(refusal.total_deletes, "key"),
+            limits.max_deletes
         ));
     }
     reasons
+}
+
+/// `1 key`, `3 keys`.
+pub(super) fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// `25`, `12.5`: a share as a percentage without trailing zeros.

@@ -2,12 +2,14 @@
 //! put`, a cloud CLI) on its stdin.
 //!
 //! The secret goes to the child's stdin only: never into its arguments (visible in `ps`) nor its
-//! environment (visible in `/proc/PID/environ`). The child inherits keyplan's environment
-//! unchanged. Its stdout is drained and dropped (it may echo what it was given); its stderr is
-//! kept for the error message, with any occurrence of the secret redacted. The store is
+//! environment (visible in `/proc/PID/environ`). The child inherits keyplan's environment less
+//! the Pinecone credentials keyplan runs with (an admin credential is no business of a script
+//! that stores one key's secret). Its stdout is drained and dropped (it may echo what it was
+//! given); its stderr is kept for the error message, with any copy of the secret redacted. The store is
 //! write-only: it cannot read a secret back, rename it or remove it; apply tells the user to do
 //! that on their side.
 
+use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -19,6 +21,9 @@ use crate::model::{KeyId, Project, Secret};
 
 /// How much of the command's stderr an error message shows.
 const STDERR_SHOWN: usize = 2000;
+/// The shortest piece of a secret that is redacted wherever it appears in the command's
+/// stderr: long enough that text of the tool's own does not match by chance.
+const REDACTED_RUN: usize = 8;
 /// How much stderr is kept for redaction before it is shortened.
 const STDERR_KEPT: usize = 64 * 1024;
 /// A command that has not finished by then is killed: apply must not hang on a prompt.
@@ -72,7 +77,13 @@ impl CommandStore {
         let (program, arguments) = argv
             .split_first()
             .ok_or_else(|| StoreError::new("the secrets command is empty"))?;
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        for (name, _) in std::env::vars_os() {
+            if is_pinecone_credential(&name) {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
             .args(arguments)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -208,6 +219,20 @@ impl SecretStore for CommandStore {
     }
 }
 
+/// Whether an environment variable may hold a Pinecone credential: keyplan's own
+/// (`PINECONE_ACCESS_TOKEN`, `PINECONE_CLIENT_ID`, `PINECONE_CLIENT_SECRET`) and any other
+/// `PINECONE_*` name for a key, token, secret or password (the SDKs' `PINECONE_API_KEY`).
+/// Settings such as `PINECONE_CONTROLLER_HOST` are kept.
+fn is_pinecone_credential(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy().to_ascii_uppercase();
+    name.strip_prefix("PINECONE_").is_some_and(|rest| {
+        rest == "CLIENT_ID"
+            || ["KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL"]
+                .iter()
+                .any(|word| rest.contains(word))
+    })
+}
+
 fn wait_with_timeout(
     child: &mut std::process::Child,
     timeout: Duration,
@@ -237,16 +262,11 @@ fn describe(status: ExitStatus) -> String {
     status.to_string()
 }
 
-/// The command's stderr as text, every occurrence of the secret replaced, cut to a readable
-/// length. Redaction comes first so a cut can never leave part of a secret behind.
+/// The command's stderr as text, every copy of the secret or of part of it replaced (see
+/// [`redact`]), cut to a readable length. Redaction comes first so a cut can never leave part
+/// of a secret behind.
 fn redact_and_shorten(stderr: &[u8], secret: &Secret) -> String {
-    let text = String::from_utf8_lossy(stderr);
-    let value = secret.expose();
-    let text = if value.is_empty() {
-        text.into_owned()
-    } else {
-        text.replace(value, "[redacted]")
-    };
+    let text = redact(&String::from_utf8_lossy(stderr), secret.expose());
     let text = text.trim();
     if text.len() <= STDERR_SHOWN {
         return text.to_owned();
@@ -256,6 +276,52 @@ fn redact_and_shorten(stderr: &[u8], secret: &Secret) -> String {
         end -= 1;
     }
     format!("{}… ({} more bytes)", &text[..end], text.len() - end)
+}
+
+/// `text` with `[redacted]` in place of every run of [`REDACTED_RUN`] or more characters of
+/// `secret` (or of the whole secret, when it is shorter), whitespace ignored on both sides.
+/// Tools rarely echo a secret whole: they cut it to a width, print it in parts, or wrap it over
+/// lines, and each piece is still most of a secret.
+fn redact(text: &str, secret: &str) -> String {
+    let needle: Vec<char> = secret.chars().filter(|c| !c.is_whitespace()).collect();
+    if needle.is_empty() {
+        return text.to_owned();
+    }
+    let run = needle.len().min(REDACTED_RUN);
+    // Every run longer than `run` is a chain of overlapping runs of exactly `run`: looking
+    // those up finds them all, in time linear in the text.
+    let pieces: HashSet<&[char]> = needle.windows(run).collect();
+    // The text without whitespace, each character with its byte offset in `text`.
+    let (offsets, chars): (Vec<usize>, Vec<char>) = text
+        .char_indices()
+        .filter(|(_, c)| !c.is_whitespace())
+        .unzip();
+    let mut covered = vec![false; chars.len()];
+    for (start, window) in chars.windows(run).enumerate() {
+        if pieces.contains(window) {
+            covered[start..start + run].fill(true);
+        }
+    }
+    let mut redacted = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < chars.len() {
+        if !covered[i] {
+            i += 1;
+            continue;
+        }
+        let mut last = i;
+        while covered.get(last + 1) == Some(&true) {
+            last += 1;
+        }
+        // The whitespace inside a copy (a line break where it wrapped) goes with it.
+        redacted.push_str(&text[copied..offsets[i]]);
+        redacted.push_str("[redacted]");
+        copied = offsets[last] + chars[last].len_utf8();
+        i = last + 1;
+    }
+    redacted.push_str(&text[copied..]);
+    redacted
 }
 
 /// Finds the program the way `Command` will: a path when it contains a separator, else on PATH.
@@ -328,6 +394,59 @@ mod tests {
             redact_and_shorten(b"bad token pcsk_topsecret\n", &secret),
             "bad token [redacted]"
         );
+    }
+
+    #[test]
+    fn pinecone_credentials_are_told_from_settings() {
+        for name in [
+            "PINECONE_ACCESS_TOKEN",
+            "PINECONE_CLIENT_ID",
+            "PINECONE_CLIENT_SECRET",
+            "PINECONE_API_KEY",
+            "pinecone_client_secret",
+        ] {
+            assert!(is_pinecone_credential(name.as_ref()), "{name}");
+        }
+        for name in [
+            "PINECONE_CONTROLLER_HOST",
+            "PINECONE_OAUTH_URL",
+            "PATH",
+            "MY_PINECONE_NOTE",
+        ] {
+            assert!(!is_pinecone_credential(name.as_ref()), "{name}");
+        }
+    }
+
+    #[test]
+    fn pieces_and_wrapped_copies_of_the_secret_are_redacted() {
+        let secret = "pcsk_4Jd8sKq2LmZx9TvW0bNc7YpQ";
+        for (stderr, shown) in [
+            // Cut to a width, with an ellipsis.
+            (
+                "invalid value 'pcsk_4Jd8sKq2L…'",
+                "invalid value '[redacted]…'",
+            ),
+            // In two halves, each of them most of the secret.
+            (
+                "got pcsk_4Jd8sKq2Lm and Zx9TvW0bNc7YpQ",
+                "got [redacted] and [redacted]",
+            ),
+            // Wrapped over lines, indented: one copy, line breaks and all.
+            (
+                "token:\n  pcsk_4Jd8sK\n  q2LmZx9TvW\n  0bNc7YpQ\ndone",
+                "token:\n  [redacted]\ndone",
+            ),
+            // Text sharing less than 8 characters with the secret stays.
+            ("pcsk_ keys: 2LmZx9T", "pcsk_ keys: 2LmZx9T"),
+        ] {
+            assert_eq!(redact(stderr, secret), shown, "{stderr}");
+        }
+        // A secret shorter than a piece is redacted whole, and only whole.
+        assert_eq!(
+            redact("a b-c abc; a\nbc", "abc"),
+            "a b-c [redacted]; [redacted]"
+        );
+        assert_eq!(redact("nothing", ""), "nothing");
     }
 
     #[test]

@@ -200,6 +200,19 @@ impl Run<'_> {
         self
     }
 
+    /// Runs with stdout and stderr pipes whose reading ends are closed at once, as when the
+    /// reader of `keyplan apply 2>&1 | head` has exited. Returns the exit code.
+    pub fn run_with_output_closed(mut self) -> Option<i32> {
+        self.command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.command.spawn().unwrap();
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        child.wait().unwrap().code()
+    }
+
     /// Runs to completion. stdin is a pipe (never a terminal), closed after `stdin` text.
     pub fn run(mut self) -> Finished {
         self.command

@@ -14,5 +14,6 @@ mod faults;
 mod hardening_names;
 mod keyring;
 mod manifest;
+mod output;
 mod secrets;
 mod support_stores;

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt as _, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use keyplan::desired::{FileFormat, SecretsConfig};
 use keyplan::model::{KeyId, Secret};
-use keyplan::secrets::{self, FileStore, SecretStore};
+use keyplan::secrets::{self, FileStore, SecretStore, StoreError};
 
 use crate::common::test_name;
 use crate::support_stores::{project, record};
@@ -29,6 +29,18 @@ fn json_file() -> (tempfile::TempDir, PathBuf, Box<dyn SecretStore>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("secrets.json");
     let store = file_store(&path, FileFormat::Json);
+    (dir, path, store)
+}
+
+/// [`json_file`] holding the secret `pcsk_one` of key `ci` (`k-1`) of project `prod` (`p-1`).
+fn json_file_holding_one() -> (tempfile::TempDir, PathBuf, Box<dyn SecretStore>) {
+    let (dir, path, store) = json_file();
+    store
+        .put(
+            &record(&project("p-1", "prod"), "k-1", "ci"),
+            &Secret::new("pcsk_one"),
+        )
+        .unwrap();
     (dir, path, store)
 }
 
@@ -211,11 +223,8 @@ fn existing_entries_and_unknown_fields_are_kept() {
 
 #[test]
 fn a_file_others_can_read_is_refused_and_left_alone() {
-    let (_dir, path, store) = json_file();
+    let (_dir, path, store) = json_file_holding_one();
     let prod = project("p-1", "prod");
-    store
-        .put(&record(&prod, "k-1", "ci"), &Secret::new("pcsk_one"))
-        .unwrap();
     for loose in [0o644, 0o640, 0o602] {
         fs::set_permissions(&path, fs::Permissions::from_mode(loose)).unwrap();
         let before = fs::read(&path).unwrap();
@@ -237,6 +246,174 @@ fn a_file_others_can_read_is_refused_and_left_alone() {
         assert_eq!(fs::read(&path).unwrap(), before);
         assert_eq!(mode(&path), loose);
     }
+}
+
+/// Runs `work` on a thread and gives its result, or fails the test if it does not return within
+/// a few seconds (a hang must fail, not stall the suite; the stuck thread dies with the process).
+fn within_seconds<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(work()));
+    receiver
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the store hung")
+}
+
+#[test]
+fn a_fifo_or_a_directory_at_the_path_is_refused_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("secrets.json");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let folder = dir.path().join("folder.json");
+    fs::create_dir(&folder).unwrap();
+    // Through a symlink too: the path is what it points at.
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink(&fifo, &link).unwrap();
+    for (path, kind) in [
+        (&fifo, "a FIFO"),
+        (&folder, "a directory"),
+        (&link, "a FIFO"),
+    ] {
+        let errors = within_seconds({
+            let path = path.clone();
+            move || {
+                let store = file_store(&path, FileFormat::Json);
+                let prod = project("p-1", "prod");
+                [
+                    store.probe().unwrap_err(),
+                    store.get(&prod, "ci").unwrap_err(),
+                    store.held_key_id(&prod, "ci").unwrap_err(),
+                    store
+                        .put(&record(&prod, "k-1", "ci"), &Secret::new("pcsk_one"))
+                        .unwrap_err(),
+                ]
+            }
+        });
+        for error in errors {
+            assert!(
+                error
+                    .message
+                    .contains(&format!("{} is {kind}", path.display())),
+                "{error}"
+            );
+            assert!(error.hint.unwrap().contains("regular file"));
+        }
+    }
+    // Nothing was replaced by a regular file, and no temp file is left.
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(fs::metadata(&folder).unwrap().is_dir());
+    assert!(names_in(dir.path()).iter().all(|n| !n.contains(".tmp")));
+}
+
+#[test]
+fn a_file_another_user_owns_is_refused_and_left_alone() {
+    let (_dir, path, store) = json_file_holding_one();
+    let prod = project("p-1", "prod");
+    let me = nix::unistd::geteuid().as_raw();
+    let other = if me == 65534 { 65533 } else { 65534 };
+    // Giving a file away takes root, which these tests run as; elsewhere there is nothing to
+    // check.
+    if std::os::unix::fs::chown(&path, Some(other), None).is_err() {
+        return;
+    }
+    let before = fs::read(&path).unwrap();
+    let fresh = file_store(&path, FileFormat::Json);
+    let errors = [
+        store
+            .put(&record(&prod, "k-2", "app"), &Secret::new("pcsk_two"))
+            .unwrap_err(),
+        store.probe().unwrap_err(),
+        // A store that never read the file, so that no cached parse answers for it.
+        fresh.get(&prod, "ci").unwrap_err(),
+        store.remove(&prod, &KeyId("k-1".into()), "ci").unwrap_err(),
+    ];
+    for error in errors {
+        assert!(
+            error.message.contains(&format!(
+                "secrets file {} is owned by uid {other}",
+                path.display()
+            )),
+            "{error}"
+        );
+        assert!(error.message.contains(&format!("uid {me}")), "{error}");
+        assert!(!error.message.contains("pcsk"), "{error}");
+        let hint = error.hint.unwrap();
+        assert!(
+            hint.contains(&format!("chown {me} {}", path.display())),
+            "{hint}"
+        );
+    }
+    let now = fs::metadata(&path).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&now), other);
+    assert_eq!(fs::read(&path).unwrap(), before);
+}
+
+/// A temp file as a write killed before its rename leaves it: the file's name, `.<pid>-<16 hex
+/// digits>.tmp`, 0600, a copy of every secret.
+fn plant_stale_temp(path: &Path, pid: u32) -> PathBuf {
+    let temp = PathBuf::from(format!("{}.{pid}-00000000deadbeef.tmp", path.display()));
+    fs::write(
+        &temp,
+        r#"{"format_version":"1","secrets":[{"value":"pcsk_left"}]}"#,
+    )
+    .unwrap();
+    fs::set_permissions(&temp, fs::Permissions::from_mode(0o600)).unwrap();
+    temp
+}
+
+#[test]
+fn a_run_that_only_reads_removes_the_temp_files_a_killed_write_left() {
+    let (_dir, path, store) = json_file_holding_one();
+    let prod = project("p-1", "prod");
+    // A question (plan, `secret get`) on a fresh store.
+    let left = plant_stale_temp(&path, 4242);
+    let fresh = file_store(&path, FileFormat::Json);
+    assert_eq!(
+        fresh.get(&prod, "ci").unwrap().unwrap().expose(),
+        "pcsk_one"
+    );
+    assert!(!left.exists(), "a question left the stale temp file");
+    // A probe (every apply's first step), even on a store that already swept once.
+    let left = plant_stale_temp(&path, 4343);
+    store.probe().unwrap();
+    assert!(!left.exists(), "probe left the stale temp file");
+}
+
+#[test]
+fn a_live_writers_temp_file_is_never_removed() {
+    let (dir, path, _store) = json_file_holding_one();
+    // Another process mid-write: it holds the lock from creating its temp file to renaming it.
+    let lock = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.path().join("secrets.json.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let live = plant_stale_temp(&path, 4242);
+    // A question neither waits for the writer nor touches its temp file.
+    let fresh = file_store(&path, FileFormat::Json);
+    let answer = within_seconds(move || fresh.held_key_id(&project("p-1", "prod"), "ci"));
+    assert_eq!(answer.unwrap(), Some(KeyId("k-1".into())));
+    assert!(
+        live.exists(),
+        "a question removed a live writer's temp file"
+    );
+    // A probe waits for the lock, and sweeps only once it has it.
+    let probing = std::thread::spawn({
+        let path = path.clone();
+        move || file_store(&path, FileFormat::Json).probe()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(live.exists(), "a probe removed a live writer's temp file");
+    // The writer is killed: its lock goes with it, and its temp file is now stale.
+    drop(lock);
+    probing.join().unwrap().unwrap();
+    assert!(!live.exists());
 }
 
 #[test]
@@ -395,11 +572,8 @@ fn a_write_rereads_an_edit_that_kept_the_files_identity() {
 /// file into place.
 #[test]
 fn a_question_sees_another_stores_write() {
-    let (_dir, path, store) = json_file();
+    let (_dir, path, store) = json_file_holding_one();
     let prod = project("p-1", "prod");
-    store
-        .put(&record(&prod, "k-1", "ci"), &Secret::new("pcsk_one"))
-        .unwrap();
     assert_eq!(
         store.held_key_id(&prod, "ci").unwrap(),
         Some(KeyId("k-1".into()))
@@ -601,6 +775,17 @@ fn a_dotenv_file_with_a_broken_record_is_refused() {
     assert_eq!(fs::read_to_string(&path).unwrap(), broken);
 }
 
+/// Stores `secret` for key `ci` (`k-1`) of project `prod` (`p-1`) with a command store running
+/// `command`.
+fn put_by_command(command: Vec<String>, secret: &str) -> Result<(), StoreError> {
+    secrets::open(&SecretsConfig::Command { command })
+        .unwrap()
+        .put(
+            &record(&project("p-1", "prod"), "k-1", "ci"),
+            &Secret::new(secret),
+        )
+}
+
 /// A script that records its arguments, environment and stdin in `dir`, then exits with
 /// `status` after echoing stdin to stderr (as a careless tool might).
 fn recording_script(dir: &Path, status: i32) -> PathBuf {
@@ -722,21 +907,70 @@ fn the_command_gets_the_secret_on_stdin_only() {
     assert!(!store.remove(&prod, &id, "ci").unwrap());
 }
 
+const COMMAND_WORKER_ENV: &str = "KEYPLAN_TEST_COMMAND_WORKER";
+
+/// Child side of the test below: a process with keyplan's credentials in its environment (the
+/// test process has none, and changing its environment would reach every test thread) stores
+/// one secret with a command that records its environment in the given directory.
+#[test]
+fn command_worker() {
+    let dir = std::env::var_os(COMMAND_WORKER_ENV).map(PathBuf::from);
+    // Not a worker: the same work alone, in a directory of its own.
+    let own = tempfile::tempdir().unwrap();
+    let dir = dir.as_deref().unwrap_or(own.path());
+    let script = recording_script(dir, 0);
+    put_by_command(
+        vec![script.display().to_string(), "{key}".into()],
+        "pcsk_worker",
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_command_never_sees_the_admin_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = [
+        ("PINECONE_CLIENT_SECRET", "admin-secret-1f3a"),
+        ("PINECONE_ACCESS_TOKEN", "admin-token-9c2e"),
+        ("PINECONE_CLIENT_ID", "admin-client-77b0"),
+        ("PINECONE_API_KEY", "pcsk_admin_key_5d1"),
+    ];
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            &test_name(module_path!(), "command_worker"),
+            "--test-threads=1",
+        ])
+        .env(COMMAND_WORKER_ENV, dir.path())
+        .envs(credentials)
+        .env("PINECONE_CONTROLLER_HOST", "http://127.0.0.1:9")
+        .env("KEYPLAN_TEST_KEPT", "kept-4e1")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let env = fs::read_to_string(dir.path().join("env")).unwrap();
+    for (name, value) in credentials {
+        assert!(!env.contains(name), "{name} reached the command");
+        assert!(!env.contains(value), "{name}'s value reached the command");
+    }
+    // The rest of the environment is inherited as it was.
+    for kept in [
+        "PINECONE_CONTROLLER_HOST=http://127.0.0.1:9",
+        "KEYPLAN_TEST_KEPT=kept-4e1",
+        "PATH=",
+    ] {
+        assert!(env.contains(kept), "{kept} is missing: {env}");
+    }
+}
+
 #[test]
 fn a_failing_command_is_an_error_without_the_secret() {
     let dir = tempfile::tempdir().unwrap();
     let script = recording_script(dir.path(), 3);
-    let store = secrets::open(&SecretsConfig::Command {
-        command: vec![script.display().to_string(), "{key}".into()],
-    })
-    .unwrap();
     let secret = "pcsk_must_not_show_2718";
-    let error = store
-        .put(
-            &record(&project("p-1", "prod"), "k-1", "ci"),
-            &Secret::new(secret),
-        )
-        .unwrap_err();
+    let error =
+        put_by_command(vec![script.display().to_string(), "{key}".into()], secret).unwrap_err();
     assert!(error.message.contains("exit status 3"), "{error}");
     assert!(error.message.contains("rejected: [redacted]"), "{error}");
     assert!(!format!("{error} {error:?}").contains(secret), "{error:?}");
@@ -745,6 +979,38 @@ fn a_failing_command_is_an_error_without_the_secret() {
         fs::read_to_string(dir.path().join("stdin")).unwrap(),
         secret
     );
+}
+
+#[test]
+fn a_failing_commands_cut_split_or_wrapped_echo_of_the_secret_is_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("echo.sh");
+    // Echoes as tools do: cut to a width, in two halves, wrapped at 9 columns.
+    fs::write(
+        &script,
+        "#!/bin/sh\n\
+         s=$(cat)\n\
+         printf 'bad token %.20s...\\n' \"$s\" >&2\n\
+         printf 'first half: %s\\n' \"$(printf %s \"$s\" | cut -c1-14)\" >&2\n\
+         printf 'second half: %s\\n' \"$(printf %s \"$s\" | cut -c15-)\" >&2\n\
+         printf '%s\\n' \"$s\" | fold -w 9 >&2\n\
+         exit 1\n",
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = "pcsk_4Jd8sKq2LmZx9TvW0bNc7YpQ";
+    let error = put_by_command(vec![script.display().to_string()], secret).unwrap_err();
+    let shown = format!("{error} {error:?}");
+    assert!(error.message.contains("bad token [redacted]..."), "{error}");
+    assert!(error.message.contains("first half: [redacted]"), "{error}");
+    assert!(error.message.contains("second half: [redacted]"), "{error}");
+    // No piece of 8 characters survives, not even across the wrapped lines.
+    let joined: String = shown.split_whitespace().collect();
+    let chars: Vec<char> = secret.chars().collect();
+    for piece in chars.windows(8) {
+        let piece: String = piece.iter().collect();
+        assert!(!joined.contains(&piece), "{piece} shown: {error}");
+    }
 }
 
 #[test]

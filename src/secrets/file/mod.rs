@@ -7,7 +7,9 @@
 //! is fsynced (`crate::atomic_write`). A crash therefore leaves the old file or the new one,
 //! never a half-written one. A file that group or others can read or write is refused, and so
 //! is a file keyplan cannot parse: it is never overwritten, since it may hold the only copy of
-//! a secret.
+//! a secret. So is anything but a regular file (a FIFO would hang the read) and a file another
+//! user owns (a write would take it from them). The temp files a killed write left behind
+//! (each a copy of every secret) are removed on the store's first use, under the lock.
 
 mod cache;
 mod disk;
@@ -17,6 +19,7 @@ mod format;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{SecretRecord, SecretStore, StoreError};
 use crate::atomic_write::{self, AtomicWriter, Step, WriteError};
@@ -39,6 +42,22 @@ pub struct FileStore {
     format: FileFormat,
     puts: Arc<PutQueue>,
     parsed: Arc<ParseCache>,
+    swept: Swept,
+}
+
+/// Whether this store has removed the temp files killed runs left (see `FileStore::lock`):
+/// once is enough for a read-only run, as a live keyplan leaves none behind.
+#[derive(Debug, Clone, Default)]
+struct Swept(Arc<AtomicBool>);
+
+impl Swept {
+    fn done(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn mark(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 impl FileStore {
@@ -48,6 +67,7 @@ impl FileStore {
             format,
             puts: Arc::default(),
             parsed: Arc::default(),
+            swept: Swept::default(),
         }
     }
 
@@ -85,6 +105,7 @@ impl SecretStore for FileStore {
             ))
             .with_hint(dir_hint(&self.path)));
         }
+        // Taking the lock also removes the temp files a killed run left (they hold secrets).
         let _lock = self.lock()?;
         self.load()?;
         // Prove a temp file can be created beside the file, as every write needs one.
