@@ -10,6 +10,7 @@ use futures_util::future::join_all;
 use crate::live::AdminApi;
 use crate::model::{KeyUpdate, NewKey, Project};
 use crate::plan::{KeyAfter, KeyBefore, pending_name, retiring_name, retiring_stem};
+use crate::render::words::{project_label, quoted};
 
 use super::{
     Action, Changing, Creation, Deleting, Making, Outcome, Run, Work, is_named, lock, old_names,
@@ -50,8 +51,10 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 work,
                 format!(
                     "the secret store no longer holds the secret of key {} under {}, so the key \
-                     keeps its pending name {:?}; run `keyplan plan` again (it deletes the key)",
-                    before.id, after.name, before.name
+                     keeps its pending name {}; run `keyplan plan` again (it deletes the key)",
+                    before.id,
+                    quoted(&after.name),
+                    quoted(&before.name)
                 ),
             );
         }
@@ -72,7 +75,8 @@ impl<'a, A: AdminApi> Run<'a, A> {
                         index,
                         format!(
                             "moved its stored secret from {} to {}",
-                            before.name, after.name
+                            quoted(&before.name),
+                            quoted(&after.name)
                         ),
                     );
                 }
@@ -86,11 +90,11 @@ impl<'a, A: AdminApi> Run<'a, A> {
                             "failed to move the stored secret of key {} from {} to {} in {}: {}; \
                              the key was not renamed and its secret is still stored under {}",
                             before.id,
-                            before.name,
-                            after.name,
+                            quoted(&before.name),
+                            quoted(&after.name),
                             self.store.describe(),
                             store_error(&error),
-                            before.name
+                            quoted(&before.name)
                         ),
                     );
                 }
@@ -106,7 +110,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
                     message = format!(
                         "{message}; its stored secret stays under {} (the next apply renames \
                          the key to match)",
-                        after.name
+                        quoted(&after.name)
                     );
                 }
             }
@@ -116,7 +120,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
         if finishing {
             work.note(format!(
                 "finished its interrupted create: its secret was already stored under {}",
-                after.name
+                quoted(&after.name)
             ));
         }
         self.done(work)
@@ -170,8 +174,8 @@ impl<'a, A: AdminApi> Run<'a, A> {
         let change = &self.plan.changes[index];
         let retired = if retiring_stem(&before.name).is_some() {
             work.note(format!(
-                "finishing an interrupted replace: the old key is already named {:?}",
-                before.name
+                "finishing an interrupted replace: the old key is already named {}",
+                quoted(&before.name)
             ));
             false
         } else {
@@ -196,9 +200,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
             self.progress(
                 index,
                 format!(
-                    "renamed old key {} to {:?}",
+                    "renamed old key {} to {}",
                     before.id,
-                    retiring_name(&before.name)
+                    quoted(&retiring_name(&before.name))
                 ),
             );
             true
@@ -215,9 +219,11 @@ impl<'a, A: AdminApi> Run<'a, A> {
             // must not get the name back. The next plan renames the new key and deletes the
             // old one.
             let error = format!(
-                "{error}; the old key {} stays under the name {:?} until then",
+                "{error}; the old key {} stays under the name {} until then",
                 before.id,
-                retiring_name(retiring_stem(&before.name).unwrap_or(&before.name))
+                quoted(&retiring_name(
+                    retiring_stem(&before.name).unwrap_or(&before.name)
+                ))
             );
             return (work, Creation::Failed(error));
         }
@@ -231,14 +237,18 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 match self.api.update_key(&before.id, &back).await {
                     Ok(_) => self.progress(
                         index,
-                        format!("renamed old key {} back to {:?}", before.id, before.name),
+                        format!(
+                            "renamed old key {} back to {}",
+                            before.id,
+                            quoted(&before.name)
+                        ),
                     ),
                     Err(back_error) => {
                         let _ = write!(
                             error,
-                            " under the name {:?} (renaming it back failed: {back_error}); \
+                            " under the name {} (renaming it back failed: {back_error}); \
                              the next apply finishes the replace",
-                            retiring_name(&before.name)
+                            quoted(&retiring_name(&before.name))
                         );
                     }
                 }
@@ -314,9 +324,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
             return self.skip(
                 work,
                 format!(
-                    "an earlier change in project {} failed; keys are deleted only once the keys \
-                     that take their place exist (re-run apply)",
-                    change.project.name
+                    "an earlier change in {} failed; keys are deleted only once the keys that \
+                     take their place exist (re-run apply)",
+                    project_label(&change.project)
                 ),
             );
         }

@@ -8,6 +8,7 @@ use futures_util::future::join_all;
 use crate::live::{AdminApi, ApiError};
 use crate::model::{CreatedKey, KeyUpdate, LiveKey, NewKey, Project};
 use crate::plan::{KeyAfter, pending_name};
+use crate::render::words::{project_label, quoted};
 use crate::secrets::SecretRecord;
 
 use super::{
@@ -80,7 +81,10 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 );
             }
             Err(error) => {
-                return Creation::Failed(format!("failed to create key {}: {error}", new.name));
+                return Creation::Failed(format!(
+                    "failed to create key {}: {error}",
+                    quoted(&new.name)
+                ));
             }
         }
         // Every further try follows a listing that found no key of this name without a stored
@@ -102,7 +106,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
                     return Creation::Failed(format!(
                         "failed to create key {}: the answer was lost {CREATE_TRIES} times \
                          ({detail}); not trying again{cleanup}",
-                        new.name
+                        quoted(&new.name)
                     ));
                 }
                 Err(ApiError::OutcomeUnknown { detail }) => {
@@ -117,13 +121,16 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 Err(error) => {
                     return Creation::Failed(format!(
                         "failed to create key {} on try {}: {error}",
-                        new.name,
+                        quoted(&new.name),
                         tries + 1
                     ));
                 }
             }
         }
-        Creation::Failed(format!("failed to create key {}: no try left", new.name))
+        Creation::Failed(format!(
+            "failed to create key {}: no try left",
+            quoted(&new.name)
+        ))
     }
 
     /// After a create with an unknown outcome: deletes each key of that name or its pending
@@ -144,17 +151,18 @@ impl<'a, A: AdminApi> Run<'a, A> {
             tokio::time::sleep(Duration::from_millis(wait)).await;
             listing = self.api.list_keys(&project.id).await;
         }
+        let shown = quoted(name);
         let keys = listing.map_err(|error| {
             format!(
-                "failed to create key {name}: the answer was lost, and listing project {} to \
-                 check failed: {error}; run `keyplan plan` to see whether a key {name} exists \
+                "failed to create key {shown}: the answer was lost, and listing {} to check \
+                 failed: {error}; run `keyplan plan` to see whether a key {shown} exists \
                  without a stored secret",
-                project.name
+                project_label(project)
             )
         })?;
         let held = self.held(project, name).await.map_err(|error| {
             format!(
-                "failed to create key {name}: the answer was lost, and the secret store could \
+                "failed to create key {shown}: the answer was lost, and the secret store could \
                      not say which key it holds: {}",
                 store_error(&error)
             )
@@ -201,7 +209,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
                         "its create's answer (and secret) was lost and deleting it failed",
                     );
                     return Err(format!(
-                        "failed to create key {name}: the answer was lost, and deleting the key \
+                        "failed to create key {shown}: the answer was lost, and deleting the key \
                          {} it left without a secret failed: {error}",
                         key.id
                     ));
@@ -225,7 +233,10 @@ impl<'a, A: AdminApi> Run<'a, A> {
         let index = work.outcome.index;
         let key = &created.key;
         lock(&self.created).insert(key.id.clone());
-        self.progress(index, format!("created key {} as {:?}", key.id, key.name));
+        self.progress(
+            index,
+            format!("created key {} as {}", key.id, quoted(&key.name)),
+        );
 
         if let Some(winner) = self.stored_racer_wins(project, key, name).await {
             return match self.api.delete_key(&key.id).await {
@@ -233,8 +244,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 Err(error) => {
                     self.orphan(work, project, &key.id, "another run's key of the same name was kept and deleting this duplicate failed");
                     Creation::Failed(format!(
-                        "another keyplan run created {name} at the same time and its key {winner} \
+                        "another keyplan run created {} at the same time and its key {winner} \
                          was kept, but deleting this run's duplicate {} failed: {error}",
+                        quoted(name),
                         key.id
                     ))
                 }
@@ -304,7 +316,10 @@ impl<'a, A: AdminApi> Run<'a, A> {
         };
         match self.api.update_key(&id, &update).await {
             Ok(_) => {
-                self.progress(work.outcome.index, format!("renamed key {id} to {name:?}"));
+                self.progress(
+                    work.outcome.index,
+                    format!("renamed key {id} to {}", quoted(name)),
+                );
                 created.key.name = name.to_owned();
                 Creation::Stored(created)
             }
@@ -320,11 +335,13 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 }
             }
             Err(error) => Creation::Unfinished(format!(
-                "created key {id} and stored its secret in {} under {name}, but renaming the key \
-                 from {:?} to {name:?} failed: {error}; the secret is safe, and the next \
+                "created key {id} and stored its secret in {} under {}, but renaming the key \
+                 from {} to {} failed: {error}; the secret is safe, and the next \
                  `keyplan apply` finishes the rename",
                 self.store.describe(),
-                created.key.name
+                quoted(name),
+                quoted(&created.key.name),
+                quoted(name)
             )),
         }
     }

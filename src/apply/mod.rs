@@ -34,6 +34,7 @@ use crate::plan::{
     Action, ApprovedPlan, Change, ChangeKind, KeyAfter, KeyBefore, Plan, pending_name,
     pending_stem, retiring_stem,
 };
+use crate::render::words::project_label;
 use crate::secrets::{SecretStore, StoreError};
 
 mod changes;
@@ -372,9 +373,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
     fn orphan(&self, work: &mut Work, project: &Project, id: &KeyId, why: &str) {
         work.outcome.orphaned.push(id.clone());
         self.warn(format!(
-            "ORPHANED KEY {id} in project {} ({}): {why}; no secret store holds its secret, so \
-             nobody can use it: delete it in the Pinecone console or with `pc api-key delete`",
-            project.name, project.id
+            "ORPHANED KEY {id} in {}: {why}; no secret store holds its secret, so nobody can \
+             use it: delete it in the Pinecone console or with `pc api-key delete`",
+            project_label(project)
         ));
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::live::AdminApi;
 use crate::model::{CreatedKey, KeyId, LiveKey, Project, Secret};
+use crate::render::words::{project_label, quoted};
 
 use super::{
     Creation, Making, Outcome, RACE_WAITS_MS, Race, Run, Work, is_named, join_ids, race_order,
@@ -60,7 +61,8 @@ impl<A: AdminApi> Run<'_, A> {
             (Creation::Lost { winner }, _) | (Creation::Stored(_), Race::Lost { winner }) => {
                 let name = self.new_name(work.outcome.index);
                 let reason = format!(
-                    "another keyplan run {verb} {name} at the same time; kept {winner}{}",
+                    "another keyplan run {verb} {} at the same time; kept {winner}{}",
+                    quoted(&name),
                     making.after_losing()
                 );
                 Err(self.skip(work, reason))
@@ -72,7 +74,7 @@ impl<A: AdminApi> Run<'_, A> {
                 if let Race::Won { others } = race {
                     work.note(format!(
                         "another keyplan run {verb} {} at the same time; kept {} (removed {})",
-                        created.key.name,
+                        quoted(&created.key.name),
                         created.key.id,
                         join_ids(&others)
                     ));
@@ -202,10 +204,12 @@ impl<A: AdminApi> Run<'_, A> {
                 }
                 if last {
                     self.warn(format!(
-                        "another key named {} ({winner}) appeared in project {} while this run \
-                         created {}, and no store holds its secret; kept both: the next plan keeps \
-                         the one whose secret is stored",
-                        mine.name, project.name, mine.id
+                        "another key named {} ({winner}) appeared in {} while this run created {}, \
+                         and no store holds its secret; kept both: the next plan keeps the one \
+                         whose secret is stored",
+                        quoted(&mine.name),
+                        project_label(project),
+                        mine.id
                     ));
                     return Race::None;
                 }
@@ -287,7 +291,8 @@ impl<A: AdminApi> Run<'_, A> {
                 Race::Failed(format!(
                     "another keyplan run created {} at the same time and kept {winner}, but \
                      deleting this run's duplicate {} failed: {error}",
-                    mine.name, mine.id
+                    quoted(&mine.name),
+                    mine.id
                 ))
             }
         }
@@ -307,9 +312,11 @@ impl<A: AdminApi> Run<'_, A> {
         for racer in racers {
             if let Err(error) = self.api.delete_key(&racer.id).await {
                 self.warn(format!(
-                    "another keyplan run left a duplicate key {} named {} in project {}, and \
-                     deleting it failed: {error}; the next plan shows it",
-                    racer.id, mine.name, project.name
+                    "another keyplan run left a duplicate key {} named {} in {}, and deleting \
+                     it failed: {error}; the next plan shows it",
+                    racer.id,
+                    quoted(&mine.name),
+                    project_label(project)
                 ));
                 others.remove(&racer.id);
             }

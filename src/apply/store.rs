@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::live::AdminApi;
 use crate::model::{KeyId, LiveKey, Project, Secret};
 use crate::plan::pending_stem;
+use crate::render::words::quoted;
 use crate::secrets::{SecretRecord, SecretStore, StoreError};
 
 use super::{Arc, CLEANUP_GRACE_MS, Run, Work, store_error};
@@ -90,7 +91,8 @@ impl<A: AdminApi> Run<'_, A> {
                 Ok(false) => {}
                 Err(error) => {
                     work.note(format!(
-                        "failed to remove its stored secret under {name} from {}: {}; remove it by hand",
+                        "failed to remove its stored secret under {} from {}: {}; remove it by hand",
+                        quoted(name),
                         self.store.describe(),
                         store_error(&error)
                     ));

@@ -689,7 +689,7 @@ async fn a_failure_mid_plan_skips_its_dependents_and_runs_the_rest() {
             && report.outcomes[4].is_done()
     );
     assert!(
-        matches!(&report.outcomes[3].status, OutcomeStatus::Skipped(r) if r.contains("an earlier change in project proj-1 failed"))
+        matches!(&report.outcomes[3].status, OutcomeStatus::Skipped(r) if r.contains("an earlier change in project \"proj-1\""))
     );
     assert_eq!(
         h.journal.count(&format!("delete {}", p1_old.id)),
@@ -707,7 +707,9 @@ async fn a_failure_mid_plan_skips_its_dependents_and_runs_the_rest() {
     );
     let human = crate::render::apply_report(&report, &plan, Paint::new(false));
     assert!(
-        human.contains("Failed:\n  ✗ create proj-1/new-writer: failed to create key new-writer: "),
+        human.contains(
+            "Failed:\n  ✗ create proj-1/new-writer: failed to create key \"new-writer\": "
+        ),
         "{human}"
     );
     assert!(
@@ -1036,7 +1038,7 @@ async fn the_winner_of_a_race_repairs_the_store_and_removes_a_stalled_duplicate(
         report.outcomes[0]
             .notes
             .iter()
-            .any(|n| n.contains("another keyplan run created ingest at the same time"))
+            .any(|n| n.contains("another keyplan run created \"ingest\" at the same time"))
     );
     assert_eq!(h.journal.count("put ingest"), 3, "{:#?}", h.journal.lines());
     assert_converged_safely(&h.org, &store, &[p], &["ingest"]);

@@ -1,4 +1,5 @@
-//! `keyplan apply [FILE]`: plan, ask, apply; or apply a saved plan exactly, if still current.
+//! `keyplan apply [FILE]`: plan, ask, apply; or apply a saved plan, if it is still the plan the
+//! manifest and the live keys give.
 
 use crate::apply::{ApplyOptions, ApplyReport, Event};
 use crate::manifest::Manifest;
@@ -6,8 +7,8 @@ use crate::plan::{Action, ApprovedPlan};
 use crate::render::Paint;
 use crate::secrets::SecretStore;
 
-use super::cli::{ApplyArgs, Format, GlobalArgs};
-use super::context::{Connection, load_manifest, observe, open_store};
+use super::cli::{ApplyArgs, Format, GlobalArgs, PlanScope};
+use super::context::{Connection, load_manifest, open_store};
 use super::error::{CommandError, CommandResult, ErrorKind, Success};
 use super::plan::{approve_by_guard, make_plan, render_plan};
 use super::saved_plan::SavedPlan;
@@ -53,6 +54,11 @@ async fn plan_then_apply(
     execute(ui, global, args, connection, &store, &plan).await
 }
 
+/// Applies a saved plan, trusting none of its changes: the plan is made again from the
+/// manifest and the live keys, exactly as `plan` makes it, and applied only if it is the saved
+/// plan (the same changes to the same keys, names and roles). A manifest edited since only in
+/// comments or layout gives the same plan, so the file stays good; a file edited to do more or
+/// other than the manifest says is refused, and the guard and the manifest's checks run again.
 async fn apply_saved(
     ui: &Ui,
     global: &GlobalArgs,
@@ -62,16 +68,21 @@ async fn apply_saved(
     path: &std::path::Path,
 ) -> CommandResult {
     let mut saved = SavedPlan::read(path)?;
-    saved.check_applicable(&manifest.sha256, &connection.api_host())?;
-    let only: Vec<String> = saved
-        .snapshot
-        .iter()
-        .map(|s| s.project.id.to_string())
-        .collect();
-    let observed = observe(
+    saved.check_applicable(&connection.api_host())?;
+    let store = open_store(manifest, &args.store);
+    let scope = PlanScope {
+        projects: saved.selected_projects(manifest.desired.projects.len()),
+        replace: saved.requested_replacements(),
+        max_delete_share: args.scope.max_delete_share,
+        max_deletes: args.scope.max_deletes,
+        force: args.scope.force,
+    };
+    let (observed, plan) = make_plan(
+        ui,
         &connection.api,
-        &manifest.desired,
-        &only,
+        manifest,
+        &scope,
+        store.as_ref().ok().map(AsRef::as_ref),
         global.concurrency.get(),
     )
     .await?;
@@ -85,19 +96,26 @@ async fn apply_saved(
         failure.causes = changed;
         return Err(failure);
     }
-    ui.out(&render_plan(
-        ui,
-        &saved.plan,
-        Format::Human,
-        args.scope.force,
-    ));
+    let differences = saved.differences(&plan);
+    if !differences.is_empty() {
+        let mut failure = CommandError::new(
+            ErrorKind::StalePlan,
+            "stale plan: the manifest and the live keys no longer give this plan (the manifest \
+             changed, or the file was edited)",
+        )
+        .hint("run `keyplan plan --out FILE` again and review the new plan");
+        failure.causes = differences;
+        return Err(failure);
+    }
+    // From here on the plan made now is applied: it is the saved one, change for change.
+    ui.out(&render_plan(ui, &plan, Format::Human, args.scope.force));
     // The guard checks a saved plan again: a refusal saved with `--force` needs it again here.
-    let plan = approve_by_guard(saved.plan.clone(), &args.scope, Format::Human)?;
+    let plan = approve_by_guard(plan, &args.scope, Format::Human)?;
     if plan.plan().is_empty() {
         saved.mark_applied(path)?;
         return Ok(Success::Done);
     }
-    let store = open_store(manifest, &args.store)?;
+    let store = store?;
     probe(store.as_ref())?;
     // Mark before applying: a crash mid-way must not let the same file run twice.
     saved.mark_applied(path)?;

@@ -24,7 +24,12 @@ pub const SANDBOX_STATE_FILE: &str = ".keyplan-sandbox.json";
 /// Loads the manifest, printing its diagnostics in full when it is invalid.
 pub fn load_manifest(ui: &Ui, path: &Path) -> Result<Manifest, CommandError> {
     match crate::manifest::load(path) {
-        Ok(manifest) => Ok(manifest),
+        Ok(manifest) => {
+            for warning in &manifest.warnings {
+                ui.info(&warning.render(ui.color_stderr()));
+            }
+            Ok(manifest)
+        }
         Err(ManifestError::Invalid(diagnostics)) => {
             ui.info(&diagnostics.render(ui.color_stderr()));
             Err(CommandError::reported(ErrorKind::Failed))
@@ -214,7 +219,7 @@ fn select_projects<'d>(
     {
         let known: Vec<String> = resolved
             .iter()
-            .map(|p| format!("{} ({})", p.name, p.id))
+            .map(|p| format!("{} ({})", crate::render::words::quoted(&p.name), p.id))
             .collect();
         return Err(CommandError::new(
             ErrorKind::Failed,

@@ -47,7 +47,6 @@ async fn plan_and_show(
             approved.plan().clone(),
             &observed.live,
             &observed.resolved,
-            &manifest.sha256,
             connection.api_host(),
         );
         saved.write(out)?;

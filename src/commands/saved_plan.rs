@@ -1,9 +1,11 @@
 //! Saved plans (`plan --out FILE`, `apply FILE`, `show FILE`).
 //!
-//! A saved plan holds the plan, the manifest's hash, and a snapshot of the live keys it was
-//! computed from, under a SHA-256 checksum. It holds no secret and no token. `apply FILE`
-//! refuses a file whose checksum does not match (edited or corrupted), one made from another
-//! manifest, one already applied, and one whose live keys changed since (stale).
+//! A saved plan holds the plan and a snapshot of the live keys it was computed from, under a
+//! SHA-256 checksum. It holds no secret and no token. The checksum catches corruption, not
+//! tampering (whoever can write the file can recompute it), so `apply FILE` trusts none of the
+//! file's changes: it plans again from the manifest and the live keys, and applies only if that
+//! plan is the saved one ([`SavedPlan::differences`]). It also refuses a file made against
+//! another API host, one already applied, and one whose live keys changed since (stale).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,14 +13,17 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::model::{KeyId, Project, ProjectId, RoleSet};
-use crate::plan::{LiveState, Plan};
+use crate::model::{KeyId, KeyRef, Project, ProjectId, RoleSet};
+use crate::plan::{Action, Cause, Change, LiveState, Plan};
+use crate::render::change_label;
+use crate::render::words::{clean, project_label, quoted, verb};
 
 use super::error::{CommandError, ErrorKind};
 
-/// The version of the saved-plan file format. Version 2 holds plans of
-/// [`crate::plan::FORMAT_VERSION`] 2 (changes typed by action, causes as data).
-pub const SAVED_PLAN_VERSION: &str = "2";
+/// The version of the saved-plan file format. Version 3 holds plans of
+/// [`crate::plan::FORMAT_VERSION`] 2 (changes typed by action, causes as data), without the
+/// manifest's hash of version 2 (a plan is checked against the manifest's meaning instead).
+pub const SAVED_PLAN_VERSION: &str = "3";
 
 /// A live key as the plan saw it: enough to tell whether it changed since.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,8 +53,6 @@ pub struct SavedPlan {
     pub keyplan_version: String,
     pub plan_id: String,
     pub created_at: jiff::Timestamp,
-    /// SHA-256 of the manifest's text (`Manifest::sha256`).
-    pub manifest_sha256: String,
     /// The API the plan was made against (so a sandbox plan is not applied to Pinecone).
     pub api_host: String,
     pub snapshot: Vec<ProjectSnapshot>,
@@ -63,19 +66,12 @@ pub struct SavedPlan {
 }
 
 impl SavedPlan {
-    pub fn new(
-        plan: Plan,
-        live: &LiveState,
-        projects: &[Project],
-        manifest_sha256: &str,
-        api_host: String,
-    ) -> Self {
+    pub fn new(plan: Plan, live: &LiveState, projects: &[Project], api_host: String) -> Self {
         let mut saved = SavedPlan {
             saved_plan_version: SAVED_PLAN_VERSION.to_owned(),
             keyplan_version: env!("CARGO_PKG_VERSION").to_owned(),
             plan_id: uuid::Uuid::new_v4().to_string(),
             created_at: jiff::Timestamp::now(),
-            manifest_sha256: manifest_sha256.to_owned(),
             api_host,
             snapshot: snapshot(live, projects),
             plan,
@@ -135,25 +131,15 @@ impl SavedPlan {
         Ok(saved)
     }
 
-    /// Refuses a plan made from another manifest, or applied already.
-    pub fn check_applicable(
-        &self,
-        manifest_sha256: &str,
-        api_host: &str,
-    ) -> Result<(), CommandError> {
+    /// Refuses a plan made against another API, or applied already. Whether it is still the
+    /// manifest's plan is [`SavedPlan::differences`]'s question.
+    pub fn check_applicable(&self, api_host: &str) -> Result<(), CommandError> {
         if let Some(at) = self.applied_at {
             return Err(CommandError::new(
                 ErrorKind::StalePlan,
                 format!("this plan was already applied at {at}"),
             )
             .hint("run `keyplan plan --out FILE` for a new plan"));
-        }
-        if manifest_sha256 != self.manifest_sha256 {
-            return Err(CommandError::new(
-                ErrorKind::StalePlan,
-                "the manifest changed since this plan was saved (or it is another manifest)",
-            )
-            .hint("pass the manifest the plan was made from with -f, or plan again"));
         }
         if api_host != self.api_host {
             return Err(CommandError::new(
@@ -176,7 +162,7 @@ impl SavedPlan {
             .collect();
         let mut changes = Vec::new();
         for before in &self.snapshot {
-            let label = format!("{} ({})", before.project.name, before.project.id);
+            let label = project_label(&before.project);
             let Some(after) = now.get(&before.project.id) else {
                 changes.push(format!("{label}: the project could not be listed"));
                 continue;
@@ -187,11 +173,16 @@ impl SavedPlan {
                 after.keys.iter().map(|k| (&k.id, k)).collect();
             for (id, key) in &old {
                 match new.get(id) {
-                    None => changes.push(format!("{label}: key {:?} ({id}) was deleted", key.name)),
+                    None => changes.push(format!(
+                        "{label}: key {} ({}) was deleted",
+                        quoted(&key.name),
+                        clean(id.as_str())
+                    )),
                     Some(now) if now != key => changes.push(format!(
-                        "{label}: key {:?} ({id}) changed (now {:?} with roles {})",
-                        key.name,
-                        now.name,
+                        "{label}: key {} ({}) changed (now {} with roles {})",
+                        quoted(&key.name),
+                        clean(id.as_str()),
+                        quoted(&now.name),
                         roles_text(&now.roles)
                     )),
                     Some(_) => {}
@@ -199,11 +190,78 @@ impl SavedPlan {
             }
             for (id, key) in &new {
                 if !old.contains_key(id) {
-                    changes.push(format!("{label}: key {:?} ({id}) was created", key.name));
+                    changes.push(format!(
+                        "{label}: key {} ({}) was created",
+                        quoted(&key.name),
+                        clean(id.as_str())
+                    ));
                 }
             }
         }
         changes
+    }
+
+    /// The `--replace` requests the plan was made with, as its requested replacements show
+    /// them: planning again needs them to reach the same plan. (A file edited to request more
+    /// can only ask for what `--replace` can: a declared key replaced with its declared roles.)
+    pub fn requested_replacements(&self) -> Vec<KeyRef> {
+        self.plan
+            .changes
+            .iter()
+            .filter(|c| c.causes.contains(&Cause::Requested))
+            .filter_map(|c| {
+                Some(KeyRef {
+                    project: c.project.id.to_string(),
+                    key: c.after()?.name.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The projects the plan was made for, when it was made for some only (`--project`);
+    /// empty when it covers every project of the manifest (`declared` of them).
+    pub fn selected_projects(&self, declared: usize) -> Vec<String> {
+        if self.snapshot.len() >= declared {
+            return Vec::new();
+        }
+        self.snapshot
+            .iter()
+            .map(|s| s.project.id.to_string())
+            .collect()
+    }
+
+    /// How the saved plan differs from `now`, the plan the manifest and the live keys give
+    /// today; empty when they are the same plan. Changes are compared by what an apply does
+    /// (action, project, key id, names, roles), not by their causes: a rotation's age moves on
+    /// between the two.
+    pub fn differences(&self, now: &Plan) -> Vec<String> {
+        let saved: Vec<Effect<'_>> = self.plan.changes.iter().map(Effect::of).collect();
+        let fresh: Vec<Effect<'_>> = now.changes.iter().map(Effect::of).collect();
+        let mut differences = Vec::new();
+        for (effect, change) in saved.iter().zip(&self.plan.changes) {
+            if !fresh.contains(effect) {
+                differences.push(format!(
+                    "in the saved plan, not in the plan now: {}",
+                    describe(change)
+                ));
+            }
+        }
+        for (effect, change) in fresh.iter().zip(&now.changes) {
+            if !saved.contains(effect) {
+                differences.push(format!(
+                    "in the plan now, not in the saved plan: {}",
+                    describe(change)
+                ));
+            }
+        }
+        if differences.is_empty() && saved.len() != fresh.len() {
+            differences.push(format!(
+                "the saved plan has {} changes, the plan now {}",
+                saved.len(),
+                fresh.len()
+            ));
+        }
+        differences
     }
 
     /// Marks the file as applied, so it cannot be applied twice.
@@ -212,6 +270,43 @@ impl SavedPlan {
         self.checksum = self.compute_checksum();
         self.write(path)
     }
+}
+
+/// What applying a change does, without why: equal effects are the same change.
+#[derive(Debug, PartialEq, Eq)]
+struct Effect<'p> {
+    action: Action,
+    project: &'p ProjectId,
+    before: Option<(&'p KeyId, &'p str, &'p RoleSet)>,
+    after: Option<(&'p str, &'p RoleSet)>,
+}
+
+impl<'p> Effect<'p> {
+    fn of(change: &'p Change) -> Self {
+        Effect {
+            action: change.action(),
+            project: &change.project.id,
+            before: change.before().map(|b| (&b.id, b.name.as_str(), &b.roles)),
+            after: change.after().map(|a| (a.name.as_str(), &a.roles)),
+        }
+    }
+}
+
+/// `replace "prod/ci" (key 1234) with roles [ProjectViewer]`: a change as a difference names it.
+fn describe(change: &Change) -> String {
+    let key = change
+        .before()
+        .map(|b| format!(" (key {})", clean(b.id.as_str())))
+        .unwrap_or_default();
+    let roles = change
+        .after()
+        .map(|a| format!(" with roles {}", roles_text(&a.roles)))
+        .unwrap_or_default();
+    format!(
+        "{} {}{key}{roles}",
+        verb(change.action()).base,
+        change_label(change)
+    )
 }
 
 fn roles_text(roles: &RoleSet) -> String {
@@ -304,7 +399,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.json");
         let (live, projects) = live();
-        let saved = SavedPlan::new(empty_plan(), &live, &projects, "manifest", "h".into());
+        let saved = SavedPlan::new(empty_plan(), &live, &projects, "h".into());
         saved.write(&path).unwrap();
         assert_eq!(SavedPlan::read(&path).unwrap(), saved);
 
@@ -319,7 +414,7 @@ mod tests {
     #[test]
     fn staleness_names_what_changed() {
         let (mut live, projects) = live();
-        let saved = SavedPlan::new(empty_plan(), &live, &projects, "m", "h".into());
+        let saved = SavedPlan::new(empty_plan(), &live, &projects, "h".into());
         assert!(saved.staleness(&live).is_empty());
         live.keys.get_mut(&ProjectId("p1".into())).unwrap()[0].roles = [Role::ProjectViewer].into();
         let changes = saved.staleness(&live);
@@ -328,22 +423,74 @@ mod tests {
     }
 
     #[test]
-    fn another_manifest_or_a_second_apply_is_refused() {
+    fn another_api_or_a_second_apply_is_refused() {
         let (live, projects) = live();
-        let mut saved = SavedPlan::new(empty_plan(), &live, &projects, "m", "h".into());
-        assert!(saved.check_applicable("m", "h").is_ok());
+        let mut saved = SavedPlan::new(empty_plan(), &live, &projects, "h".into());
+        assert!(saved.check_applicable("h").is_ok());
         assert_eq!(
-            saved.check_applicable("other", "h").unwrap_err().kind,
-            ErrorKind::StalePlan
-        );
-        assert_eq!(
-            saved.check_applicable("m", "elsewhere").unwrap_err().kind,
+            saved.check_applicable("elsewhere").unwrap_err().kind,
             ErrorKind::StalePlan
         );
         saved.applied_at = Some(jiff::Timestamp::now());
         assert_eq!(
-            saved.check_applicable("m", "h").unwrap_err().kind,
+            saved.check_applicable("h").unwrap_err().kind,
             ErrorKind::StalePlan
         );
+    }
+
+    #[test]
+    fn differences_compare_what_changes_do_not_why() {
+        use crate::plan::{ChangeKind, KeyAfter, KeyBefore};
+        let (live, projects) = live();
+        let create = |roles: RoleSet, causes: Vec<Cause>| Change {
+            project: projects[0].clone(),
+            kind: ChangeKind::Create {
+                after: KeyAfter {
+                    name: "new".into(),
+                    roles,
+                },
+            },
+            causes,
+        };
+        let delete = Change {
+            project: projects[0].clone(),
+            kind: ChangeKind::Delete {
+                before: KeyBefore {
+                    id: KeyId("k1".into()),
+                    name: "ci".into(),
+                    roles: [Role::ProjectEditor].into(),
+                    created_at: None,
+                },
+            },
+            causes: vec![Cause::Unmanaged],
+        };
+        let plan = |changes: Vec<Change>| Plan {
+            changes,
+            ..empty_plan()
+        };
+        let viewer: RoleSet = [Role::ProjectViewer].into();
+        let saved = SavedPlan::new(
+            plan(vec![create(viewer.clone(), vec![Cause::Missing])]),
+            &live,
+            &projects,
+            "h".into(),
+        );
+        // Another cause, the same effect: the same plan.
+        assert!(
+            saved
+                .differences(&plan(vec![create(viewer.clone(), vec![Cause::Requested])]))
+                .is_empty()
+        );
+        // Other roles, or one change more: another plan, both sides named.
+        let escalated = saved.differences(&plan(vec![create(
+            [Role::ProjectEditor].into(),
+            vec![Cause::Missing],
+        )]));
+        assert_eq!(escalated.len(), 2, "{escalated:?}");
+        assert!(escalated[0].contains("ProjectViewer"), "{escalated:?}");
+        assert!(escalated[1].contains("ProjectEditor"), "{escalated:?}");
+        let more = saved.differences(&plan(vec![create(viewer, vec![Cause::Missing]), delete]));
+        assert_eq!(more.len(), 1, "{more:?}");
+        assert!(more[0].starts_with("in the plan now") && more[0].contains("delete"));
     }
 }

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::PathBuf;
 
-/// One error in a manifest. Serialisable, for a machine-readable `validate`.
+/// One error (or warning) in a manifest. Serialisable, for a machine-readable `validate`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {
     /// The manifest's display name.
@@ -29,6 +29,9 @@ pub struct Diagnostic {
     pub source_line: String,
     /// Byte offsets into the source, for ordering.
     pub span: Range<usize>,
+    /// A warning: worth a look, but the manifest is valid.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
 }
 
 impl Diagnostic {
@@ -77,6 +80,7 @@ impl Diagnostic {
             note: None,
             source_line: line_text.to_owned(),
             span: start..end,
+            warning: false,
         }
     }
 
@@ -92,16 +96,28 @@ impl Diagnostic {
         self
     }
 
+    /// Makes this a warning: shown, but the manifest stays valid.
+    #[must_use]
+    pub fn as_warning(mut self) -> Self {
+        self.warning = true;
+        self
+    }
+
     /// Renders this diagnostic the way rustc does.
     pub fn render(&self, color: bool) -> String {
         let style = Style::new(color);
         let gutter = self.line.to_string().len();
         let pad = " ".repeat(gutter);
         let mut out = String::new();
+        let (label, paint) = if self.warning {
+            ("warning", style.warning)
+        } else {
+            ("error", style.error)
+        };
         let _ = writeln!(
             out,
-            "{}error{}{}: {}{}",
-            style.error, style.reset, style.bold, self.message, style.reset
+            "{paint}{label}{}{}: {}{}",
+            style.reset, style.bold, self.message, style.reset
         );
         let _ = writeln!(
             out,
@@ -130,7 +146,7 @@ impl Diagnostic {
             style.gutter,
             style.reset,
             " ".repeat(caret_offset),
-            style.error,
+            paint,
             "^".repeat(caret_width),
             style.reset
         );
@@ -167,7 +183,7 @@ impl Diagnostics {
             out.push_str(&item.render(color));
             out.push('\n');
         }
-        let count = self.items.len();
+        let count = self.items.iter().filter(|item| !item.warning).count();
         let noun = if count == 1 { "error" } else { "errors" };
         let path = self
             .items
@@ -206,6 +222,7 @@ impl std::fmt::Display for Diagnostics {
 /// ANSI styles, or empty strings when colour is off.
 struct Style {
     error: &'static str,
+    warning: &'static str,
     bold: &'static str,
     gutter: &'static str,
     help: &'static str,
@@ -217,6 +234,7 @@ impl Style {
         if color {
             Style {
                 error: "\x1b[1;31m",
+                warning: "\x1b[1;33m",
                 bold: "\x1b[1m",
                 gutter: "\x1b[1;34m",
                 help: "\x1b[1;36m",
@@ -225,6 +243,7 @@ impl Style {
         } else {
             Style {
                 error: "",
+                warning: "",
                 bold: "",
                 gutter: "",
                 help: "",

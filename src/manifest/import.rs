@@ -91,7 +91,8 @@ pub fn render_manifest(projects: &[(Project, Vec<LiveKey>)]) -> String {
     out
 }
 
-/// A TOML basic string: quotes, backslashes and control characters escaped.
+/// A TOML basic string: quotes, backslashes, control characters and bidirectional controls
+/// escaped, so that the file shows every name as what it is.
 fn toml_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -102,7 +103,7 @@ fn toml_string(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if c.is_control() => {
+            c if super::hides_text(c) => {
                 let _ = write!(out, "\\u{:04X}", u32::from(c));
             }
             c => out.push(c),
@@ -122,6 +123,10 @@ mod tests {
         assert_eq!(toml_string("plain"), "\"plain\"");
         assert_eq!(toml_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
         assert_eq!(toml_string("x\ny\u{7f}\u{1}"), "\"x\\ny\\u007F\\u0001\"");
+        assert_eq!(
+            toml_string("a\u{202e}b\u{2066}c\u{1b}"),
+            "\"a\\u202Eb\\u2066c\\u001B\""
+        );
         let value: toml::Value =
             toml::from_str(&format!("v = {}", toml_string("é\"\\\u{85}\t"))).unwrap();
         assert_eq!(value["v"].as_str(), Some("é\"\\\u{85}\t"));

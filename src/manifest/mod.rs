@@ -31,9 +31,18 @@ pub struct Manifest {
     pub desired: Desired,
     /// The manifest's path as the user gave it, for messages.
     pub path: PathBuf,
-    /// SHA-256 of the text that was validated (hex): a saved plan records it, so that a plan
-    /// is only applied with the manifest it was made from.
+    /// SHA-256 of the text that was validated (hex).
     pub sha256: String,
+    /// What is worth a look but leaves the manifest valid (a name mixing scripts), in file
+    /// order; commands print them on stderr.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// A character that changes how text shows instead of showing: a control character (a line
+/// break, ESC) or a bidirectional embedding, override or isolate. A declared name holding one
+/// is an error; `import` writes each as an escape.
+pub(crate) fn hides_text(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Why a manifest could not be loaded.
@@ -92,11 +101,13 @@ pub fn parse(source: &str, path: &Path) -> Result<Manifest, ManifestError> {
     let mut diagnostics = Diagnostics::default();
     if errors.is_empty() {
         match validate::check(source, path, root.get_ref()) {
-            Ok(desired) => {
+            Ok((desired, mut warnings)) => {
+                warnings.sort_by_key(|item| (item.span.start, item.span.end));
                 return Ok(Manifest {
                     desired,
                     path: path.to_path_buf(),
                     sha256: format!("{:x}", sha2::Sha256::digest(source.as_bytes())),
+                    warnings,
                 });
             }
             Err(items) => diagnostics.items = items,

@@ -8,7 +8,7 @@ use crate::plan::{Change, Plan};
 use crate::report::{ApplyReport, Event, Outcome, OutcomeStatus};
 
 use super::Paint;
-use super::words::{quoted, verb};
+use super::words::{clean, project_label, quoted, verb};
 
 /// `project/key` for a change: the key's new name, or its current one for a delete; both
 /// escaped, so that no name from the API can forge a line.
@@ -29,7 +29,9 @@ fn label_of(plan: &Plan, index: usize) -> String {
         .map_or_else(|| format!("change #{index}"), change_label)
 }
 
-/// One plain line for an apply event, naming the change by `project/key`.
+/// One plain line for an apply event, naming the change by `project/key`. The apply's messages
+/// quote the names they hold; they are [cleaned](clean) here as well, for what else they carry
+/// from the API (ids, error details).
 pub fn event_line(event: &Event, plan: &Plan) -> String {
     match event {
         Event::Started { index } => {
@@ -39,13 +41,17 @@ pub fn event_line(event: &Event, plan: &Plan) -> String {
                 .map_or("starting", |change| verb(change.action()).progressive);
             format!("{}: {verb}", label_of(plan, *index))
         }
-        Event::Progress { index, message } => format!("{}: {message}", label_of(plan, *index)),
-        Event::Done { index } => format!("{}: done", label_of(plan, *index)),
-        Event::Failed { index, error } => format!("{}: failed: {error}", label_of(plan, *index)),
-        Event::Skipped { index, reason } => {
-            format!("{}: skipped: {reason}", label_of(plan, *index))
+        Event::Progress { index, message } => {
+            format!("{}: {}", label_of(plan, *index), clean(message))
         }
-        Event::Warning(message) => format!("warning: {message}"),
+        Event::Done { index } => format!("{}: done", label_of(plan, *index)),
+        Event::Failed { index, error } => {
+            format!("{}: failed: {}", label_of(plan, *index), clean(error))
+        }
+        Event::Skipped { index, reason } => {
+            format!("{}: skipped: {}", label_of(plan, *index), clean(reason))
+        }
+        Event::Warning(message) => format!("warning: {}", clean(message)),
     }
 }
 
@@ -86,16 +92,16 @@ pub fn apply_report(report: &ApplyReport, plan: &Plan, paint: Paint) -> String {
                     let new_key = outcome
                         .new_key
                         .as_ref()
-                        .map(|id| format!(" (key {id})"))
+                        .map(|id| format!(" (key {})", clean(id.as_str())))
                         .unwrap_or_default();
                     let _ = writeln!(out, "  {mark} {} {label}{new_key}", words.past);
                 }
                 OutcomeStatus::Failed(why) | OutcomeStatus::Skipped(why) => {
-                    let _ = writeln!(out, "  {mark} {} {label}: {why}", words.base);
+                    let _ = writeln!(out, "  {mark} {} {label}: {}", words.base, clean(why));
                 }
             }
             for note in &outcome.notes {
-                let _ = writeln!(out, "      {note}");
+                let _ = writeln!(out, "      {}", clean(note));
             }
         }
     }
@@ -117,15 +123,15 @@ pub fn apply_report(report: &ApplyReport, plan: &Plan, paint: Paint) -> String {
             let project = plan
                 .changes
                 .get(outcome.index)
-                .map(|c| format!("project {} ({})", quoted(&c.project.name), c.project.id))
+                .map(|c| project_label(&c.project))
                 .unwrap_or_default();
-            let _ = writeln!(out, "  key id {id} in {project}");
+            let _ = writeln!(out, "  key id {} in {project}", clean(id.as_str()));
         }
     }
     if !report.warnings.is_empty() {
         let _ = writeln!(out, "{}", paint.paint(Paint::BOLD_YELLOW, "Warnings:"));
         for warning in &report.warnings {
-            let _ = writeln!(out, "  {warning}");
+            let _ = writeln!(out, "  {}", clean(warning));
         }
     }
     let _ = writeln!(

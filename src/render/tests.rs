@@ -487,3 +487,24 @@ fn the_guard_advice_is_said_once() {
     let text = human(&rich(), &PLAIN);
     assert_eq!(text.matches("--force").count(), 1, "{text}");
 }
+
+#[test]
+fn apply_messages_cannot_break_a_line_or_drive_a_terminal() {
+    let plan = rich();
+    let event = crate::report::Event::Failed {
+        index: 0,
+        error: "boom\nApply complete: 0 created\u{1b}[2K \u{202e}dlrow".into(),
+    };
+    let line = event_line(&event, &plan);
+    assert!(
+        !line.contains('\n') && !line.contains('\u{1b}') && !line.contains('\u{202e}'),
+        "{line:?}"
+    );
+    assert!(
+        line.contains("\\nApply complete") && line.contains("\\u{202e}"),
+        "{line}"
+    );
+    // Names are quoted the same way, bidi controls included.
+    assert_eq!(words::quoted("a\u{2066}b"), "\"a\\u{2066}b\"");
+    assert_eq!(words::clean("plain \"text\""), "plain \"text\"");
+}

@@ -85,8 +85,48 @@ pub fn quoted(name: &str) -> String {
     format!("{name:?}")
 }
 
-fn project_label(project: &Project) -> String {
-    format!("project {} ({})", quoted(&project.name), project.id)
+/// `project "prod" (id)`: a project as every message names it, its name quoted and its id
+/// cleaned (both come from the API).
+pub fn project_label(project: &Project) -> String {
+    format!(
+        "project {} ({})",
+        quoted(&project.name),
+        clean(project.id.as_str())
+    )
+}
+
+/// Whether a character must never reach a terminal or a log as itself: a control character
+/// (a line break, ESC), a bidirectional override or isolate, or a line or paragraph separator.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// Free text that may carry words from the API (an error's detail, an id, a message naming
+/// a key): every [unsafe](is_unsafe_char) character escaped (`\n`, `\u{1b}`), the rest as is.
+/// Applied to every line an apply prints, on top of [`quoted`] names.
+pub fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_unsafe_char(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn join<T: fmt::Display>(items: &[T]) -> String {

@@ -12,6 +12,7 @@ mod docs;
 mod emulator;
 mod faults;
 mod hardening_api;
+mod hardening_names;
 mod keyring;
 mod manifest;
 mod output;

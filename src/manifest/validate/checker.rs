@@ -13,6 +13,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::manifest::diagnostic::Diagnostic;
+use crate::manifest::hides_text;
 use crate::manifest::suggest::did_you_mean;
 use crate::model::is_uuid;
 
@@ -29,6 +30,8 @@ pub(super) struct Checker<'a> {
     /// The manifest's path, for messages and to resolve the paths it holds.
     pub(super) path: &'a Path,
     diagnostics: Vec<Diagnostic>,
+    /// What is worth a look but no error ([`Checker::warn`]).
+    warnings: Vec<Diagnostic>,
     /// Every key id seen so far, with the line it was declared on: ids are unique across the
     /// whole organisation, so across the whole manifest too.
     pub(super) key_ids: BTreeMap<String, usize>,
@@ -73,15 +76,18 @@ impl<'a> Checker<'a> {
                 .collect(),
             path,
             diagnostics: Vec::new(),
+            warnings: Vec::new(),
             key_ids: BTreeMap::new(),
         }
     }
 
-    /// `value` when nothing was reported, else every diagnostic.
-    pub(super) fn finish<T>(self, value: T) -> Result<T, Vec<Diagnostic>> {
+    /// `value` and the warnings when no error was reported, else every diagnostic (the
+    /// warnings among them).
+    pub(super) fn finish<T>(mut self, value: T) -> Result<(T, Vec<Diagnostic>), Vec<Diagnostic>> {
         if self.diagnostics.is_empty() {
-            Ok(value)
+            Ok((value, self.warnings))
         } else {
+            self.diagnostics.append(&mut self.warnings);
             Err(self.diagnostics)
         }
     }
@@ -95,6 +101,58 @@ impl Checker<'_> {
 
     pub(super) fn report(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
+    }
+
+    /// A declared name's characters: a control character or a bidirectional control is an
+    /// error (a name must show as what it is in a log or on a terminal); letters of several
+    /// scripts (a Cyrillic "е" in a Latin name) are a warning. `false` after an error.
+    pub(super) fn name_chars(&mut self, what: &str, name: &Spanned<String>) -> bool {
+        let text = name.get_ref();
+        if let Some(bad) = text.chars().find(|&c| hides_text(c)) {
+            let kind = if bad.is_control() {
+                "a control character"
+            } else {
+                "a bidirectional control"
+            };
+            let diagnostic = self
+                .at(
+                    name.span(),
+                    format!(
+                        "{what} {} contains {kind} (U+{:04X})",
+                        quote(text),
+                        u32::from(bad)
+                    ),
+                )
+                .with_hint(
+                    "names are printed in logs and on terminals: remove control characters and \
+                     bidirectional overrides",
+                );
+            self.report(diagnostic);
+            return false;
+        }
+        if let Some((usual, odd, script)) = mixed_scripts(text) {
+            let diagnostic = self
+                .at(
+                    name.span(),
+                    format!(
+                        "{what} {} mixes {usual} and {script} letters: {} (U+{:04X}) is {script}",
+                        quote(text),
+                        quote(&odd.to_string()),
+                        u32::from(odd)
+                    ),
+                )
+                .with_hint(
+                    "a letter of another script can look the same and still make another name; \
+                     retype the name if this was not meant",
+                );
+            self.warn(diagnostic);
+        }
+        true
+    }
+
+    /// Reports something worth a look that leaves the manifest valid.
+    pub(super) fn warn(&mut self, diagnostic: Diagnostic) {
+        self.warnings.push(diagnostic.as_warning());
     }
 
     pub(super) fn line_of(&self, offset: usize) -> usize {
@@ -342,4 +400,39 @@ fn article(value: &DeValue<'_>) -> &'static str {
 /// A user's string for a message: in quotes, control characters escaped.
 pub(super) fn quote(s: &str) -> String {
     format!("{s:?}")
+}
+
+/// The script of a letter, for the scripts whose letters look alike; `None` for the rest.
+fn script(c: char) -> Option<&'static str> {
+    if !c.is_alphabetic() {
+        return None;
+    }
+    match c {
+        'a'..='z' | 'A'..='Z' | '\u{00C0}'..='\u{024F}' | '\u{1E00}'..='\u{1EFF}' => Some("Latin"),
+        '\u{0370}'..='\u{03FF}' | '\u{1F00}'..='\u{1FFF}' => Some("Greek"),
+        '\u{0400}'..='\u{052F}' => Some("Cyrillic"),
+        '\u{0530}'..='\u{058F}' => Some("Armenian"),
+        _ => None,
+    }
+}
+
+/// When `text` has letters of more than one look-alike script: the script most of its letters
+/// are in, the first letter of another one, and that letter's script.
+fn mixed_scripts(text: &str) -> Option<(&'static str, char, &'static str)> {
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for script in text.chars().filter_map(script) {
+        *counts.entry(script).or_default() += 1;
+    }
+    if counts.len() < 2 {
+        return None;
+    }
+    let usual = counts
+        .iter()
+        .max_by_key(|(_, count)| **count)
+        .map(|(script, _)| *script)?;
+    text.chars().find_map(|c| {
+        script(c)
+            .filter(|s| *s != usual)
+            .map(|other| (usual, c, other))
+    })
 }

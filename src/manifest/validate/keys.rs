@@ -33,7 +33,7 @@ impl Checker<'_> {
     fn key_name(&mut self, what: &str, name: &Spanned<String>) -> bool {
         let chars = name.get_ref().chars().count();
         if (1..=MAX_KEY_NAME_CHARS).contains(&chars) {
-            return true;
+            return self.name_chars(what, name);
         }
         let message = if chars == 0 {
             format!("{what} is empty")

@@ -28,12 +28,13 @@ pub(crate) use secrets::{SECRETS_FIELDS, STORES};
 
 pub(crate) const ROOT_FIELDS: &[&str] = &["secrets", "project"];
 
-/// Checks the document and builds the desired state; `Err` holds every problem found.
+/// Checks the document and builds the desired state with the warnings found; `Err` holds
+/// every problem found.
 pub(crate) fn check(
     source: &str,
     path: &Path,
     root: &DeTable<'_>,
-) -> Result<Desired, Vec<Diagnostic>> {
+) -> Result<(Desired, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut checker = Checker::new(source, path);
     let desired = checker.document(root);
     checker.finish(desired)

@@ -29,7 +29,7 @@ impl Checker<'_> {
                 self.report(diagnostic);
                 false
             } else {
-                true
+                self.name_chars("project name", name)
             }
         });
         let id = fields
