@@ -26,55 +26,11 @@ pub(crate) struct ListWire<T> {
     rest: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Objects in which a listing could carry its pagination state.
-const PAGINATION_OBJECTS: [&str; 6] = ["pagination", "paging", "page", "pageinfo", "links", "meta"];
-
 impl<T> ListWire<T> {
-    /// The field that says more items follow on another page, if the answer has one: a
-    /// `next`, cursor, token or `has_more` field with a value, at the top level or inside a
-    /// pagination object (`pagination.next`). The Admin API documents no pagination, so there
-    /// is no clear way to follow one: the caller refuses the listing rather than read one
-    /// page as the whole (missing keys would be planned as creations).
+    /// The field that says more items follow on another page, if the answer has one (see
+    /// [`super::pagination`]).
     pub(crate) fn next_page(&self) -> Option<String> {
-        let marker = |name: &str, value: &serde_json::Value| {
-            let name = normalised(name);
-            let named = ["next", "cursor", "token", "more"]
-                .iter()
-                .any(|part| name.contains(part));
-            named.then_some(()).filter(|()| has_value(value))
-        };
-        for (name, value) in &self.rest {
-            if marker(name, value).is_some() {
-                return Some(sanitise_message(name, &[]));
-            }
-            if let serde_json::Value::Object(inner) = value
-                && PAGINATION_OBJECTS.contains(&normalised(name).as_str())
-                && let Some((field, _)) = inner.iter().find(|(f, v)| marker(f, v).is_some())
-            {
-                return Some(sanitise_message(&format!("{name}.{field}"), &[]));
-            }
-        }
-        None
-    }
-}
-
-/// A field name in lowercase without separators: `next_token`, `nextToken` and `next-token`
-/// read alike.
-fn normalised(name: &str) -> String {
-    name.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
-
-/// Whether a pagination field says something: not null, false, zero-length or empty.
-fn has_value(value: &serde_json::Value) -> bool {
-    match value {
-        serde_json::Value::Null | serde_json::Value::Bool(false) => false,
-        serde_json::Value::String(s) => !s.trim().is_empty(),
-        serde_json::Value::Array(items) => !items.is_empty(),
-        serde_json::Value::Object(map) => !map.is_empty(),
-        serde_json::Value::Bool(true) | serde_json::Value::Number(_) => true,
+        super::pagination::next_page(&self.rest)
     }
 }
 
@@ -527,37 +483,6 @@ mod tests {
             r#"{"id":"k1","name":"a","project_id":" ","roles":[]}"#,
         ] {
             assert!(key(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn a_pagination_marker_is_found_wherever_it_sits() {
-        let next = |json: &str| {
-            serde_json::from_str::<ListWire<KeyWire>>(json)
-                .unwrap()
-                .next_page()
-        };
-        for (json, field) in [
-            (
-                r#"{"data":[],"pagination":{"next":"abc"}}"#,
-                "pagination.next",
-            ),
-            (r#"{"data":[],"next_token":"abc"}"#, "next_token"),
-            (r#"{"data":[],"nextPageToken":"abc"}"#, "nextPageToken"),
-            (r#"{"data":[],"cursor":"c1"}"#, "cursor"),
-            (r#"{"data":[],"has_more":true}"#, "has_more"),
-            (r#"{"data":[],"links":{"next":"/x?page=2"}}"#, "links.next"),
-        ] {
-            assert_eq!(next(json).as_deref(), Some(field), "{json}");
-        }
-        for json in [
-            r#"{"data":[]}"#,
-            r#"{"data":[],"pagination":{"next":null}}"#,
-            r#"{"data":[],"pagination":{}}"#,
-            r#"{"data":[],"has_more":false,"next":""}"#,
-            r#"{"data":[],"total":3}"#,
-        ] {
-            assert_eq!(next(json), None, "{json}");
         }
     }
 
