@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::emulator::EmulatorArgs;
+use crate::live::client::ApiVersion;
 use crate::model::KeyRef;
 use crate::plan::Share;
 
@@ -48,6 +49,17 @@ pub struct GlobalArgs {
     /// How many Admin API requests run at once (at least 1).
     #[arg(long, global = true, default_value_t = default_concurrency())]
     pub concurrency: NonZeroUsize,
+    /// The Admin API version to speak, sent as X-Pinecone-Api-Version: one keyplan is tested
+    /// against.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "PINECONE_API_VERSION",
+        value_name = "VERSION",
+        default_value_t = ApiVersion::LATEST
+    )]
+    pub api_version: ApiVersion,
     /// DANGEROUS: allow sending credentials over plain http:// to a host that is not loopback.
     #[arg(long, global = true)]
     pub allow_insecure_http: bool,
@@ -191,6 +203,18 @@ pub struct SecretGetArgs {
     pub key: KeyRef,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+// A value outside the list is a usage error at parse time (exit 64) that names the accepted
+// versions, like every other closed choice on the command line.
+impl ValueEnum for ApiVersion {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ApiVersion::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
 }
 
 fn default_concurrency() -> NonZeroUsize {

@@ -68,6 +68,7 @@ impl Connection {
             config.oauth_url.clone_from(url);
         }
         config.allow_insecure_http = global.allow_insecure_http;
+        config.api_version = global.api_version;
         Ok(Connection {
             api_host: config.api_host.clone(),
             api: HttpAdminApi::new(config)?,
@@ -108,6 +109,7 @@ impl Connection {
         let mut config = ClientConfig::new(credentials);
         config.api_host = emulator.base_url();
         config.oauth_url = emulator.oauth_url();
+        config.api_version = global.api_version;
         Ok(Connection {
             api: HttpAdminApi::new(config)?,
             api_host: format!("sandbox:{}", state_file.display()),

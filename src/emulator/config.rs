@@ -214,6 +214,9 @@ pub struct Counters {
     pub dropped: u64,
     /// Requests without an `X-Pinecone-Api-Version` header.
     pub missing_api_version: u64,
+    /// Requests by the `X-Pinecone-Api-Version` they carried, so a test can tell which version
+    /// a client spoke.
+    pub by_api_version: BTreeMap<String, u64>,
 }
 
 impl Counters {

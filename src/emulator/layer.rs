@@ -34,13 +34,17 @@ pub(crate) async fn fault_layer(
         .extensions()
         .get::<ConnectInfo<ConnHandle>>()
         .map(|info| Arc::clone(&info.0.0));
-    let missing_version = !req.headers().contains_key("x-pinecone-api-version");
+    let version = req
+        .headers()
+        .get("x-pinecone-api-version")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     {
         let mut counters = lock(&shared.counters);
         counters.total += 1;
         *counters.by_route.entry(route).or_default() += 1;
-        if missing_version {
-            counters.missing_api_version += 1;
+        match version {
+            Some(version) => *counters.by_api_version.entry(version).or_default() += 1,
+            None => counters.missing_api_version += 1,
         }
     }
     let (fault, latency) = {

@@ -6,6 +6,7 @@
 //! which the dev-dependency on keyplan itself turns on; see Cargo.toml).
 
 mod cli;
+mod api_version;
 mod client;
 mod common;
 mod docs;

@@ -18,10 +18,38 @@ use crate::live::retry::RetryPolicy;
 pub const DEFAULT_API_HOST: &str = "https://api.pinecone.io";
 /// Where client credentials are exchanged for an access token.
 pub const DEFAULT_OAUTH_URL: &str = "https://login.pinecone.io/oauth/token";
-/// The API version keyplan speaks (sent as `X-Pinecone-Api-Version`).
-pub const API_VERSION: &str = "2025-10";
 /// The default bound on one attempt, from connecting to the last byte of the body.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An Admin API version keyplan is tested against (`--api-version`). Only these: the key and
+/// project endpoints keyplan uses are identical in both, and a version keyplan was never run
+/// against could change them silently, so any other value is refused rather than passed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ApiVersion {
+    V2025_10,
+    V2026_04,
+}
+
+impl ApiVersion {
+    /// Every accepted version, oldest first.
+    pub const ALL: [ApiVersion; 2] = [ApiVersion::V2025_10, ApiVersion::V2026_04];
+    /// The default: the newest accepted version.
+    pub const LATEST: ApiVersion = ApiVersion::V2026_04;
+
+    /// The header value, e.g. `2026-04`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ApiVersion::V2025_10 => "2025-10",
+            ApiVersion::V2026_04 => "2026-04",
+        }
+    }
+}
+
+impl std::fmt::Display for ApiVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Where the client connects and how it behaves.
 #[derive(Debug, Clone)]
@@ -36,6 +64,8 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// Allows credentials over plain http to hosts that are not loopback (`--allow-insecure-http`).
     pub allow_insecure_http: bool,
+    /// Sent as `X-Pinecone-Api-Version` on every request (`--api-version`).
+    pub api_version: ApiVersion,
 }
 
 impl ClientConfig {
@@ -48,6 +78,7 @@ impl ClientConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             retry: RetryPolicy::default(),
             allow_insecure_http: false,
+            api_version: ApiVersion::LATEST,
         }
     }
 
@@ -93,7 +124,7 @@ impl HttpAdminApi {
         let mut headers = HeaderMap::new();
         headers.insert(
             "x-pinecone-api-version",
-            HeaderValue::from_static(API_VERSION),
+            HeaderValue::from_static(config.api_version.as_str()),
         );
         let mut builder = reqwest::Client::builder();
         if api_base.scheme() == "http" || oauth_url.scheme() == "http" {
@@ -156,6 +187,7 @@ mod tests {
         assert_eq!(config.api_host, DEFAULT_API_HOST);
         assert_eq!(config.oauth_url, DEFAULT_OAUTH_URL);
         assert!(!config.allow_insecure_http);
+        assert_eq!(config.api_version.as_str(), "2026-04");
         let config = config.with_hosts_from(|name| match name {
             "PINECONE_CONTROLLER_HOST" => Some("http://127.0.0.1:8787".into()),
             "PINECONE_OAUTH_URL" => Some(String::new()),

@@ -25,7 +25,7 @@ pub use super::auth::Credentials;
 pub use super::retry::RetryPolicy;
 pub use attempt::MAX_RESPONSE_BYTES;
 pub use config::{
-    API_VERSION, ClientConfig, DEFAULT_API_HOST, DEFAULT_OAUTH_URL, DEFAULT_REQUEST_TIMEOUT,
+    ApiVersion, ClientConfig, DEFAULT_API_HOST, DEFAULT_OAUTH_URL, DEFAULT_REQUEST_TIMEOUT,
 };
 pub use listing::{DEFAULT_CONCURRENCY, list_keys_of_projects};
 pub use stats::ClientStats;
