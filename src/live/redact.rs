@@ -6,13 +6,17 @@
 const EXCERPT_CHARS: usize = 160;
 /// The longest server-provided message kept in an error.
 const MESSAGE_CHARS: usize = 300;
+/// The most of any other server text (an id, a code, a header, a decoder's message) an error
+/// quotes: far more than any real one needs, so only a flood is cut (an id or role of
+/// megabytes would otherwise be repeated whole, in every message naming it).
+const TEXT_CHARS: usize = 1000;
 
 /// A short, printable, secret-free piece of a body.
 pub(crate) fn excerpt_of(body: &[u8], redact: &[&str]) -> String {
     // Look at a bounded prefix only: the excerpt is short and the body may be megabytes.
     let prefix = &body[..body.len().min(EXCERPT_CHARS * 8)];
     let text = String::from_utf8_lossy(prefix);
-    let mut excerpt = sanitise(&text, redact);
+    let mut excerpt = flatten(&text, redact);
     if excerpt.chars().count() > EXCERPT_CHARS {
         excerpt = excerpt.chars().take(EXCERPT_CHARS).collect::<String>() + "…";
     }
@@ -20,7 +24,7 @@ pub(crate) fn excerpt_of(body: &[u8], redact: &[&str]) -> String {
 }
 
 pub(crate) fn sanitise_message(message: &str, redact: &[&str]) -> String {
-    let mut message = sanitise(message, redact);
+    let mut message = flatten(message, redact);
     if message.chars().count() > MESSAGE_CHARS {
         message = message.chars().take(MESSAGE_CHARS).collect::<String>() + "…";
     }
@@ -28,9 +32,22 @@ pub(crate) fn sanitise_message(message: &str, redact: &[&str]) -> String {
 }
 
 /// Makes server-provided text safe to print: one line, whitespace collapsed, control characters
-/// gone, and anything that could be a credential replaced by `[redacted]`: the strings in
-/// `redact` (the client's own token and secret), Pinecone key secrets (`pcsk_…`) and JWTs.
+/// gone, anything that could be a credential replaced by `[redacted]` (the strings in `redact`,
+/// the client's own token and secret; Pinecone key secrets, `pcsk_…`; JWTs), and at most
+/// [`TEXT_CHARS`] characters of it kept, then `…(N more bytes)`.
 pub(crate) fn sanitise(text: &str, redact: &[&str]) -> String {
+    let mut text = flatten(text, redact);
+    // Cut after redacting, so that no cut can split a credential and leave a piece of it.
+    if let Some((cut, _)) = text.char_indices().nth(TEXT_CHARS) {
+        let more = text.len() - cut;
+        text.truncate(cut);
+        text.push_str(&format!("…({more} more bytes)"));
+    }
+    text
+}
+
+/// [`sanitise`] without the bound on length, for callers that cut the text themselves.
+fn flatten(text: &str, redact: &[&str]) -> String {
     let mut text = text.to_owned();
     for secret in redact.iter().filter(|s| s.len() >= 4) {
         text = text.replace(secret, "[redacted]");
@@ -95,5 +112,15 @@ mod tests {
         assert_eq!(sanitise("  plain   words ", &[]), "plain words");
         // Short strings are never redacted (an empty secret would blank everything).
         assert_eq!(sanitise("abc", &["", "ab"]), "abc");
+    }
+
+    #[test]
+    fn sanitised_text_is_bounded_and_says_how_much_it_left_out() {
+        let huge = "é".repeat(1 << 20);
+        let text = sanitise(&huge, &[]);
+        let more = (1 << 21) - 2 * TEXT_CHARS;
+        assert_eq!(text, format!("{}…({more} more bytes)", "é".repeat(TEXT_CHARS)));
+        let exact = "x".repeat(TEXT_CHARS);
+        assert_eq!(sanitise(&exact, &[]), exact);
     }
 }

@@ -135,13 +135,22 @@ impl KeyWire {
             return Err("a key has an empty id".to_owned());
         }
         if self.project_id.trim().is_empty() {
-            return Err(format!("key {} has an empty project id", self.id));
+            return Err(format!(
+                "key {} has an empty project id",
+                sanitise(&self.id, &[])
+            ));
         }
         let mut roles = BTreeSet::new();
         for role in &self.roles {
             let role = role
                 .parse::<Role>()
-                .map_err(|e| format!("key {}: {}", self.id, sanitise(&e.to_string(), &[])))?;
+                .map_err(|e| {
+                    format!(
+                        "key {}: {}",
+                        sanitise(&self.id, &[]),
+                        sanitise(&e.to_string(), &[])
+                    )
+                })?;
             roles.insert(role);
         }
         // Informational only: an unreadable timestamp is dropped, never a reason to fail a plan.

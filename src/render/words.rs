@@ -82,7 +82,18 @@ impl fmt::Display for BracketedRoles<'_> {
 /// A key's or project's name as output shows it: quoted, with control characters escaped, so
 /// that no name can break a line or forge another.
 pub fn quoted(name: &str) -> String {
-    format!("{name:?}")
+    // A name from the API can be megabytes long; repeated whole in every message that names it,
+    // it would flood the output. Its start is enough to recognise it, and the count says it was
+    // cut (the full name stays in JSON output, saved plans and imports, which are data).
+    const SHOWN_CHARS: usize = 200;
+    match name.char_indices().nth(SHOWN_CHARS) {
+        Some((cut, _)) => format!(
+            "{:?}…({} more bytes)",
+            &name[..cut],
+            name.len() - cut
+        ),
+        None => format!("{name:?}"),
+    }
 }
 
 /// `project "prod" (id)`: a project as every message names it, its name quoted and its id

@@ -90,3 +90,45 @@ fn an_untested_version_is_a_usage_error_naming_the_accepted_ones() {
     }
     assert_eq!(env.emulator.counters().total, 0, "nothing was sent");
 }
+
+/// The most output one command may print about a key whose name is a megabyte long.
+const BOUND: usize = 64 * 1024;
+
+#[test]
+fn a_giant_name_from_the_api_is_quoted_only_in_part() {
+    let env = Env::new();
+    let project = env.project("prod");
+    let giant = format!("{}tail", "n".repeat(1 << 20));
+    env.key(&project, &giant, &[Role::ProjectViewer]);
+    env.manifest(MANIFEST);
+
+    let mut runs = vec![
+        env.keyplan(["plan"]).run().code(0),
+        env.keyplan(["drift"]).run().code(2),
+    ];
+    // The delete fails: the error and the report name the key once more each.
+    env.emulator
+        .push_faults(Route::DeleteKey, [Fault::Status(403)]);
+    let failed = env.keyplan(["apply", "--auto-approve", "--force"]).run();
+    assert_ne!(failed.code, 0, "{}", failed.stdout);
+    runs.push(failed);
+    for run in &runs {
+        let size = run.stdout.len() + run.stderr.len();
+        assert!(
+            size < BOUND,
+            "{size} bytes of output:\n{}",
+            run.stdout.chars().take(2000).collect::<String>()
+        );
+        assert!(
+            run.stdout.contains("more bytes)") || run.stderr.contains("more bytes)"),
+            "the cut is shown:\n{}\n{}",
+            run.stdout.chars().take(2000).collect::<String>(),
+            run.stderr.chars().take(2000).collect::<String>()
+        );
+        assert!(!run.stdout.contains("tail") && !run.stderr.contains("tail\""));
+    }
+    // Data keeps the whole name: the JSON plan, like an import, must name the key exactly.
+    let json = env.keyplan(["plan", "--format", "json"]).run().code(0);
+    assert!(json.stdout.contains(&giant));
+    env.assert_no_leaks(&["secrets.json"]);
+}

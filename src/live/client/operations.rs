@@ -5,6 +5,7 @@ use reqwest::Method;
 
 use super::attempt::Reply;
 use super::transport::{HttpAdminApi, as_strs};
+use crate::live::redact::sanitise;
 use crate::live::retry::Resend;
 use crate::live::wire::{
     self, CreateBody, CreatedWire, KeyWire, ListWire, ProjectWire, UpdateBody,
@@ -113,7 +114,8 @@ impl AdminApi for HttpAdminApi {
         if let Some(stray) = keys.iter().find(|k| k.project_id != *project) {
             return Err(self.unreadable(reply.status)(format!(
                 "the key list of project {project} holds key {} of project {}",
-                stray.id, stray.project_id
+                sanitise(stray.id.as_str(), &[]),
+                sanitise(stray.project_id.as_str(), &[])
             )));
         }
         Ok(keys)
