@@ -41,7 +41,7 @@ pub(crate) fn sanitise(text: &str, redact: &[&str]) -> String {
     if let Some((cut, _)) = text.char_indices().nth(TEXT_CHARS) {
         let more = text.len() - cut;
         text.truncate(cut);
-        text.push_str(&format!("…({more} more bytes)"));
+        text = format!("{text}…({more} more bytes)");
     }
     text
 }
@@ -119,7 +119,10 @@ mod tests {
         let huge = "é".repeat(1 << 20);
         let text = sanitise(&huge, &[]);
         let more = (1 << 21) - 2 * TEXT_CHARS;
-        assert_eq!(text, format!("{}…({more} more bytes)", "é".repeat(TEXT_CHARS)));
+        assert_eq!(
+            text,
+            format!("{}…({more} more bytes)", "é".repeat(TEXT_CHARS))
+        );
         let exact = "x".repeat(TEXT_CHARS);
         assert_eq!(sanitise(&exact, &[]), exact);
     }

@@ -142,15 +142,13 @@ impl KeyWire {
         }
         let mut roles = BTreeSet::new();
         for role in &self.roles {
-            let role = role
-                .parse::<Role>()
-                .map_err(|e| {
-                    format!(
-                        "key {}: {}",
-                        sanitise(&self.id, &[]),
-                        sanitise(&e.to_string(), &[])
-                    )
-                })?;
+            let role = role.parse::<Role>().map_err(|e| {
+                format!(
+                    "key {}: {}",
+                    sanitise(&self.id, &[]),
+                    sanitise(&e.to_string(), &[])
+                )
+            })?;
             roles.insert(role);
         }
         // Informational only: an unreadable timestamp is dropped, never a reason to fail a plan.

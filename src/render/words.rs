@@ -87,11 +87,7 @@ pub fn quoted(name: &str) -> String {
     // cut (the full name stays in JSON output, saved plans and imports, which are data).
     const SHOWN_CHARS: usize = 200;
     match name.char_indices().nth(SHOWN_CHARS) {
-        Some((cut, _)) => format!(
-            "{:?}…({} more bytes)",
-            &name[..cut],
-            name.len() - cut
-        ),
+        Some((cut, _)) => format!("{:?}…({} more bytes)", &name[..cut], name.len() - cut),
         None => format!("{name:?}"),
     }
 }

@@ -34,7 +34,11 @@ fn each_tested_version_is_sent_as_asked_and_the_newest_by_default() {
         let plan = env.keyplan(&args).run().code(0);
         assert!(plan.stdout.contains("1 to create"), "{}", plan.stdout);
         let seen = versions_seen(&env);
-        assert_eq!(seen.keys().collect::<Vec<_>>(), [sent], "{args:?}: {seen:?}");
+        assert_eq!(
+            seen.keys().collect::<Vec<_>>(),
+            [sent],
+            "{args:?}: {seen:?}"
+        );
     }
 }
 

@@ -5,8 +5,8 @@
 //! scanned for leaked secrets) and in `keyplan::testkit` (built with the `testkit` feature,
 //! which the dev-dependency on keyplan itself turns on; see Cargo.toml).
 
-mod cli;
 mod api_version;
+mod cli;
 mod client;
 mod common;
 mod docs;
