@@ -396,7 +396,7 @@ async fn every_request_carries_the_version_agent_and_bearer_headers() {
         "{head}"
     );
     assert!(
-        head.contains("\r\nx-pinecone-api-version: 2025-10\r\n"),
+        head.contains("\r\nx-pinecone-api-version: 2026-04\r\n"),
         "{head}"
     );
     let agent = format!("\r\nuser-agent: keyplan/{}\r\n", env!("CARGO_PKG_VERSION"));
