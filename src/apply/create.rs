@@ -44,14 +44,15 @@ impl<'a, A: AdminApi> Run<'a, A> {
     }
 
     async fn create_change(&self, index: usize, after: &KeyAfter) -> (Work, Creation) {
+        let _permit = self.permits.acquire().await.ok();
         let mut work = self.start(index);
         let creation = self.create_again(&mut work, after).await;
         (work, creation)
     }
 
     /// Makes the change's key (its first try, or again once room was made under the quota).
+    /// The caller holds a permit.
     pub(super) async fn create_again(&self, work: &mut Work, after: &KeyAfter) -> Creation {
-        let _permit = self.permits.acquire().await.ok();
         let change = &self.plan.changes[work.outcome.index];
         let new = NewKey {
             name: after.name.clone(),

@@ -157,7 +157,11 @@ impl FakeOrg {
     /// The quota fault, if one is set and the project is at it.
     fn quota_reached(&self, project: &ProjectId) -> Option<Fault> {
         let state = self.state.lock().unwrap();
-        let held = state.keys.iter().filter(|k| &k.project_id == project).count();
+        let held = state
+            .keys
+            .iter()
+            .filter(|k| &k.project_id == project)
+            .count();
         state
             .faults
             .iter()

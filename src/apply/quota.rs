@@ -47,7 +47,9 @@ impl<A: AdminApi> Run<'_, A> {
         let refused: Vec<usize> = made
             .iter()
             .enumerate()
-            .filter(|(_, (work, creation))| work.at_quota && matches!(creation, Creation::Failed(_)))
+            .filter(|(_, (work, creation))| {
+                work.at_quota && matches!(creation, Creation::Failed(_))
+            })
             .map(|(i, _)| i)
             .collect();
         let Some(&first) = refused.first() else {
@@ -105,6 +107,7 @@ impl<A: AdminApi> Run<'_, A> {
                     ),
                 );
                 work.at_quota = false;
+                let _permit = self.permits.acquire().await.ok();
                 *creation = self.create_again(work, after).await;
             }
         }

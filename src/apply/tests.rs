@@ -680,7 +680,8 @@ async fn a_failure_mid_plan_skips_its_dependents_and_runs_the_rest() {
     assert!(!report.is_success());
     let message = failed_message(&report.outcomes[0]);
     assert!(
-        message.contains("API key creation is turned off for this organisation (HTTP 403, FORBIDDEN)"),
+        message
+            .contains("API key creation is turned off for this organisation (HTTP 403, FORBIDDEN)"),
         "{message}"
     );
     assert!(
@@ -1493,17 +1494,17 @@ async fn a_create_refused_at_the_quota_makes_room_by_deleting_an_unwanted_key() 
     let (report, _) = h.apply(&plan, &serial()).await;
 
     assert!(report.is_success(), "{:?}", report.outcomes);
-    assert!(
-        pos(&h.journal, &format!("delete {}", unwanted.id))
-            < pos(&h.journal, "put ingest")
-    );
+    assert!(pos(&h.journal, &format!("delete {}", unwanted.id)) < pos(&h.journal, "put ingest"));
     assert_eq!(h.journal.count(&format!("delete {}", unwanted.id)), 1);
     assert!(
-        report.outcomes[1].notes.iter().any(|n| n.contains("to make room")),
+        report.outcomes[1]
+            .notes
+            .iter()
+            .any(|n| n.contains("to make room")),
         "{:?}",
         report.outcomes[1]
     );
-    assert_converged_safely(&h.org, &h.store, &[p.clone()], &["ingest"]);
+    assert_converged_safely(&h.org, &h.store, std::slice::from_ref(&p), &["ingest"]);
     let names: Vec<String> = h.org.keys().into_iter().map(|k| k.name).collect();
     assert_eq!(names, [kept.name, "ingest".to_owned()]);
 }

@@ -49,8 +49,15 @@ fn a_project_at_its_quota_converges_in_one_apply() {
     let names: Vec<String> = env.keys(&prod).into_iter().map(|k| k.name).collect();
     assert_eq!(names, ["ingest", "reader", "writer"]);
     let store = std::fs::read_to_string(env.path("secrets.json")).unwrap();
-    let ingest = env.keys(&prod).into_iter().find(|k| k.name == "ingest").unwrap();
-    assert!(store.contains(ingest.id.as_str()), "the new key's secret is stored");
+    let ingest = env
+        .keys(&prod)
+        .into_iter()
+        .find(|k| k.name == "ingest")
+        .unwrap();
+    assert!(
+        store.contains(ingest.id.as_str()),
+        "the new key's secret is stored"
+    );
     env.keyplan(["plan", "--detailed-exitcode"]).run().code(0);
     env.assert_no_leaks(&["secrets.json"]);
 }
