@@ -5,7 +5,7 @@
 
 use crate::common::Env;
 use keyplan::emulator::EmulatorConfig;
-use keyplan::model::Role;
+use keyplan::model::{Project, Role};
 
 const MANIFEST: &str = r#"[secrets]
 store = "file"
@@ -28,17 +28,24 @@ unmanaged = "delete"
   roles = ["DataPlaneEditor"]
 "#;
 
-#[test]
-fn a_project_at_its_quota_converges_in_one_apply() {
+/// An emulator whose projects hold at most `quota` keys, with project prod holding the
+/// declared reader and writer, and the manifest above.
+fn at_quota(quota: usize) -> (Env, Project) {
     let env = Env::with_config(EmulatorConfig {
-        key_quota: Some(3),
+        key_quota: Some(quota),
         ..EmulatorConfig::default()
     });
     let prod = env.project("prod");
     env.key(&prod, "reader", &[Role::DataPlaneViewer]);
     env.key(&prod, "writer", &[Role::DataPlaneEditor]);
-    env.key(&prod, "legacy", &[Role::DataPlaneEditor]);
     env.manifest(MANIFEST);
+    (env, prod)
+}
+
+#[test]
+fn a_project_at_its_quota_converges_in_one_apply() {
+    let (env, prod) = at_quota(3);
+    env.key(&prod, "legacy", &[Role::DataPlaneEditor]);
 
     let applied = env.keyplan(["apply", "--auto-approve"]).run().code(0);
     assert!(
@@ -64,14 +71,7 @@ fn a_project_at_its_quota_converges_in_one_apply() {
 
 #[test]
 fn a_create_refused_at_the_quota_says_what_the_plan_frees() {
-    let env = Env::with_config(EmulatorConfig {
-        key_quota: Some(2),
-        ..EmulatorConfig::default()
-    });
-    let prod = env.project("prod");
-    env.key(&prod, "reader", &[Role::DataPlaneViewer]);
-    env.key(&prod, "writer", &[Role::DataPlaneEditor]);
-    env.manifest(MANIFEST);
+    let (env, prod) = at_quota(2);
 
     let failed = env.keyplan(["apply", "--auto-approve"]).run().code(6);
     let both = format!("{}{}", failed.stdout, failed.stderr);
