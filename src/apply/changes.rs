@@ -306,9 +306,11 @@ impl<'a, A: AdminApi> Run<'a, A> {
     }
 
     pub(super) async fn deletes(&self, deletes: &[Deleting<'a>]) -> Vec<Outcome> {
+        let early = lock(&self.deleted_early).clone();
         join_all(
             deletes
                 .iter()
+                .filter(|(index, _)| !early.contains(index))
                 .map(|&(index, before)| self.delete_change(index, before)),
         )
         .await
@@ -320,6 +322,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
             let work = Work {
                 outcome: Outcome::new(index, Action::Delete),
                 deleted_foreign: false,
+                at_quota: false,
             };
             return self.skip(
                 work,
@@ -331,7 +334,13 @@ impl<'a, A: AdminApi> Run<'a, A> {
             );
         }
         let _permit = self.permits.acquire().await.ok();
-        let mut work = self.start(index);
+        self.delete_now(self.start(index), before).await
+    }
+
+    /// Deletes the key and removes its stored secret; the caller decided it may go now.
+    pub(super) async fn delete_now(&self, mut work: Work, before: &KeyBefore) -> Outcome {
+        let index = work.outcome.index;
+        let change = &self.plan.changes[index];
         match self.api.delete_key(&before.id).await {
             Ok(true) => self.progress(index, format!("deleted key {}", before.id)),
             Ok(false) => work.note(format!("key {} was already gone", before.id)),

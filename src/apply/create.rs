@@ -13,7 +13,7 @@ use crate::secrets::SecretRecord;
 
 use super::{
     CLEANUP_WAITS_MS, CREATE_TRIES, Creating, Creation, Making, Outcome, Race, Run, Work, is_named,
-    lock, store_error,
+    lock, quota::is_quota, store_error,
 };
 
 impl<'a, A: AdminApi> Run<'a, A> {
@@ -23,37 +23,42 @@ impl<'a, A: AdminApi> Run<'a, A> {
     }
 
     /// A project's creates, then one listing to settle races with other runs.
+    /// At its key quota, the project's unwanted keys are deleted to make room and the refused
+    /// creates tried once more (`quota.rs`).
     async fn create_project(&self, creates: Vec<Creating<'a>>) -> Vec<Outcome> {
-        let made = join_all(
+        let mut made = join_all(
             creates
                 .iter()
                 .map(|&(index, after)| self.create_change(index, after)),
         )
         .await;
+        let mut outcomes = self.retry_at_quota(&mut made).await;
         let settled = self.settle_races(made).await;
-        settled
-            .into_iter()
-            .map(
-                |(work, creation, race)| match self.settled(Making::Key, work, creation, race) {
-                    Ok(work) => self.done(work),
-                    Err(finished) => finished,
-                },
-            )
-            .collect()
+        outcomes.extend(settled.into_iter().map(|(work, creation, race)| {
+            match self.settled(Making::Key, work, creation, race) {
+                Ok(work) => self.done(work),
+                Err(finished) => finished,
+            }
+        }));
+        outcomes
     }
 
     async fn create_change(&self, index: usize, after: &KeyAfter) -> (Work, Creation) {
         let _permit = self.permits.acquire().await.ok();
         let mut work = self.start(index);
-        let change = &self.plan.changes[index];
+        let creation = self.create_again(&mut work, after).await;
+        (work, creation)
+    }
+
+    /// Makes the change's key (its first try, or again once room was made under the quota).
+    /// The caller holds a permit.
+    pub(super) async fn create_again(&self, work: &mut Work, after: &KeyAfter) -> Creation {
+        let change = &self.plan.changes[work.outcome.index];
         let new = NewKey {
             name: after.name.clone(),
             roles: after.roles.clone(),
         };
-        let creation = self
-            .create_and_store(&mut work, &change.project, &new)
-            .await;
-        (work, creation)
+        self.create_and_store(work, &change.project, &new).await
     }
 
     /// Creates a key under its pending name, stores its secret under the declared name, then
@@ -81,6 +86,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 );
             }
             Err(error) => {
+                work.at_quota = is_quota(&error);
                 return Creation::Failed(format!(
                     "failed to create key {}: {error}",
                     quoted(&new.name)

@@ -45,8 +45,15 @@ impl Journal {
 /// call (deletes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
-    /// The create is refused with this message (HTTP 403).
+    /// The create is refused with this message (HTTP 403; `QUOTA_EXCEEDED` if the message
+    /// says "quota", else `FORBIDDEN`).
     RefuseCreate { name: String, message: String },
+    /// Every project may hold at most `limit` keys: a create beyond is refused (HTTP 403,
+    /// `QUOTA_EXCEEDED`), as long as the fault stays.
+    Quota { limit: usize },
+    /// The create commits, but its answer carries an id no key has: the server cannot find
+    /// the key it says it made.
+    AnswerUnknownId { name: String },
     /// The create commits, but its answer is lost (`OutcomeUnknown`), `times` times.
     LoseCreateAnswer { name: String, times: usize },
     /// Deleting a key of this name fails (HTTP 500).
@@ -145,6 +152,21 @@ impl FakeOrg {
 
     pub fn max_in_flight(&self) -> usize {
         self.state.lock().unwrap().max_in_flight
+    }
+
+    /// The quota fault, if one is set and the project is at it.
+    fn quota_reached(&self, project: &ProjectId) -> Option<Fault> {
+        let state = self.state.lock().unwrap();
+        let held = state
+            .keys
+            .iter()
+            .filter(|k| &k.project_id == project)
+            .count();
+        state
+            .faults
+            .iter()
+            .find(|f| matches!(f, Fault::Quota { limit } if held >= *limit))
+            .cloned()
     }
 
     /// The fault matching `pred`, consuming one use of a counted fault.
@@ -282,7 +304,19 @@ impl AdminApi for FakeApi {
             |f| matches!(f, Fault::RefuseCreate { name, .. } if name == declared(&key.name)),
         ) {
             self.log(&format!("create {} refused", key.name));
-            Err(api_error(403, "QUOTA_EXCEEDED", &message))
+            let code = if message.contains("quota") {
+                "QUOTA_EXCEEDED"
+            } else {
+                "FORBIDDEN"
+            };
+            Err(api_error(403, code, &message))
+        } else if let Some(Fault::Quota { limit }) = self.org.quota_reached(project) {
+            self.log(&format!("create {} refused at the quota", key.name));
+            Err(api_error(
+                403,
+                "QUOTA_EXCEEDED",
+                &format!("The project has reached its quota of {limit} API keys"),
+            ))
         } else {
             let lose = self
                 .org
@@ -324,6 +358,17 @@ impl AdminApi for FakeApi {
             {
                 self.log(&format!("create {} hangs", key.name));
                 std::future::pending::<()>().await;
+            }
+            let unknown = self
+                .org
+                .take_fault(
+                    |f| matches!(f, Fault::AnswerUnknownId { name } if name == declared(&key.name)),
+                )
+                .is_some();
+            let mut live = live;
+            if unknown {
+                self.log(&format!("create {} answers an unknown id", key.name));
+                live.id = KeyId(format!("{}-unknown", live.id.as_str()));
             }
             if lose {
                 self.log(&format!("create {} answer lost", key.name));

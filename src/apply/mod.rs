@@ -39,6 +39,7 @@ use crate::secrets::{SecretStore, StoreError};
 
 mod changes;
 mod create;
+mod quota;
 mod races;
 mod store;
 
@@ -195,6 +196,8 @@ struct Run<'a, A> {
     created: Mutex<BTreeSet<KeyId>>,
     /// Projects where a change failed: their deletes are skipped.
     failed_projects: Mutex<BTreeSet<ProjectId>>,
+    /// Deletes already run during the creates, to make room in a project at its key quota.
+    deleted_early: Mutex<BTreeSet<usize>>,
     warnings: Mutex<Vec<String>>,
 }
 
@@ -204,6 +207,8 @@ struct Work {
     /// A lost create's clean-up deleted keys: a concurrent run whose key was among them may
     /// still be writing its secret, so the final store check waits a moment first.
     deleted_foreign: bool,
+    /// The last create this change sent was refused because the project is at its key quota.
+    at_quota: bool,
 }
 
 impl Work {
@@ -305,6 +310,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
             known,
             created: Mutex::new(BTreeSet::new()),
             failed_projects: Mutex::new(BTreeSet::new()),
+            deleted_early: Mutex::new(BTreeSet::new()),
             warnings: Mutex::new(Vec::new()),
         }
     }
@@ -337,6 +343,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
         Work {
             outcome: Outcome::new(index, change.action()),
             deleted_foreign: false,
+            at_quota: false,
         }
     }
 

@@ -253,15 +253,18 @@ impl<A: AdminApi> Run<'_, A> {
                 return Race::Lost { winner: held };
             }
         }
+        // No store holds the secret of any key that took ours's place: nothing shows another
+        // run made it, and nobody can use it. A key this run cannot find is not done.
         match racers
             .iter()
             .min_by(|a, b| race_order(a).cmp(&race_order(b)))
         {
-            Some(winner) => Race::Lost {
-                winner: winner.id.clone(),
-            },
+            Some(other) => Race::Failed(format!(
+                "the new key {} cannot be found right after it was created, and no secret store                  holds the secret of key {} of the same name that is there instead; its secret                  was removed from the store again; run `keyplan plan` (it deletes a key left                  without its secret) and apply again",
+                ours.key.id, other.id
+            )),
             None => Race::Failed(format!(
-                "the new key {} was deleted by someone else right after it was created; re-run apply",
+                "the new key {} cannot be found right after it was created (deleted by someone                  else, or the server answered with an id it does not know); its secret was                  removed from the store again; re-run apply",
                 ours.key.id
             )),
         }

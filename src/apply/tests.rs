@@ -666,7 +666,7 @@ async fn a_failure_mid_plan_skips_its_dependents_and_runs_the_rest() {
     let p2_old = h.org.seed(&p2, "stale", viewer());
     h.org.inject(Fault::RefuseCreate {
         name: "new-writer".into(),
-        message: "the project's key quota is full".into(),
+        message: "API key creation is turned off for this organisation".into(),
     });
     let plan = plan_of(vec![
         create(&p1, "new-writer"),
@@ -680,7 +680,8 @@ async fn a_failure_mid_plan_skips_its_dependents_and_runs_the_rest() {
     assert!(!report.is_success());
     let message = failed_message(&report.outcomes[0]);
     assert!(
-        message.contains("the project's key quota is full (HTTP 403, QUOTA_EXCEEDED)"),
+        message
+            .contains("API key creation is turned off for this organisation (HTTP 403, FORBIDDEN)"),
         "{message}"
     );
     assert!(
@@ -1067,7 +1068,7 @@ async fn the_human_report_lists_done_failed_skipped_and_the_summary() {
     let p2_key = h.org.seed(&p2, "reader", viewer());
     h.org.inject(Fault::RefuseCreate {
         name: "new-writer".into(),
-        message: "the project's key quota is full".into(),
+        message: "API key creation is turned off for this organisation".into(),
     });
     let plan = plan_of(vec![
         create(&p1, "new-writer"),
@@ -1478,4 +1479,69 @@ async fn a_pending_key_whose_secret_left_the_store_since_the_plan_keeps_its_name
         "renamed a key whose secret is not held"
     );
     assert_eq!(h.org.keys_named("ingest (keyplan: pending)").len(), 1);
+}
+
+/// At the key quota a create is refused until a key goes, and deletes wait for creates: the
+/// unwanted key the plan drops is deleted first to make room, and the create tried again.
+#[tokio::test(start_paused = true)]
+async fn a_create_refused_at_the_quota_makes_room_by_deleting_an_unwanted_key() {
+    let h = Harness::new();
+    let p = project(1);
+    let kept = h.org.seed(&p, "reader", viewer());
+    let unwanted = h.org.seed(&p, "legacy", viewer());
+    h.org.inject(Fault::Quota { limit: 2 });
+    let plan = plan_of(vec![create(&p, "ingest"), delete(&p, &unwanted)]);
+    let (report, _) = h.apply(&plan, &serial()).await;
+
+    assert!(report.is_success(), "{:?}", report.outcomes);
+    assert!(pos(&h.journal, &format!("delete {}", unwanted.id)) < pos(&h.journal, "put ingest"));
+    assert_eq!(h.journal.count(&format!("delete {}", unwanted.id)), 1);
+    assert!(
+        report.outcomes[1]
+            .notes
+            .iter()
+            .any(|n| n.contains("to make room")),
+        "{:?}",
+        report.outcomes[1]
+    );
+    assert_converged_safely(&h.org, &h.store, std::slice::from_ref(&p), &["ingest"]);
+    let names: Vec<String> = h.org.keys().into_iter().map(|k| k.name).collect();
+    assert_eq!(names, [kept.name, "ingest".to_owned()]);
+}
+
+/// A create refused at the quota, with nothing in the plan to delete, says so.
+#[tokio::test(start_paused = true)]
+async fn a_create_refused_at_the_quota_names_the_quota_and_what_the_plan_frees() {
+    let h = Harness::new();
+    let p = project(1);
+    let kept = h.org.seed(&p, "reader", viewer());
+    h.org.inject(Fault::Quota { limit: 1 });
+    let plan = plan_of(vec![create(&p, "ingest")]);
+    let (report, _) = h.apply(&plan, &serial()).await;
+
+    let message = failed_message(&report.outcomes[0]);
+    assert!(
+        message.contains("is at its key quota, and this plan deletes no key there"),
+        "{message}"
+    );
+    assert_eq!(h.org.keys(), vec![kept]);
+}
+
+/// A create answered with an id the server then cannot find is a failure, never "skipped":
+/// the key that is there has no stored secret, and nobody can use it.
+#[tokio::test(start_paused = true)]
+async fn a_create_answered_with_an_unknown_id_fails() {
+    let h = Harness::new();
+    let p = project(1);
+    h.org.inject(Fault::AnswerUnknownId {
+        name: "ingest".into(),
+    });
+    let plan = plan_of(vec![create(&p, "ingest")]);
+    let (report, _) = h.apply(&plan, &serial()).await;
+
+    assert!(!report.is_success());
+    let message = failed_message(&report.outcomes[0]);
+    assert!(message.contains("cannot be found"), "{message}");
+    assert!(message.contains("run `keyplan plan`"), "{message}");
+    assert_eq!(h.store.len(), 0, "a secret of a key nobody can find stayed");
 }

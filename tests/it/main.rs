@@ -17,5 +17,6 @@ mod hardening_names;
 mod keyring;
 mod manifest;
 mod output;
+mod quota;
 mod secrets;
 mod support_stores;
