@@ -19,16 +19,6 @@ pub enum Action {
     Delete,
 }
 
-impl Action {
-    /// Every action, in plan order.
-    pub const ALL: [Action; 4] = [
-        Action::Create,
-        Action::Update,
-        Action::Replace,
-        Action::Delete,
-    ];
-}
-
 /// A key as the plan shows it before a change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyBefore {

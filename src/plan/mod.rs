@@ -60,16 +60,6 @@ impl Summary {
             Action::Delete => &mut self.delete,
         } += 1;
     }
-
-    /// The count for `action`.
-    pub fn of(&self, action: Action) -> usize {
-        match action {
-            Action::Create => self.create,
-            Action::Update => self.update,
-            Action::Replace => self.replace,
-            Action::Delete => self.delete,
-        }
-    }
 }
 
 /// The plan: every change, sorted (creates, updates, replaces, deletes; then by project and key),
