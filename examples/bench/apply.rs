@@ -1,6 +1,6 @@
 //! The apply scenarios: creating M keys then deleting them, at the default concurrency and at
 //! 1, each run checked against the emulator and the secrets file; and the same under the
-//! emulator's rate limit.
+//! emulator's rate limit, and with random 429s.
 
 use std::time::Duration;
 
@@ -262,6 +262,44 @@ impl Bench<'_> {
                 worst * 100.0
             ),
         );
+        Ok(())
+    }
+
+    /// Creates (then deletes) `--throttle-creates` keys while a share of the admin requests is
+    /// answered 429 at random: each request's `Retry-After` must delay only that request.
+    pub fn random_throttles(&mut self, world: &World) -> Result<()> {
+        let creates = self.args.throttle_creates;
+        println!(
+            "\n## Random 429s (`Retry-After: 1`): apply of {creates} creates at the default \
+             concurrency, at {} ms\n",
+            world.latency.as_millis()
+        );
+        println!("| 429 share | create wall | 429s answered | admin requests | failed actions |\n|---|---|---|---|---|");
+        for percent in [0_u32, 5, 20, 30] {
+            eprintln!("bench: apply with {percent}% random 429s");
+            world.set_random_throttles(f64::from(percent) / 100.0, u64::from(percent) + 7);
+            let result = self.apply_cycle(world, None, creates, &format!("throttle-{percent}"));
+            world.set_faults(None);
+            let (create, _delete) = result?;
+            let c = &create.counters;
+            println!(
+                "| {percent}% | {} | {} | {} | 0 |",
+                ms(create.wall),
+                c.status(429),
+                c.total - c.route(Route::Token)
+            );
+            if percent == 20 {
+                self.verdict(
+                    creates == 100,
+                    create.wall < Duration::from_secs(10),
+                    &format!(
+                        "at 20% random 429s, 100 creates finish in under 10 s with every create \
+                         done: {}",
+                        ms(create.wall)
+                    ),
+                );
+            }
+        }
         Ok(())
     }
 }

@@ -37,13 +37,17 @@ pub struct Args {
     /// Keys the rate-limit scenario creates, then deletes.
     #[arg(long, default_value_t = 400)]
     pub rate_creates: usize,
+    /// Keys the random-429 scenario creates (at each 429 share), then deletes.
+    #[arg(long, default_value_t = 100)]
+    pub throttle_creates: usize,
     /// Keys in the manifest `keyplan validate` reads.
     #[arg(long, default_value_t = 10_000)]
     pub validate_keys: usize,
     /// Keys the in-process plan computation plans.
     #[arg(long, default_value_t = 100_000)]
     pub compute_keys: usize,
-    /// Skip the table of plan time against N, K and latency.
+    /// Skip the scaling tables (plan time against N, K and latency; plan CPU against the keys
+    /// of one project).
     #[arg(long)]
     pub no_scaling: bool,
     /// The Python with `pinecone==10.2.0` for baseline 2 [default: `$KEYPLAN_TEST_PYTHON`, else
@@ -58,11 +62,11 @@ pub struct Args {
     /// /dev/shm, to see apply without the disk's fsync cost.
     #[arg(long, value_name = "DIR")]
     pub secrets_dir: Option<PathBuf>,
-    /// Scenarios to run: validate, overhead, plan, sweep, apply, rate, scaling.
+    /// Scenarios to run: validate, overhead, plan, sweep, apply, rate, throttle, scaling, keys.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "validate,overhead,plan,sweep,apply,rate,scaling"
+        default_value = "validate,overhead,plan,sweep,apply,rate,throttle,scaling,keys"
     )]
     pub scenarios: Vec<String>,
     /// Tiny sizes for CI (10 projects × 5 keys, 2 ms, 20 creates, 1 run): under ~30 s.
@@ -82,6 +86,7 @@ impl Args {
             self.sweep = vec![1, 4, 16];
             self.rate_limit = 100.0;
             self.rate_creates = 20;
+            self.throttle_creates = 10;
             self.validate_keys = 1000;
             self.compute_keys = 10_000;
             self.no_scaling = true;

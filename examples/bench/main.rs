@@ -24,8 +24,8 @@
 //! the report's header), `org` and `world` (the organisation in a running emulator, and keyplan
 //! and the SDK script run against it), `child` (running and measuring one child process),
 //! `bound` (the ideal bounds), `report` (a scenario's figures and their table), and the
-//! scenarios: `validate`, `overhead`, `plan` (with the sweep and the scaling table) and `apply`
-//! (with the rate-limited apply). This file runs them in order and closes with the targets.
+//! scenarios: `validate`, `overhead`, `plan` (with the sweep and the scaling tables) and `apply`
+//! (with the rate-limited apply and the random 429s). This file runs them in order and closes with the targets.
 
 #![expect(
     clippy::print_stdout,
@@ -130,10 +130,16 @@ impl<'a> Bench<'a> {
         if a.wants("rate") {
             self.rate_limited(&world)?;
         }
+        if a.wants("throttle") {
+            self.random_throttles(&world)?;
+        }
         self.rt.block_on(world.emu.shutdown());
 
         if !a.no_scaling && a.wants("scaling") {
             self.scaling()?;
+        }
+        if !a.no_scaling && a.wants("keys") {
+            self.keys_per_project()?;
         }
 
         println!("\n## Targets (docs/performance.md)\n");

@@ -219,4 +219,47 @@ impl Bench<'_> {
         }
         Ok(())
     }
+
+    /// Plan CPU against the keys of one project (1k, 10k, 30k declared and live, "No changes"):
+    /// binding a declared key must be a lookup, not a scan of the project.
+    pub fn keys_per_project(&mut self) -> Result<()> {
+        let runs = self.args.runs.min(3);
+        println!("\n## How plan CPU grows with the keys of one project (no latency, median of {runs})\n");
+        println!("| keys | wall | CPU | CPU per 1k keys | peak RSS |\n|---|---|---|---|---|");
+        let mut largest = None;
+        for k in [1_000, 10_000, 30_000] {
+            eprintln!("bench: one project with {k} keys");
+            let world = self.world(1, k, Duration::ZERO)?;
+            let mut done = Vec::new();
+            for _ in 0..runs {
+                done.push(self.plan_once(&world, None)?);
+            }
+            let s = Scenario {
+                name: String::new(),
+                runs: done,
+                ideal: None,
+                expected_requests: Some(3),
+            };
+            let per_1k = s.cpu().as_secs_f64() * 1000.0 / (k as f64 / 1000.0);
+            println!(
+                "| {k} | {} | {} | {per_1k:.2} ms | {} |",
+                ms(s.wall()),
+                ms(s.cpu()),
+                mib(s.maxrss_kib())
+            );
+            largest = Some(s.cpu());
+            self.rt.block_on(world.emu.shutdown());
+        }
+        if let Some(cpu) = largest {
+            self.verdict(
+                true,
+                cpu < Duration::from_millis(300),
+                &format!(
+                    "one project of 30,000 keys plans in under 300 ms of CPU: {}",
+                    ms(cpu)
+                ),
+            );
+        }
+        Ok(())
+    }
 }

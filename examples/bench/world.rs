@@ -43,6 +43,17 @@ impl World {
         });
     }
 
+    /// Answers `share` of the admin requests 429 with `Retry-After: 1`, at random (a seeded
+    /// draw per request): a busy gateway, not a rate limit.
+    pub fn set_random_throttles(&self, share: f64, seed: u64) {
+        self.emu.set_faults(Faults {
+            latency: self.latency,
+            throttle_rate: share,
+            seed,
+            ..Faults::default()
+        });
+    }
+
     pub fn existing_keys(&self) -> usize {
         self.org.projects.len() * self.org.keys_per_project
     }

@@ -10,6 +10,7 @@ use crate::model::{CreatedKey, KeyId, KeyUpdate, LiveKey, NewKey, Project, Proje
 
 mod auth;
 pub mod client;
+mod pacer;
 mod pagination;
 mod redact;
 mod retry;

@@ -21,8 +21,9 @@ use super::stats::{ClientStats, Counters, bump};
 use crate::live::ApiError;
 use crate::live::auth::{self, Credentials, TokenCache};
 use crate::live::redact;
+use crate::live::pacer::Pacer;
 use crate::live::retry::{
-    Outcome, Pacer, Resend, RetryPolicy, Verdict, parse_retry_after, verdict,
+    Outcome, Resend, RetryPolicy, Verdict, parse_retry_after, verdict,
 };
 use crate::live::wire::{self, TokenRequest, TokenWire};
 use crate::lock::lock;
@@ -221,7 +222,7 @@ impl Inner {
                 && (200..300).contains(&reply.status)
                 && call.api
             {
-                self.pacer.on_success();
+                self.pacer.on_success(sent_at, Instant::now());
             }
 
             let retry_after = match &attempt {
@@ -242,8 +243,8 @@ impl Inner {
                         self.pacer
                             .on_throttled(sent_at, Instant::now(), retry_after);
                     }
-                    // The pacer slows the client's other requests; this one waits its Retry-After
-                    // (or its own backoff) and then queues for a slot again.
+                    // This request waits its Retry-After (or its own backoff) and then queues
+                    // for a slot again; the pacer decides whether the others slow down too.
                     let own = match retry_after {
                         Some(wait) => wait,
                         None => self.policy.backoff(throttles, &mut rand::rng()),

@@ -1,7 +1,8 @@
 //! Binding a declared key to at most one live key: by `id`, else by name, else by a previous
 //! name; and the checks that make that binding unambiguous.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::desired::DesiredKey;
 use crate::model::{KeyId, LiveKey};
@@ -22,28 +23,71 @@ pub(super) struct Extra<'a> {
     pub orphan: bool,
 }
 
-/// Which declared keys claim each live key, and how.
-pub(super) struct Claims<'a>(BTreeMap<&'a KeyId, Vec<(&'a str, ClaimHow)>>);
+/// A project's live keys by id and by name, built once so that binding every declared key
+/// costs a lookup each, not a scan of the project (which made planning a 30,000-key project
+/// quadratic). Each name's keys keep the order of the slice they came from.
+pub(super) struct LiveIndex<'a> {
+    by_id: HashMap<&'a KeyId, &'a LiveKey>,
+    by_name: HashMap<&'a str, Vec<&'a LiveKey>>,
+}
+
+impl<'a> LiveIndex<'a> {
+    pub fn new(keys: &[&'a LiveKey]) -> Self {
+        let mut by_id = HashMap::with_capacity(keys.len());
+        let mut by_name: HashMap<&str, Vec<&LiveKey>> = HashMap::with_capacity(keys.len());
+        for key in keys {
+            by_id.entry(&key.id).or_insert(*key);
+            by_name.entry(key.name.as_str()).or_default().push(*key);
+        }
+        LiveIndex { by_id, by_name }
+    }
+
+    fn by_id(&self, id: &KeyId) -> Option<&'a LiveKey> {
+        self.by_id.get(id).copied()
+    }
+
+    fn named(&self, name: &str) -> &[&'a LiveKey] {
+        self.by_name.get(name).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Which declared keys claim each live key, and how. A hash map, and the first claim kept
+/// inline: every bound key has one, so a project of 30,000 keys makes 30,000 entries and no
+/// other allocation.
+pub(super) struct Claims<'a>(HashMap<&'a KeyId, (Claimant<'a>, Vec<Claimant<'a>>)>);
+
+type Claimant<'a> = (&'a str, ClaimHow);
 
 impl<'a> Claims<'a> {
     pub fn new() -> Self {
-        Claims(BTreeMap::new())
+        Claims(HashMap::new())
     }
 
     pub fn add(&mut self, key: &'a LiveKey, declared: &'a str, how: ClaimHow) {
-        self.0.entry(&key.id).or_default().push((declared, how));
+        match self.0.entry(&key.id) {
+            Entry::Occupied(mut more) => more.get_mut().1.push((declared, how)),
+            Entry::Vacant(first) => {
+                first.insert(((declared, how), Vec::new()));
+            }
+        }
     }
 
     pub fn contains(&self, id: &KeyId) -> bool {
         self.0.contains_key(id)
     }
 
-    /// Live keys claimed more than once, with their claims.
-    pub fn contested(&self) -> impl Iterator<Item = (&'a KeyId, &[(&'a str, ClaimHow)])> {
-        self.0
+    /// Live keys claimed more than once, with their claims, by key id.
+    pub fn contested(&self) -> Vec<(&'a KeyId, Vec<Claimant<'a>>)> {
+        let mut contested: Vec<_> = self
+            .0
             .iter()
-            .filter(|(_, who)| who.len() > 1)
-            .map(|(id, who)| (*id, who.as_slice()))
+            .filter(|(_, (_, more))| !more.is_empty())
+            .map(|(id, (first, more))| {
+                (*id, std::iter::once(*first).chain(more.iter().copied()).collect())
+            })
+            .collect();
+        contested.sort_by(|a: &(&KeyId, Vec<Claimant>), b| a.0.cmp(b.0));
+        contested
     }
 }
 
@@ -66,7 +110,7 @@ impl<'a> ProjectContext<'a> {
                     .iter()
                     .any(|k| k.previous_names.contains(name))
         };
-        let mut seen = BTreeSet::new();
+        let mut seen = HashSet::with_capacity(self.declared.keys.len());
         for declared in &self.declared.keys {
             for name in std::iter::once(&declared.name).chain(&declared.previous_names) {
                 if is_in_flight_name(name) {
@@ -95,42 +139,42 @@ impl<'a> ProjectContext<'a> {
     pub(super) fn bind(
         &self,
         declared: &'a DesiredKey,
-        keys: &[&'a LiveKey],
+        live: &LiveIndex<'a>,
         owned: &[&'a LiveKey],
         pending_held: bool,
         extras: &mut Vec<Extra<'a>>,
         errors: &mut Vec<PlanError>,
     ) -> Binding<'a> {
         if let Some(id) = &declared.id {
-            let found = keys.iter().find(|k| &k.id == id).copied();
+            let found = live.by_id(id);
             if found.is_none() {
                 errors.push(PlanError::KeyIdNotFound {
                     project: self.project.clone(),
                     key: declared.name.clone(),
                     id: id.clone(),
-                    same_name: keys
+                    same_name: live
+                        .named(&declared.name)
                         .iter()
-                        .filter(|k| k.name == declared.name)
                         .map(|k| k.id.clone())
                         .collect(),
                 });
             }
             return found.map(|k| (k, MatchedBy::Id));
         }
-        let by_name: Vec<&LiveKey> = keys
-            .iter()
-            .filter(|k| k.name == declared.name)
-            .copied()
-            .collect();
+        let by_name = live.named(&declared.name);
         let (candidates, by) = if by_name.is_empty() {
-            let by_previous = keys
+            // Every key under any previous name, in the project's order (by id).
+            let mut by_previous: Vec<&LiveKey> = declared
+                .previous_names
                 .iter()
-                .filter(|k| declared.previous_names.contains(&k.name))
-                .copied()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .flat_map(|name| live.named(name).iter().copied())
                 .collect();
+            by_previous.sort_by(|a, b| (&a.id, &a.name).cmp(&(&b.id, &b.name)));
             (by_previous, MatchedBy::PreviousName)
         } else {
-            (by_name, MatchedBy::Name)
+            (by_name.to_vec(), MatchedBy::Name)
         };
         // The store's record of which key it holds the secret of settles what an interrupted
         // or concurrent apply left behind; every run reads the same record.

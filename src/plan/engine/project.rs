@@ -7,7 +7,7 @@ use crate::desired::UnmanagedPolicy;
 use crate::model::{KeyId, LiveKey};
 use crate::plan::{Cause, KeyBefore, PlanError, UnmanagedKey, pending_stem, retiring_stem};
 
-use super::bind::{Binding, Claims, Extra};
+use super::bind::{Binding, Claims, Extra, LiveIndex};
 use super::diff::Found;
 use super::recovery::owned_by;
 use super::{ProjectContext, ProjectOutcome};
@@ -26,7 +26,7 @@ impl<'a> ProjectContext<'a> {
         // Sorted by id so every tie (several retiring keys, duplicates) falls the same way in
         // every run, whatever order the API listed them in.
         let mut keys: Vec<&'a LiveKey> = live_keys.iter().collect();
-        keys.sort_by(|a, b| (&a.id, &a.name).cmp(&(&b.id, &b.name)));
+        keys.sort_unstable_by(|a, b| (&a.id, &a.name).cmp(&(&b.id, &b.name)));
 
         self.check_names(errors);
         if errors.len() > errors_before {
@@ -56,6 +56,7 @@ impl<'a> ProjectContext<'a> {
             .map(|declared| self.held_pending(declared, &pending))
             .collect();
 
+        let live = LiveIndex::new(&keys);
         let mut claims = Claims::new();
         let mut extras: Vec<Extra<'a>> = Vec::new();
         let mut bindings: Vec<Binding<'a>> = Vec::new();
@@ -63,7 +64,7 @@ impl<'a> ProjectContext<'a> {
             let owned = owned_by(&retiring, index);
             let binding = self.bind(
                 declared,
-                &keys,
+                &live,
                 &owned,
                 held_pending[index].is_some(),
                 &mut extras,
