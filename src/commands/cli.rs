@@ -8,7 +8,7 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 
 use crate::emulator::EmulatorArgs;
 use crate::live::client::ApiVersion;
@@ -97,6 +97,30 @@ pub enum Command {
     Secret(SecretCommand),
     /// Run the local Admin API emulator.
     Emulator(EmulatorArgs),
+    /// Print a shell completion script to stdout (e.g. `keyplan completions bash >
+    /// /etc/bash_completion.d/keyplan`).
+    Completions(CompletionsArgs),
+    /// Print keyplan's man page (roff) to stdout (e.g. `keyplan man > keyplan.1`).
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// The grammar as clap runs it: what is parsed, and what completions and the man page describe.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Parses the process's arguments.
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches as _;
+    let matches = command().try_get_matches()?;
+    Cli::from_arg_matches(&matches)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -3,6 +3,7 @@
 
 mod apply;
 pub mod cli;
+mod completions;
 mod context;
 mod drift;
 pub mod error;
@@ -15,8 +16,6 @@ mod show;
 mod ui;
 mod validate;
 
-use clap::Parser as _;
-
 use crate::exit::ExitCode;
 use cli::{Cli, Command};
 use error::{CommandError, CommandResult, ErrorKind, Success, exit_code};
@@ -24,7 +23,7 @@ use ui::Ui;
 
 /// Runs keyplan with the process's arguments.
 pub fn run() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(error) => return exit_code(&usage_error(&error)),
     };
@@ -77,6 +76,8 @@ async fn dispatch(ui: &Ui, cli: Cli) -> CommandResult {
             crate::emulator::serve_cli(args, &mut ui.clone()).await?;
             Ok(Success::Done)
         }
+        Command::Completions(args) => completions::completions(ui, &args),
+        Command::Man => completions::man(ui),
     }
 }
 

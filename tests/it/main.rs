@@ -14,6 +14,7 @@ mod emulator;
 mod faults;
 mod hardening_api;
 mod hardening_names;
+mod help;
 mod keyring;
 mod manifest;
 mod output;
