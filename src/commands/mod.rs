@@ -23,7 +23,7 @@ use ui::Ui;
 
 /// Runs keyplan with the process's arguments.
 pub fn run() -> ExitCode {
-    let cli = match cli::parse() {
+    let cli = match cli::parse(std::env::args_os()) {
         Ok(cli) => cli,
         Err(error) => return exit_code(&usage_error(&error)),
     };
