@@ -21,3 +21,4 @@ mod output;
 mod quota;
 mod secrets;
 mod support_stores;
+mod terminal;
