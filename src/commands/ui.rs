@@ -202,7 +202,7 @@ fn colour(no_color: bool, var: impl Fn(&str) -> Option<OsString>, is_terminal: b
 /// What an [`AutoStream`] does with escape codes: passes them on, or strips them.
 fn choice(color: bool) -> ColorChoice {
     if color {
-        ColorChoice::AlwaysAnsi
+        ColorChoice::Always
     } else {
         ColorChoice::Never
     }

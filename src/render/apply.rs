@@ -194,3 +194,24 @@ fn mark(status: &OutcomeStatus) -> &'static str {
         OutcomeStatus::Skipped(_) => "-",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::elapsed;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_seconds_with_a_tenth_then_minutes() {
+        let cases = [
+            (Duration::ZERO, "0.0s"),
+            (Duration::from_millis(449), "0.4s"),
+            (Duration::from_millis(12_050), "12.1s"),
+            (Duration::from_millis(59_900), "59.9s"),
+            (Duration::from_secs(60), "1m00s"),
+            (Duration::from_secs(185), "3m05s"),
+        ];
+        for (duration, expected) in cases {
+            assert_eq!(elapsed(duration), expected, "{duration:?}");
+        }
+    }
+}

@@ -57,3 +57,47 @@ impl Drop for Told<'_> {
         self.observer.resumed(self.why);
     }
 }
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Debug, Default)]
+    struct Record(Mutex<Vec<String>>);
+
+    impl ClientObserver for Record {
+        fn waiting(&self, why: Wait, delay: Duration) {
+            self.0.lock().unwrap().push(format!("{why:?} {delay:?}"));
+        }
+        fn resumed(&self, why: Wait) {
+            self.0.lock().unwrap().push(format!("{why:?} over"));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn long_waits_are_reported_start_and_end_even_when_cancelled() {
+        let record = Arc::new(Record::default());
+        let observer: Arc<dyn ClientObserver> = record.clone();
+        sleep_observed(Some(&observer), Wait::Retrying, Duration::from_millis(100)).await;
+        sleep_observed(Some(&observer), Wait::RateLimited, Duration::from_secs(2)).await;
+        // A request given up half-way through its wait still ends the wait.
+        let cancelled = tokio::time::timeout(
+            Duration::from_secs(1),
+            sleep_observed(Some(&observer), Wait::RateLimited, Duration::from_secs(30)),
+        )
+        .await;
+        assert!(cancelled.is_err());
+        sleep_observed(None, Wait::RateLimited, Duration::from_secs(2)).await;
+        assert_eq!(
+            *record.0.lock().unwrap(),
+            [
+                "RateLimited 2s",
+                "RateLimited over",
+                "RateLimited 30s",
+                "RateLimited over"
+            ]
+        );
+    }
+}
