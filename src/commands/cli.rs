@@ -113,7 +113,6 @@ pub struct GlobalArgs {
         long,
         global = true,
         value_name = "FILE",
-        requires = "sandbox",
         help_heading = CONNECTION
     )]
     pub sandbox_seed: Option<PathBuf>,
@@ -228,7 +227,16 @@ where
             format!("{flag} does not apply to `keyplan {name}`, which does not use the Admin API"),
         ));
     }
-    Cli::from_arg_matches(&matches)
+    let cli = Cli::from_arg_matches(&matches)?;
+    // Checked here rather than with clap's `requires`, which looks at one command level only:
+    // `keyplan --sandbox plan --sandbox-seed FILE` gives the two at different levels.
+    if cli.global.sandbox_seed.is_some() && !cli.global.sandbox {
+        return Err(grammar.error(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "--sandbox-seed fills the sandbox, so it needs --sandbox",
+        ));
+    }
+    Ok(cli)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -214,8 +214,34 @@ fn a_sandbox_seed_without_the_sandbox_is_a_usage_error() {
         &["plan", "--sandbox-seed", "seed.toml"],
     ] {
         let refused = env.keyplan(args).run().code(64);
-        assert!(refused.stderr.contains("--sandbox"), "{}", refused.stderr);
+        assert!(
+            refused
+                .stderr
+                .contains("--sandbox-seed fills the sandbox, so it needs --sandbox"),
+            "{}",
+            refused.stderr
+        );
         assert!(refused.stdout.is_empty(), "{}", refused.stdout);
+    }
+    // With --sandbox, before or after the command's name, it is accepted.
+    std::fs::write(
+        env.path("seed.toml"),
+        "[[projects]]\nname = \"p\"\n\n  [[projects.keys]]\n  name = \"old\"\n  roles = [\"ProjectViewer\"]\n",
+    )
+    .unwrap();
+    for args in [
+        &["--sandbox", "plan", "--sandbox-seed", "seed.toml"][..],
+        &["--sandbox-seed", "seed.toml", "plan", "--sandbox"],
+        &["plan", "--sandbox", "--sandbox-seed", "seed.toml"],
+    ] {
+        env.keyplan(args).run().code(0);
+        let state = env.path(".keyplan-sandbox.json");
+        let seeded = std::fs::read_to_string(&state).unwrap();
+        assert!(
+            seeded.contains("\"old\""),
+            "{args:?}: the seed was not used: {seeded}"
+        );
+        std::fs::remove_file(state).unwrap();
     }
 }
 
