@@ -17,6 +17,7 @@ use super::ui::{Approval, Ui};
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     let manifest = load_manifest(ui, &global.file)?;
     let connection = Connection::open(global, Some(&manifest.desired)).await?;
+    connection.api.observe(super::progress::Waits::new(ui));
     let result = match &args.plan_file {
         Some(path) => apply_saved(ui, global, args, &manifest, &connection, path).await,
         None => plan_then_apply(ui, global, args, &manifest, &connection).await,
@@ -186,10 +187,12 @@ async fn execute(
             progress.on_event(&event);
         })
         .await;
-    ui.out(&crate::render::apply_report(
+    let times = progress.finish();
+    ui.out(&crate::render::apply_report_timed(
         &report,
         plan.plan(),
         Paint::new(ui.color_stdout()),
+        &times,
     ));
     if report.is_success() {
         Ok(Success::Done)

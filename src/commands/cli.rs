@@ -8,7 +8,7 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 
 use crate::emulator::EmulatorArgs;
 use crate::live::client::ApiVersion;
@@ -21,7 +21,11 @@ use crate::plan::Share;
 /// shows what would change, and on approval changes it. A new key's secret goes straight to the
 /// secret store (OS keyring, a 0600 file, or a command) and is never printed.
 #[derive(Debug, Parser)]
-#[command(name = "keyplan", version, after_long_help = crate::exit::ExitCode::table())]
+#[command(
+    name = "keyplan",
+    version = VERSION,
+    after_long_help = crate::exit::ExitCode::table()
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -29,8 +33,43 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command accepts.
+/// `keyplan --version`: the version and the commit it was built from (see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("KEYPLAN_COMMIT"),
+    ")"
+);
+
+/// The help heading of the options that say how to reach the Admin API.
+const CONNECTION: &str = "Connection options";
+
+/// The connection options' ids: accepted by the commands that talk to the Admin API, neither
+/// offered nor accepted by the others ([`OFFLINE`]).
+const CONNECTION_ARGS: [&str; 7] = [
+    "api_host",
+    "oauth_url",
+    "concurrency",
+    "api_version",
+    "allow_insecure_http",
+    "sandbox",
+    "sandbox_seed",
+];
+
+/// The commands that never talk to the Admin API.
+const OFFLINE: [&str; 6] = [
+    "validate",
+    "show",
+    "schema",
+    "emulator",
+    "completions",
+    "man",
+];
+
+/// Options every command accepts (the connection options: every command that talks to the
+/// Admin API).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// The manifest.
     #[arg(
@@ -41,13 +80,13 @@ pub struct GlobalArgs {
     )]
     pub file: PathBuf,
     /// Admin API base URL [env: PINECONE_CONTROLLER_HOST] [default: https://api.pinecone.io].
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = CONNECTION)]
     pub api_host: Option<String>,
     /// OAuth token URL [env: PINECONE_OAUTH_URL] [default: https://login.pinecone.io/oauth/token].
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = CONNECTION)]
     pub oauth_url: Option<String>,
     /// How many Admin API requests run at once (at least 1).
-    #[arg(long, global = true, default_value_t = default_concurrency())]
+    #[arg(long, global = true, default_value_t = default_concurrency(), help_heading = CONNECTION)]
     pub concurrency: NonZeroUsize,
     /// The Admin API version to speak, sent as X-Pinecone-Api-Version: one keyplan is tested
     /// against.
@@ -57,19 +96,25 @@ pub struct GlobalArgs {
         value_enum,
         env = "PINECONE_API_VERSION",
         value_name = "VERSION",
-        default_value_t = ApiVersion::LATEST
+        default_value_t = ApiVersion::LATEST,
+        help_heading = CONNECTION
     )]
     pub api_version: ApiVersion,
     /// DANGEROUS: allow sending credentials over plain http:// to a host that is not loopback.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = CONNECTION)]
     pub allow_insecure_http: bool,
     /// Run against keyplan's embedded emulator (state in .keyplan-sandbox.json beside the
     /// manifest) instead of Pinecone: no account needed.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = CONNECTION)]
     pub sandbox: bool,
     /// With --sandbox: on first use, fill the sandbox with these projects and pre-existing keys
     /// (an emulator seed file, TOML or JSON; see docs/emulator.md).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = CONNECTION
+    )]
     pub sandbox_seed: Option<PathBuf>,
     /// No colour, even on a terminal (NO_COLOR is respected too).
     #[arg(long, global = true)]
@@ -81,14 +126,18 @@ pub enum Command {
     /// Check the manifest offline; every error with file:line:column.
     Validate,
     /// Show what apply would change.
+    #[command(after_help = PLAN_EXAMPLES)]
     Plan(PlanArgs),
     /// Plan, ask for approval, and change the live keys (or apply a saved plan file).
+    #[command(after_help = APPLY_EXAMPLES)]
     Apply(ApplyArgs),
     /// Render a saved plan file.
     Show(ShowArgs),
     /// Audit: report keys changed outside keyplan, missing keys and unmanaged keys.
+    #[command(after_help = DRIFT_EXAMPLES)]
     Drift(DriftArgs),
     /// Write a manifest for the live keys to stdout.
+    #[command(after_help = IMPORT_EXAMPLES)]
     Import(ImportArgs),
     /// Print the manifest's JSON Schema (for taplo / Even Better TOML).
     Schema,
@@ -97,6 +146,97 @@ pub enum Command {
     Secret(SecretCommand),
     /// Run the local Admin API emulator.
     Emulator(EmulatorArgs),
+    /// Print a shell completion script to stdout (e.g. `keyplan completions bash >
+    /// /etc/bash_completion.d/keyplan`).
+    Completions(CompletionsArgs),
+    /// Print keyplan's man page (roff) to stdout (e.g. `keyplan man > keyplan.1`).
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+const PLAN_EXAMPLES: &str = "\
+Examples:
+  keyplan plan                                   # what apply would change
+  keyplan plan --project prod --format markdown  # one project, for a pull request
+  keyplan plan --out keyplan.plan                # save it for `keyplan apply keyplan.plan`
+  keyplan plan --replace prod/ingest             # rotate one key now
+  keyplan plan --sandbox                         # against the built-in emulator";
+
+const APPLY_EXAMPLES: &str = "\
+Examples:
+  keyplan apply                                  # plan, ask, apply
+  keyplan apply keyplan.plan                     # apply a reviewed plan exactly (CI)
+  keyplan apply --auto-approve --secrets-file secrets.json
+  keyplan apply --replace prod/ingest            # rotate one key";
+
+const DRIFT_EXAMPLES: &str = "\
+Examples:
+  keyplan drift                                  # exit 0 in sync, 2 drift found
+  keyplan drift --format markdown >> \"$GITHUB_STEP_SUMMARY\"
+  keyplan drift --project prod --format json";
+
+const IMPORT_EXAMPLES: &str = "\
+Examples:
+  keyplan import > keyplan.toml                  # every project's keys
+  keyplan import --project prod > keyplan.toml
+  keyplan import --sandbox --sandbox-seed seed.toml";
+
+/// The grammar as clap runs it: what is parsed, and what completions and the man page describe.
+/// The connection options are global (they may come before the command's name), so clap adds
+/// them to every command; the offline commands hide them.
+pub fn command() -> clap::Command {
+    let mut grammar = Cli::command();
+    grammar.build();
+    for name in OFFLINE {
+        // `mut_args` keeps the arguments' order, which the built command's index relies on.
+        grammar = grammar.mut_subcommand(name, |offline| {
+            offline.mut_args(|arg| {
+                let connection = CONNECTION_ARGS.contains(&arg.get_id().as_str());
+                arg.hide(connection)
+            })
+        });
+    }
+    grammar
+}
+
+/// Parses `args` (the program's name first). A connection option given to an offline command
+/// is a usage error: it would do nothing, and silently ignoring it hides a mistake.
+pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::FromArgMatches as _;
+    let mut grammar = command();
+    let matches = grammar.try_get_matches_from_mut(args)?;
+    if let Some((name, given)) = matches.subcommand()
+        && OFFLINE.contains(&name)
+        && let Some(id) = CONNECTION_ARGS
+            .iter()
+            .find(|id| given.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+    {
+        let flag = format!("--{}", id.replace('_', "-"));
+        return Err(grammar.error(
+            clap::error::ErrorKind::ArgumentConflict,
+            format!("{flag} does not apply to `keyplan {name}`, which does not use the Admin API"),
+        ));
+    }
+    let cli = Cli::from_arg_matches(&matches)?;
+    // Checked here rather than with clap's `requires`, which looks at one command level only:
+    // `keyplan --sandbox plan --sandbox-seed FILE` gives the two at different levels.
+    if cli.global.sandbox_seed.is_some() && !cli.global.sandbox {
+        return Err(grammar.error(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "--sandbox-seed fills the sandbox, so it needs --sandbox",
+        ));
+    }
+    Ok(cli)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -194,6 +334,10 @@ pub struct ImportArgs {
 #[derive(Debug, Subcommand)]
 pub enum SecretCommand {
     /// Print a stored secret to stdout (the one command that prints a secret, on request).
+    #[command(mut_arg("secrets_file", |arg| arg.help(
+        "Read the secret from this file (a JSON secrets file, as `apply --secrets-file` writes) \
+         instead of the manifest's store"
+    )))]
     Get(SecretGetArgs),
 }
 

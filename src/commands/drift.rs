@@ -11,7 +11,9 @@ use super::ui::Ui;
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResult {
     let manifest = load_manifest(ui, &global.file)?;
     let connection = Connection::open(global, Some(&manifest.desired)).await?;
+    connection.api.observe(super::progress::Waits::new(ui));
     let result = async {
+        let listing = super::progress::Activity::new(ui, "listing the live keys");
         let observed = observe(
             &connection.api,
             &manifest.desired,
@@ -19,6 +21,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResul
             global.concurrency.get(),
         )
         .await?;
+        drop(listing);
         if !args.projects.is_empty() {
             ui.warn("--project: the audit covers only the named projects");
         }

@@ -13,13 +13,16 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> CommandResu
     // The sandbox seeds itself from the manifest when there is one; import needs none.
     let manifest = crate::manifest::load(&global.file).ok();
     let connection = Connection::open(global, manifest.as_ref().map(|m| &m.desired)).await?;
+    connection.api.observe(super::progress::Waits::new(ui));
     let result = async {
+        let listing = super::progress::Activity::new(ui, "listing the live keys");
         let mut org = connection.api.list_projects().await?;
         org.sort();
         let projects = select(&org, &args.projects)?;
         let ids: Vec<ProjectId> = projects.iter().map(|p| p.id.clone()).collect();
         let mut keys =
             list_keys_of_projects(&connection.api, &ids, global.concurrency.get()).await?;
+        drop(listing);
         let mut in_flight = 0;
         let listed: Vec<_> = projects
             .into_iter()

@@ -3,6 +3,7 @@
 
 mod apply;
 pub mod cli;
+mod completions;
 mod context;
 mod drift;
 pub mod error;
@@ -15,8 +16,6 @@ mod show;
 mod ui;
 mod validate;
 
-use clap::Parser as _;
-
 use crate::exit::ExitCode;
 use cli::{Cli, Command};
 use error::{CommandError, CommandResult, ErrorKind, Success, exit_code};
@@ -24,9 +23,10 @@ use ui::Ui;
 
 /// Runs keyplan with the process's arguments.
 pub fn run() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match cli::parse(&args) {
         Ok(cli) => cli,
-        Err(error) => return exit_code(&usage_error(&error)),
+        Err(error) => return exit_code(&usage_error(&Ui::for_raw_args(&args), &error)),
     };
     let ui = Ui::new(cli.global.no_color);
     // One thread: keyplan's work is waiting on the network, which one thread overlaps as well as
@@ -77,24 +77,23 @@ async fn dispatch(ui: &Ui, cli: Cli) -> CommandResult {
             crate::emulator::serve_cli(args, &mut ui.clone()).await?;
             Ok(Success::Done)
         }
+        Command::Completions(args) => completions::completions(ui, &args),
+        Command::Man => completions::man(ui),
     }
 }
 
 /// Help and version succeed; anything else is a usage error (64, never 2, which means
-/// "changes"), printed as clap renders it, through the same `Ui` as every other message.
-fn usage_error(error: &clap::Error) -> CommandResult {
+/// "changes"), printed as clap renders it, through the same `Ui` as every other message: its
+/// styles reach the stream only when the colour decision says so.
+fn usage_error(ui: &Ui, error: &clap::Error) -> CommandResult {
     use clap::error::ErrorKind as Clap;
-    let ui = Ui::new(false);
-    let rendered = error.render();
+    let rendered = error.render().ansi().to_string();
     match error.kind() {
         Clap::DisplayHelp | Clap::DisplayVersion => {
-            ui.out(&rendered.to_string());
+            ui.out_styled(&rendered);
             return Ok(Success::Done);
         }
-        // Colour only where the user's terminal wants it, like every other message.
-        Clap::DisplayHelpOnMissingArgumentOrSubcommand => ui.raw_err(&rendered.to_string()),
-        _ if ui.color_stderr() => ui.raw_err(&rendered.ansi().to_string()),
-        _ => ui.raw_err(&rendered.to_string()),
+        _ => ui.styled_err(&rendered),
     }
     Err(CommandError::reported(ErrorKind::Usage))
 }

@@ -15,6 +15,7 @@ use super::ui::Ui;
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
     let manifest = load_manifest(ui, &global.file)?;
     let connection = Connection::open(global, Some(&manifest.desired)).await?;
+    connection.api.observe(super::progress::Waits::new(ui));
     let result = plan_and_show(ui, global, args, &manifest, &connection).await;
     connection.close().await;
     result
@@ -72,7 +73,9 @@ pub async fn make_plan<'m, A: AdminApi>(
     store: Option<&dyn SecretStore>,
     concurrency: usize,
 ) -> Result<(Observed<'m>, Plan), CommandError> {
+    let listing = super::progress::Activity::new(ui, "listing the live keys");
     let observed = observe(api, &manifest.desired, &scope.projects, concurrency).await?;
+    drop(listing);
     if !scope.projects.is_empty() {
         ui.warn(&format!(
             "--project: only {} of the manifest's {} projects were looked at; the rest was not",

@@ -1,7 +1,9 @@
 //! An apply's words: one line per progress event, and the end-of-apply report (done, failed,
 //! skipped, orphaned keys, warnings, then the summary line).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use crate::model::KeyId;
 use crate::plan::{Change, Plan};
@@ -64,11 +66,40 @@ pub fn apply_summary_line(report: &ApplyReport) -> String {
     )
 }
 
-/// A report section: its title, its colour, and which outcomes it lists.
-type Section = (&'static str, &'static str, fn(&Outcome) -> bool);
+/// How long an apply took, as the commands layer measured it: each change from its start to
+/// its end (by plan index), and the whole apply. Kept apart from the report, which is what
+/// happened, so that tests of the report need not mask clock readings.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyTimes {
+    pub changes: BTreeMap<usize, Duration>,
+    pub total: Option<Duration>,
+}
 
-/// The end-of-apply report for a terminal or a CI log.
+/// A duration as people read it: `0.4s`, `12.0s`, `3m05s`.
+pub fn elapsed(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds < 60 {
+        format!("{:.1}s", duration.as_secs_f64())
+    } else {
+        format!("{}m{:02}s", seconds / 60, seconds % 60)
+    }
+}
+
+/// A report section: its title, its colour, and which outcomes it lists.
+type Section = (&'static str, anstyle::Style, fn(&Outcome) -> bool);
+
+/// The end-of-apply report for a terminal or a CI log, without timings.
 pub fn apply_report(report: &ApplyReport, plan: &Plan, paint: Paint) -> String {
+    apply_report_timed(report, plan, paint, &ApplyTimes::default())
+}
+
+/// The end-of-apply report, with how long each change and the whole apply took.
+pub fn apply_report_timed(
+    report: &ApplyReport,
+    plan: &Plan,
+    paint: Paint,
+    times: &ApplyTimes,
+) -> String {
     let mut out = String::new();
     let sections: [Section; 3] = [
         ("Done", Paint::GREEN, Outcome::is_done),
@@ -82,11 +113,12 @@ pub fn apply_report(report: &ApplyReport, plan: &Plan, paint: Paint) -> String {
         if chosen.peek().is_none() {
             continue;
         }
-        let _ = writeln!(out, "{}", paint.paint(&bold(colour), &format!("{title}:")));
+        let _ = writeln!(out, "{}", paint.paint(colour.bold(), &format!("{title}:")));
         for outcome in chosen {
             let label = label_of(plan, outcome.index);
             let words = verb(outcome.action);
             let mark = paint.paint(colour, mark(&outcome.status));
+            let took = times.changes.get(&outcome.index).map(|d| elapsed(*d));
             match &outcome.status {
                 OutcomeStatus::Done => {
                     let new_key = outcome
@@ -94,10 +126,12 @@ pub fn apply_report(report: &ApplyReport, plan: &Plan, paint: Paint) -> String {
                         .as_ref()
                         .map(|id| format!(" (key {})", clean(id.as_str())))
                         .unwrap_or_default();
-                    let _ = writeln!(out, "  {mark} {} {label}{new_key}", words.past);
+                    let took = took.map(|t| format!(" in {t}")).unwrap_or_default();
+                    let _ = writeln!(out, "  {mark} {} {label}{new_key}{took}", words.past);
                 }
                 OutcomeStatus::Failed(why) | OutcomeStatus::Skipped(why) => {
-                    let _ = writeln!(out, "  {mark} {} {label}: {}", words.base, clean(why));
+                    let took = took.map(|t| format!(" (after {t})")).unwrap_or_default();
+                    let _ = writeln!(out, "  {mark} {} {label}: {}{took}", words.base, clean(why));
                 }
             }
             for note in &outcome.notes {
@@ -134,9 +168,13 @@ pub fn apply_report(report: &ApplyReport, plan: &Plan, paint: Paint) -> String {
             let _ = writeln!(out, "  {}", clean(warning));
         }
     }
+    let took = times
+        .total
+        .map(|t| format!(" Took {}.", elapsed(t)))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "{}",
+        "{}{took}",
         paint.paint(
             if report.is_success() {
                 Paint::BOLD_GREEN
@@ -149,14 +187,31 @@ pub fn apply_report(report: &ApplyReport, plan: &Plan, paint: Paint) -> String {
     out
 }
 
-fn bold(colour: &str) -> String {
-    format!("1;{colour}")
-}
-
 fn mark(status: &OutcomeStatus) -> &'static str {
     match status {
         OutcomeStatus::Done => "✓",
         OutcomeStatus::Failed(_) => "✗",
         OutcomeStatus::Skipped(_) => "-",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::elapsed;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_seconds_with_a_tenth_then_minutes() {
+        let cases = [
+            (Duration::ZERO, "0.0s"),
+            (Duration::from_millis(449), "0.4s"),
+            (Duration::from_millis(12_050), "12.1s"),
+            (Duration::from_millis(59_900), "59.9s"),
+            (Duration::from_secs(60), "1m00s"),
+            (Duration::from_secs(185), "3m05s"),
+        ];
+        for (duration, expected) in cases {
+            assert_eq!(elapsed(duration), expected, "{duration:?}");
+        }
     }
 }

@@ -1,5 +1,9 @@
-//! The one ANSI painter: every coloured word keyplan prints goes through it, and it paints
-//! nothing when colour is off (not a terminal, `NO_COLOR`, `--no-color`).
+//! The one ANSI painter: every coloured word keyplan prints goes through it (as `anstyle`
+//! styles), and it paints nothing when colour is off. Whether colour is on is decided once, in
+//! the commands layer (`Ui::new`), from `--no-color`, `NO_COLOR`, `CLICOLOR_FORCE`, `CLICOLOR`,
+//! `TERM` and whether the stream is a terminal.
+
+use anstyle::{AnsiColor, Style};
 
 use super::Sign;
 
@@ -9,24 +13,28 @@ pub struct Paint {
     color: bool,
 }
 
+const fn fg(color: AnsiColor) -> Style {
+    Style::new().fg_color(Some(anstyle::Color::Ansi(color)))
+}
+
 impl Paint {
-    pub const BOLD: &'static str = "1";
-    pub const RED: &'static str = "31";
-    pub const GREEN: &'static str = "32";
-    pub const YELLOW: &'static str = "33";
-    pub const CYAN: &'static str = "36";
-    pub const BOLD_RED: &'static str = "1;31";
-    pub const BOLD_GREEN: &'static str = "1;32";
-    pub const BOLD_YELLOW: &'static str = "1;33";
-    pub const DIM: &'static str = "2";
+    pub const BOLD: Style = Style::new().bold();
+    pub const RED: Style = fg(AnsiColor::Red);
+    pub const GREEN: Style = fg(AnsiColor::Green);
+    pub const YELLOW: Style = fg(AnsiColor::Yellow);
+    pub const CYAN: Style = fg(AnsiColor::Cyan);
+    pub const BOLD_RED: Style = Self::RED.bold();
+    pub const BOLD_GREEN: Style = Self::GREEN.bold();
+    pub const BOLD_YELLOW: Style = Self::YELLOW.bold();
+    pub const DIM: Style = Style::new().dimmed();
 
     pub fn new(color: bool) -> Self {
         Paint { color }
     }
 
-    pub fn paint(self, code: &str, text: &str) -> String {
+    pub fn paint(self, style: Style, text: &str) -> String {
         if self.color && !text.is_empty() {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            format!("{style}{text}{style:#}")
         } else {
             text.to_owned()
         }

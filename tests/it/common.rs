@@ -136,6 +136,41 @@ impl Env {
         }
     }
 
+    /// The keyplan binary on a pseudo-terminal `columns` wide, in a clean environment (the
+    /// harness's credentials and hosts, `TERM=xterm-256color`) plus `vars`: for what keyplan
+    /// draws on a real terminal, colour and redrawn lines included. Scanned like the others.
+    pub fn keyplan_on_terminal(
+        &self,
+        columns: u16,
+        vars: &[(&str, &str)],
+        args: &[&str],
+    ) -> Pty<'_> {
+        // The terminal's size is set from inside it, as a user's terminal would have it.
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("stty cols {columns} rows 40 && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_keyplan"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TERM", "xterm-256color")
+            .env("PINECONE_CLIENT_ID", CLIENT_ID)
+            .env("PINECONE_CLIENT_SECRET", CLIENT_SECRET)
+            .env("PINECONE_CONTROLLER_HOST", self.emulator.base_url())
+            .env("PINECONE_OAUTH_URL", self.emulator.oauth_url());
+        for (name, value) in vars {
+            command.env(name, value);
+        }
+        let what = format!("output of `keyplan {}` (on a terminal)", args.join(" "));
+        Pty {
+            env: self,
+            what,
+            session: Some(rexpect::session::spawn_command(command, Some(30_000)).unwrap()),
+        }
+    }
+
     /// The leak scan of one piece of keyplan's output: fails the test if `text` holds any
     /// secret the emulator issued so far, and keeps `text` for [`Env::assert_no_leaks`].
     fn scan(&self, what: &str, text: &str) {
@@ -192,6 +227,11 @@ impl Run<'_> {
     /// purpose: its stdout is not scanned (its stderr still is).
     pub fn stdout_is_a_secret(mut self) -> Self {
         self.stdout_is_a_secret = true;
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.command.env(key, value);
         self
     }
 

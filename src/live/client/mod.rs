@@ -9,6 +9,7 @@
 //!   pacing and secret-free typed errors;
 //! - `attempt`: one request sent and its answer read, capped in size;
 //! - `stats`: what the client has done so far;
+//! - `observer`: what the client reports while it waits (for a progress display);
 //! - `listing`: the bounded concurrent listing of many projects, over any
 //!   [`AdminApi`](super::AdminApi).
 //!
@@ -17,6 +18,7 @@
 mod attempt;
 mod config;
 mod listing;
+mod observer;
 mod operations;
 mod stats;
 mod transport;
@@ -28,5 +30,6 @@ pub use config::{
     ApiVersion, ClientConfig, DEFAULT_API_HOST, DEFAULT_OAUTH_URL, DEFAULT_REQUEST_TIMEOUT,
 };
 pub use listing::{DEFAULT_CONCURRENCY, list_keys_of_projects};
+pub use observer::{ClientObserver, Wait};
 pub use stats::ClientStats;
 pub use transport::HttpAdminApi;

@@ -17,6 +17,7 @@ use reqwest::{Method, Url};
 use tokio::time::Instant;
 
 use super::attempt::{Attempt, Call, MAX_RESPONSE_BYTES, Reply, attempt, too_large};
+use super::observer::{ClientObserver, Wait, sleep_observed};
 use super::stats::{ClientStats, Counters, bump};
 use crate::live::ApiError;
 use crate::live::auth::{self, Credentials, TokenCache};
@@ -61,6 +62,8 @@ pub(super) struct Inner {
     tokens: TokenCache,
     pacer: Pacer,
     counters: Counters,
+    /// Told about long waits (see [`HttpAdminApi::observe`]).
+    observer: std::sync::OnceLock<Arc<dyn ClientObserver>>,
 }
 
 impl fmt::Debug for Inner {
@@ -78,6 +81,12 @@ impl HttpAdminApi {
     /// The counters so far.
     pub fn stats(&self) -> ClientStats {
         self.inner.counters.snapshot()
+    }
+
+    /// Reports this client's long waits (a 429's `Retry-After`, a retry's backoff) to
+    /// `observer`, for every clone. The first observer stays; later ones are ignored.
+    pub fn observe(&self, observer: Arc<dyn ClientObserver>) {
+        let _ = self.inner.observer.set(observer);
     }
 
     pub(super) fn url(&self, segments: &[&str]) -> Url {
@@ -139,6 +148,7 @@ impl Inner {
             tokens: TokenCache::default(),
             pacer: Pacer::new(),
             counters: Counters::default(),
+            observer: std::sync::OnceLock::new(),
         }
     }
 
@@ -175,9 +185,7 @@ impl Inner {
         let mut sent = 0_u32;
         loop {
             if call.api {
-                while let Err(due) = self.pacer.try_take(Instant::now()) {
-                    tokio::time::sleep_until(due).await;
-                }
+                self.take_slot().await;
             }
             let bearer = if call.api {
                 Some(self.bearer().await?)
@@ -233,7 +241,7 @@ impl Inner {
                     .and_then(|v| parse_retry_after(v, jiff::Timestamp::now())),
                 _ => None,
             };
-            let (delay, attempts, budget) = match verdict(outcome, call.resend) {
+            let (delay, attempts, budget, why) = match verdict(outcome, call.resend) {
                 Verdict::Done => return attempt.finish(),
                 Verdict::Unknown => return Err(self.outcome_unknown(&attempt)),
                 Verdict::Throttled => {
@@ -249,7 +257,8 @@ impl Inner {
                         Some(wait) => wait,
                         None => self.policy.backoff(throttles, &mut rand::rng()),
                     };
-                    (own, throttles, self.policy.max_throttled_attempts)
+                    let budget = self.policy.max_throttled_attempts;
+                    (own, throttles, budget, Wait::RateLimited)
                 }
                 Verdict::Retry => {
                     failures += 1;
@@ -258,6 +267,7 @@ impl Inner {
                         retry_after.map_or(backoff, |wait| wait.max(backoff)),
                         failures,
                         self.policy.max_attempts,
+                        Wait::Retrying,
                     )
                 }
             };
@@ -267,7 +277,16 @@ impl Inner {
                 return Err(self.give_up(attempt, sent, started.elapsed(), excerpt));
             }
             bump(&self.counters.retries);
-            tokio::time::sleep(delay).await;
+            sleep_observed(self.observer.get(), why, delay).await;
+        }
+    }
+
+    /// Waits for the pacer's sending slot. A long hold (only a long `Retry-After` holds every
+    /// request) is reported to the observer.
+    async fn take_slot(&self) {
+        while let Err(due) = self.pacer.try_take(Instant::now()) {
+            let delay = due.saturating_duration_since(Instant::now());
+            sleep_observed(self.observer.get(), Wait::RateLimited, delay).await;
         }
     }
 
