@@ -45,6 +45,10 @@ pub struct EmulatorArgs {
     /// Answer 500 instead of 404 to deleting a key that does not exist, as production does.
     #[arg(long)]
     pub delete_missing_500: bool,
+    /// A role creates and updates accept beyond the six, as if Pinecone had added it
+    /// (repeatable).
+    #[arg(long = "extra-role", value_name = "NAME")]
+    pub extra_roles: Vec<String>,
     /// Latency added to every request, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
@@ -118,6 +122,7 @@ impl EmulatorArgs {
             key_quota: self.key_quota,
             starter_plan: self.starter_plan,
             delete_missing_500: self.delete_missing_500,
+            extra_roles: self.extra_roles.clone(),
             faults: Faults {
                 latency: Duration::from_millis(self.latency_ms),
                 seed: self.fault_seed,

@@ -460,7 +460,7 @@ proptest! {
                 id: KeyId(uuid::Uuid::from_u128(*id).to_string()),
                 name: name.chars().take(80).collect(),
                 project_id: project.id.clone(),
-                roles: roles.iter().map(|i| Role::ALL[*i]).collect(),
+                roles: roles.iter().map(|i| Role::ALL[*i].clone()).collect(),
                 created_at: None,
             })
             .collect();
