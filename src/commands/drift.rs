@@ -11,6 +11,7 @@ use super::ui::Ui;
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResult {
     let manifest = load_manifest(ui, &global.file)?;
     let connection = Connection::open(global, Some(&manifest.desired)).await?;
+    connection.warn_if_token_expires_soon(ui);
     let result = async {
         let observed = observe(
             &connection.api,

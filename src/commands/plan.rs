@@ -15,6 +15,7 @@ use super::ui::Ui;
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
     let manifest = load_manifest(ui, &global.file)?;
     let connection = Connection::open(global, Some(&manifest.desired)).await?;
+    connection.warn_if_token_expires_soon(ui);
     let result = plan_and_show(ui, global, args, &manifest, &connection).await;
     connection.close().await;
     result

@@ -222,6 +222,12 @@ impl RunningEmulator {
         self.shared.issue_token()
     }
 
+    /// A valid access token shaped like production's: a JWT whose `exp` claim is `expires_at`
+    /// (accepted until then), e.g. for `PINECONE_ACCESS_TOKEN`.
+    pub fn issue_jwt(&self, expires_at: jiff::Timestamp) -> String {
+        self.shared.issue_jwt(expires_at)
+    }
+
     /// Forgets every access token issued so far: the next admin request with one gets 401,
     /// as after a server-side revocation (tests of "retry a 401 once with a fresh token").
     pub fn revoke_tokens(&self) {

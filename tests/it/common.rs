@@ -195,6 +195,11 @@ impl Run<'_> {
         self
     }
 
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
     pub fn env_remove(mut self, key: &str) -> Self {
         self.command.env_remove(key);
         self

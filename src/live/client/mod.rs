@@ -21,6 +21,7 @@ mod operations;
 mod stats;
 mod transport;
 
+pub use super::access_token::APPLY_TOKEN_MARGIN;
 pub use super::auth::Credentials;
 pub use super::retry::RetryPolicy;
 pub use attempt::MAX_RESPONSE_BYTES;
