@@ -22,3 +22,4 @@ mod quota;
 mod roles;
 mod secrets;
 mod support_stores;
+mod tls;

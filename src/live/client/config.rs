@@ -108,7 +108,8 @@ impl ClientConfig {
 
 impl HttpAdminApi {
     /// Checks the configuration and builds the client. Nothing is sent yet: credentials that
-    /// would travel over plain http to a non-loopback host are refused here, before any request.
+    /// would travel over plain http to a non-loopback host are refused here, before any request,
+    /// and so is a CA bundle named by `SSL_CERT_FILE` that cannot be used.
     pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
         // An expired access token would get a 401 on every request: refused before any.
         config
@@ -131,6 +132,10 @@ impl HttpAdminApi {
             HeaderValue::from_static(config.api_version.as_str()),
         );
         let mut builder = reqwest::Client::builder();
+        // Trusted: the bundled roots, the OS store (both on by default), and `SSL_CERT_FILE`.
+        for root in super::tls::roots_from_env()? {
+            builder = builder.add_root_certificate(root);
+        }
         if api_base.scheme() == "http" || oauth_url.scheme() == "http" {
             // The loopback rule assumes a direct connection: an HTTP_PROXY from the environment
             // would carry the token in clear text to another host. (Over https a proxy only

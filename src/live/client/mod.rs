@@ -9,6 +9,8 @@
 //!   pacing and secret-free typed errors;
 //! - `attempt`: one request sent and its answer read, capped in size;
 //! - `stats`: what the client has done so far;
+//! - `tls`: the certificate authorities trusted beyond the bundled and OS roots
+//!   (`SSL_CERT_FILE`), checked before anything is sent;
 //! - `listing`: the bounded concurrent listing of many projects, over any
 //!   [`AdminApi`](super::AdminApi).
 //!
@@ -19,6 +21,7 @@ mod config;
 mod listing;
 mod operations;
 mod stats;
+mod tls;
 mod transport;
 
 pub use super::access_token::APPLY_TOKEN_MARGIN;
