@@ -244,6 +244,10 @@ mod tests {
             "3",
             "--starter-plan",
             "--delete-missing-500",
+            "--extra-role",
+            "IndexAdmin",
+            "--extra-role",
+            "Auditor",
             "--latency-ms",
             "20",
             "--error-rate",
@@ -268,6 +272,7 @@ mod tests {
         assert_eq!(config.key_quota, Some(3));
         assert!(config.starter_plan);
         assert!(config.delete_missing_500);
+        assert_eq!(config.extra_roles, ["IndexAdmin", "Auditor"]);
         assert_eq!(config.token_ttl, Duration::from_secs(60));
         let expected = Faults {
             latency: Duration::from_millis(20),
