@@ -220,3 +220,34 @@ fn an_unknown_role_from_the_api_is_escaped_in_text_output() {
         drift.stdout
     );
 }
+
+#[test]
+fn a_sandbox_seeded_with_an_unknown_role_plans_and_applies() {
+    let env = Env::new();
+    std::fs::write(
+        env.path("seed.toml"),
+        format!(
+            "[[projects]]\nname = \"prod\"\n[[projects.keys]]\nname = \"future\"\nroles = [\"{NEW_ROLE}\"]\n"
+        ),
+    )
+    .unwrap();
+    env.manifest(&manifest(
+        "",
+        &format!(
+            "unmanaged = \"keep\"\n{}",
+            key("reader", r#"["DataPlaneViewer"]"#)
+        ),
+    ));
+    let sandbox = ["--sandbox", "--sandbox-seed", "seed.toml"];
+    let plan = env.keyplan(sandbox.iter().chain(&["plan"])).run().code(0);
+    assert!(plan.stdout.contains(NEW_ROLE), "{}", plan.stdout);
+    env.keyplan(sandbox.iter().chain(&["apply", "--auto-approve"]))
+        .run()
+        .code(0);
+    // The sandbox's state file keeps the role by name across runs.
+    let state = std::fs::read_to_string(env.path(".keyplan-sandbox.json")).unwrap();
+    assert!(state.contains(NEW_ROLE), "{state}");
+    env.keyplan(sandbox.iter().chain(&["plan", "--detailed-exitcode"]))
+        .run()
+        .code(0);
+}
