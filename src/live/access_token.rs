@@ -93,6 +93,12 @@ impl Credentials {
     /// it), for commands that only read.
     pub(crate) fn lifetime_warning(&self, now: Timestamp, needed: Duration) -> Option<String> {
         let expiry = self.access_token_expiry()?;
+        if expiry <= now {
+            return Some(format!(
+                "{ENV_ACCESS_TOKEN} expired at {expiry} ({} ago): {HOW_TO_GET_ONE}",
+                span_words(now, expiry)
+            ));
+        }
         expires_within(now, expiry, needed).then(|| {
             format!(
                 "{ENV_ACCESS_TOKEN} expires at {expiry} (in {}): `keyplan apply` will refuse \
@@ -237,6 +243,13 @@ mod tests {
             expiring(3_600)
                 .lifetime_warning(now, APPLY_TOKEN_MARGIN)
                 .is_none()
+        );
+        let late = expiring(-120)
+            .lifetime_warning(now, APPLY_TOKEN_MARGIN)
+            .unwrap();
+        assert!(
+            late.contains("expired at") && late.contains("2 minutes ago"),
+            "{late}"
         );
 
         // Opaque tokens and service accounts: nothing to check.
