@@ -13,11 +13,16 @@ use serde::{Deserialize, Serialize};
 /// The longest key name the Admin API accepts, in characters.
 pub const MAX_KEY_NAME_CHARS: usize = 80;
 
-/// One of the six roles a Pinecone API key can hold.
+/// A role of a Pinecone API key: one of the six keyplan knows, or one it does not.
 ///
-/// Declared in the order the Pinecone docs list them; `Ord` follows that order so that sorted
-/// role sets read the way users expect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// The six are declared in the order the Pinecone docs list them; `Ord` follows that order (and
+/// puts unknown roles last, by name) so that sorted role sets read the way users expect.
+///
+/// Unknown roles exist because Pinecone may add a role after this release: a live key holding
+/// one must not fail a run, so the API's roles are read with [`Role::from_name`], which never
+/// fails. The manifest refuses them unless `allow_unknown_roles = true`. Serialised (saved
+/// plans, the emulator's files) as the bare name, whichever kind it is.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     ProjectEditor,
     ProjectViewer,
@@ -25,10 +30,24 @@ pub enum Role {
     ControlPlaneViewer,
     DataPlaneEditor,
     DataPlaneViewer,
+    /// A role none of the above: kept verbatim, compared as its name.
+    Other(OtherRole),
+}
+
+/// The name of a role keyplan does not know. Only [`Role::from_name`] makes one, so it never
+/// spells one of the six (each role has exactly one representation).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OtherRole(Box<str>);
+
+impl OtherRole {
+    /// The name as the API or the manifest spelt it (not escaped: API text, escape to show).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl Role {
-    /// Every role, in display order.
+    /// Every known role, in display order.
     pub const ALL: [Role; 6] = [
         Role::ProjectEditor,
         Role::ProjectViewer,
@@ -38,8 +57,20 @@ impl Role {
         Role::DataPlaneViewer,
     ];
 
+    /// The role a name spells: a known one, or [`Role::Other`]. Never fails, for names read
+    /// from the API (and declared ones the manifest allowed).
+    pub fn from_name(name: &str) -> Role {
+        name.parse()
+            .unwrap_or_else(|_| Role::Other(OtherRole(name.into())))
+    }
+
+    /// Whether this is one of the six roles keyplan knows.
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Role::Other(_))
+    }
+
     /// The name the API and the manifest use.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Role::ProjectEditor => "ProjectEditor",
             Role::ProjectViewer => "ProjectViewer",
@@ -47,6 +78,7 @@ impl Role {
             Role::ControlPlaneViewer => "ControlPlaneViewer",
             Role::DataPlaneEditor => "DataPlaneEditor",
             Role::DataPlaneViewer => "DataPlaneViewer",
+            Role::Other(other) => other.as_str(),
         }
     }
 }
@@ -62,6 +94,7 @@ impl fmt::Display for Role {
 #[error("unknown role {0:?}")]
 pub struct UnknownRole(pub String);
 
+/// Strict: only the six known roles parse (see [`Role::from_name`] for the lenient reading).
 impl FromStr for Role {
     type Err = UnknownRole;
 
@@ -70,6 +103,22 @@ impl FromStr for Role {
             .into_iter()
             .find(|role| role.as_str() == s)
             .ok_or_else(|| UnknownRole(s.to_owned()))
+    }
+}
+
+impl Serialize for Role {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        if name.is_empty() {
+            return Err(serde::de::Error::custom("a role name is empty"));
+        }
+        Ok(Role::from_name(&name))
     }
 }
 
@@ -245,6 +294,45 @@ mod tests {
             "projecteditor".parse::<Role>(),
             Err(UnknownRole("projecteditor".into()))
         );
+    }
+
+    #[test]
+    fn unknown_roles_are_kept_by_name_and_sort_after_the_six() {
+        let other = Role::from_name("IndexAdmin");
+        assert!(!other.is_known());
+        assert_eq!(other.as_str(), "IndexAdmin");
+        assert_eq!(Role::from_name("ProjectViewer"), Role::ProjectViewer);
+        assert!(Role::from_name("ProjectViewer").is_known());
+        // Strict parsing still refuses it; only `from_name` is lenient.
+        assert!("IndexAdmin".parse::<Role>().is_err());
+        let set: RoleSet = [
+            Role::from_name("Zeta"),
+            other.clone(),
+            Role::DataPlaneViewer,
+            Role::ProjectEditor,
+        ]
+        .into();
+        let names: Vec<&str> = set.iter().map(Role::as_str).collect();
+        assert_eq!(
+            names,
+            ["ProjectEditor", "DataPlaneViewer", "IndexAdmin", "Zeta"]
+        );
+        assert_ne!(
+            RoleSet::from([other.clone()]),
+            RoleSet::from([Role::from_name("indexadmin")])
+        );
+    }
+
+    #[test]
+    fn roles_serialise_as_their_bare_names_both_ways() {
+        let set: RoleSet = [Role::DataPlaneEditor, Role::from_name("IndexAdmin")].into();
+        let text = serde_json::to_string(&set).unwrap();
+        assert_eq!(text, r#"["DataPlaneEditor","IndexAdmin"]"#);
+        let back: RoleSet = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, set);
+        assert!(back.contains(&Role::DataPlaneEditor));
+        assert!(serde_json::from_str::<Role>(r#""""#).is_err());
+        assert!(serde_json::from_str::<Role>("7").is_err());
     }
 
     #[test]

@@ -20,7 +20,7 @@ fn project(n: u32) -> Project {
 }
 
 fn roles(list: &[Role]) -> RoleSet {
-    list.iter().copied().collect()
+    list.iter().cloned().collect()
 }
 
 fn viewer() -> RoleSet {

@@ -18,9 +18,10 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResul
     let manifest = load_manifest(ui, &global.file)?;
     let connection = Connection::open(global, Some(&manifest.desired)).await?;
     connection.api.observe(super::progress::Waits::new(ui));
-    let result = match &args.plan_file {
-        Some(path) => apply_saved(ui, global, args, &manifest, &connection, path).await,
-        None => plan_then_apply(ui, global, args, &manifest, &connection).await,
+    let result = match (connection.require_token_for_apply(), &args.plan_file) {
+        (Err(refused), _) => Err(refused),
+        (Ok(()), Some(path)) => apply_saved(ui, global, args, &manifest, &connection, path).await,
+        (Ok(()), None) => plan_then_apply(ui, global, args, &manifest, &connection).await,
     };
     connection.close().await;
     result

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use crate::desired::{Desired, DesiredProject, ProjectSelector, SecretsConfig};
 use crate::emulator::{EmulatorConfig, RunningEmulator, Seed};
 use crate::live::AdminApi;
-use crate::live::client::{ClientConfig, Credentials, HttpAdminApi, list_keys_of_projects};
+use crate::live::client::{
+    APPLY_TOKEN_MARGIN, ClientConfig, Credentials, HttpAdminApi, list_keys_of_projects,
+};
 use crate::manifest::{Manifest, ManifestError};
 use crate::model::{Project, ProjectId, Secret};
 use crate::plan::LiveState;
@@ -115,6 +117,20 @@ impl Connection {
             api_host: format!("sandbox:{}", state_file.display()),
             sandbox: Some(emulator),
         })
+    }
+
+    /// Refuses to start an apply with an access token that expires within
+    /// [`APPLY_TOKEN_MARGIN`]: keyplan cannot renew one, and an apply cut off half-way by a
+    /// 401 leaves work for the next run.
+    pub fn require_token_for_apply(&self) -> Result<(), CommandError> {
+        Ok(self.api.require_token_lifetime(APPLY_TOKEN_MARGIN)?)
+    }
+
+    /// Warns when the access token expires too soon for an apply (commands that only read).
+    pub fn warn_if_token_expires_soon(&self, ui: &Ui) {
+        if let Some(warning) = self.api.token_lifetime_warning(APPLY_TOKEN_MARGIN) {
+            ui.warn(&warning);
+        }
     }
 
     pub fn api_host(&self) -> String {

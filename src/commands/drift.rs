@@ -12,6 +12,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResul
     let manifest = load_manifest(ui, &global.file)?;
     let connection = Connection::open(global, Some(&manifest.desired)).await?;
     connection.api.observe(super::progress::Waits::new(ui));
+    connection.warn_if_token_expires_soon(ui);
     let result = async {
         let listing = super::progress::Activity::new(ui, "listing the live keys");
         let observed = observe(

@@ -16,6 +16,7 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult
     let manifest = load_manifest(ui, &global.file)?;
     let connection = Connection::open(global, Some(&manifest.desired)).await?;
     connection.api.observe(super::progress::Waits::new(ui));
+    connection.warn_if_token_expires_soon(ui);
     let result = plan_and_show(ui, global, args, &manifest, &connection).await;
     connection.close().await;
     result

@@ -45,6 +45,10 @@ pub struct EmulatorArgs {
     /// Answer 500 instead of 404 to deleting a key that does not exist, as production does.
     #[arg(long)]
     pub delete_missing_500: bool,
+    /// A role creates and updates accept beyond the six, as if Pinecone had added it
+    /// (repeatable).
+    #[arg(long = "extra-role", value_name = "NAME")]
+    pub extra_roles: Vec<String>,
     /// Latency added to every request, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
@@ -118,6 +122,7 @@ impl EmulatorArgs {
             key_quota: self.key_quota,
             starter_plan: self.starter_plan,
             delete_missing_500: self.delete_missing_500,
+            extra_roles: self.extra_roles.clone(),
             faults: Faults {
                 latency: Duration::from_millis(self.latency_ms),
                 seed: self.fault_seed,
@@ -239,6 +244,10 @@ mod tests {
             "3",
             "--starter-plan",
             "--delete-missing-500",
+            "--extra-role",
+            "IndexAdmin",
+            "--extra-role",
+            "Auditor",
             "--latency-ms",
             "20",
             "--error-rate",
@@ -263,6 +272,7 @@ mod tests {
         assert_eq!(config.key_quota, Some(3));
         assert!(config.starter_plan);
         assert!(config.delete_missing_500);
+        assert_eq!(config.extra_roles, ["IndexAdmin", "Auditor"]);
         assert_eq!(config.token_ttl, Duration::from_secs(60));
         let expected = Faults {
             latency: Duration::from_millis(20),

@@ -34,6 +34,9 @@ pub struct EmulatorConfig {
     /// Deleting a key that does not exist answers 500 `INTERNAL` instead of 404, as production
     /// was seen to do.
     pub delete_missing_500: bool,
+    /// Roles creates and updates accept beyond the six, as if Pinecone had added them after
+    /// this keyplan release (a seed or [`super::RunningEmulator::add_key`] may give keys any role).
+    pub extra_roles: Vec<String>,
     /// Faults injected at random (scripted ones come through [`super::RunningEmulator::push_faults`]).
     pub faults: Faults,
     /// Where the state lives between runs (JSON). Loaded at start, saved after each change.
@@ -51,6 +54,7 @@ impl Default for EmulatorConfig {
             key_quota: None,
             starter_plan: false,
             delete_missing_500: false,
+            extra_roles: Vec::new(),
             faults: Faults::default(),
             state_file: None,
             seed: None,
@@ -248,7 +252,8 @@ impl Counters {
 ///
 /// [[projects.keys]]
 /// name = "ci"
-/// roles = ["DataPlaneViewer"]                   # optional, default ["ProjectEditor"]
+/// roles = ["DataPlaneViewer"]                   # optional, default ["ProjectEditor"]; any
+///                                               # name, as if Pinecone had added a role
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

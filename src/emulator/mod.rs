@@ -53,6 +53,7 @@ pub async fn start(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<
         config.starter_plan,
     )?;
     store.delete_missing_500 = config.delete_missing_500;
+    store.extra_roles = config.extra_roles.iter().cloned().collect();
     let shared = Arc::new(Shared::new(&config, store));
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
@@ -178,7 +179,7 @@ impl RunningEmulator {
         let roles: RoleSet = if roles.is_empty() {
             RoleSet::from([Role::ProjectEditor])
         } else {
-            roles.iter().copied().collect()
+            roles.iter().cloned().collect()
         };
         let mut store = lock(&self.shared.store);
         let (key, _secret) = store.insert_key(project.as_str(), name, roles, None, None);
@@ -221,6 +222,12 @@ impl RunningEmulator {
         self.shared.issue_token()
     }
 
+    /// A valid access token shaped like production's: a JWT whose `exp` claim is `expires_at`
+    /// (accepted until then), e.g. for `PINECONE_ACCESS_TOKEN`.
+    pub fn issue_jwt(&self, expires_at: jiff::Timestamp) -> String {
+        self.shared.issue_jwt(expires_at)
+    }
+
     /// Forgets every access token issued so far: the next admin request with one gets 401,
     /// as after a server-side revocation (tests of "retry a 401 once with a fresh token").
     pub fn revoke_tokens(&self) {
@@ -260,6 +267,11 @@ impl RunningEmulator {
     /// Switches between 500 (production's answer) and 404 for deleting a key that is not there.
     pub fn set_delete_missing_500(&self, on: bool) {
         lock(&self.shared.store).delete_missing_500 = on;
+    }
+
+    /// The roles creates and updates accept beyond the six (as if Pinecone had added them).
+    pub fn set_extra_roles<S: Into<String>>(&self, roles: impl IntoIterator<Item = S>) {
+        lock(&self.shared.store).extra_roles = roles.into_iter().map(Into::into).collect();
     }
 
     /// Stops accepting, lets requests in flight finish for a moment, then breaks what is left

@@ -202,9 +202,9 @@ async fn create_key(
     let fields = parse_object(&body)?;
     let name = parse_name(fields.get("name"))?
         .ok_or_else(|| Refusal::invalid("name is required (1-80 characters)"))?;
-    let roles =
-        parse_roles(fields.get("roles"))?.unwrap_or_else(|| RoleSet::from([Role::ProjectEditor]));
     let mut store = shared.store();
+    let roles = parse_roles(fields.get("roles"), &store.extra_roles)?
+        .unwrap_or_else(|| RoleSet::from([Role::ProjectEditor]));
     let (key, secret) = store.create_key(&project_id, &name, roles)?;
     save(&store)?;
     drop(store);
@@ -233,8 +233,8 @@ async fn update_key(
     check_uuid("api_key_id", &key_id)?;
     let fields = parse_object(&body)?;
     let name = parse_name(fields.get("name"))?;
-    let roles = parse_roles(fields.get("roles"))?;
     let mut store = shared.store();
+    let roles = parse_roles(fields.get("roles"), &store.extra_roles)?;
     let key = store.update_key(&key_id, name, roles)?;
     save(&store)?;
     Ok(axum::Json(key.to_json()).into_response())
@@ -281,8 +281,12 @@ fn parse_name(value: Option<&Value>) -> Result<Option<String>, Refusal> {
     }
 }
 
-/// `roles`: absent or null means "not given"; otherwise a non-empty array of the six roles.
-fn parse_roles(value: Option<&Value>) -> Result<Option<RoleSet>, Refusal> {
+/// `roles`: absent or null means "not given"; otherwise a non-empty array of the six roles (and
+/// the configured extra ones).
+fn parse_roles(
+    value: Option<&Value>,
+    extra: &std::collections::BTreeSet<String>,
+) -> Result<Option<RoleSet>, Refusal> {
     let items = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(items)) => items,
@@ -295,9 +299,12 @@ fn parse_roles(value: Option<&Value>) -> Result<Option<RoleSet>, Refusal> {
     for item in items {
         let role = item
             .as_str()
-            .and_then(|name| name.parse::<Role>().ok())
+            .and_then(|name| {
+                let role = Role::from_name(name);
+                (role.is_known() || extra.contains(name)).then_some(role)
+            })
             .ok_or_else(|| {
-                let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                let names: Vec<&str> = Role::ALL.iter().map(Role::as_str).collect();
                 Refusal::invalid(format!(
                     "invalid role {item}; roles must be among {}",
                     names.join(", ")

@@ -79,6 +79,32 @@ impl Shared {
         token
     }
 
+    /// Issues an access token shaped like production's, a JWT whose `exp` claim is
+    /// `expires_at` (its signature is random: nothing here checks it), accepted until then.
+    pub fn issue_jwt(&self, expires_at: jiff::Timestamp) -> String {
+        use base64::Engine as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let now = jiff::Timestamp::now();
+        let claims = serde_json::json!({
+            "iss": "keyplan-emulator",
+            "sub": "emulator-user",
+            "aud": "https://api.pinecone.io/",
+            "iat": now.as_second(),
+            "exp": expires_at.as_second(),
+        });
+        let signature = Alphanumeric.sample_string(&mut rand::rng(), 43);
+        let token = format!(
+            "{}.{}.{}",
+            b64(br#"{"alg":"RS256","typ":"JWT"}"#),
+            b64(claims.to_string().as_bytes()),
+            b64(signature.as_bytes())
+        );
+        let left =
+            u64::try_from(expires_at.as_second().saturating_sub(now.as_second())).unwrap_or(0);
+        lock(&self.tokens).insert(token.clone(), Instant::now() + Duration::from_secs(left));
+        token
+    }
+
     /// Checks the bearer token of an admin request.
     pub fn authorize(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         let unauthenticated = |message: &str| Refusal {

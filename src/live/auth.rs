@@ -98,17 +98,12 @@ impl Credentials {
         }
     }
 
-    /// The hint for an error where the API or the token endpoint refused these credentials.
+    /// The hint for an error where the API or the token endpoint refused these credentials:
+    /// for an access token, why (expired at T, or revoked) and how to get a new one.
     pub(crate) fn hint(&self) -> String {
         match self {
-            Credentials::AccessToken(_) => format!(
-                "check {ENV_ACCESS_TOKEN} (it may have expired), or unset it and use \
-                 {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}"
-            ),
-            Credentials::ClientCredentials { .. } => format!(
-                "check {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}: they must belong to a service \
-                 account of the organisation"
-            ),
+            Credentials::AccessToken(_) => self.refused_token_hint(jiff::Timestamp::now()),
+            Credentials::ClientCredentials { .. } => super::access_token::client_credentials_hint(),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::future::Future;
 
 use crate::model::{CreatedKey, KeyId, KeyUpdate, LiveKey, NewKey, Project, ProjectId};
 
+mod access_token;
 mod auth;
 pub mod client;
 mod pacer;

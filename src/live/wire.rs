@@ -1,9 +1,10 @@
 //! The Admin API's JSON, exactly as it travels, and its strict conversion into model types.
 //!
 //! Everything here is private to `live`. Decoding is strict where a wrong reading would change
-//! what keyplan does (a missing `data`, a key without roles, an unknown role are errors, never an
-//! empty list or a guess) and lenient only where the specs themselves are (`created_at`,
-//! `"name": null`). Every text taken from a response for an error message goes through
+//! what keyplan does (a missing `data`, a key without roles, an empty role name are errors, never
+//! an empty list or a guess) and lenient where the specs themselves are (`created_at`,
+//! `"name": null`) or where Pinecone may grow: a role keyplan does not know is kept by name
+//! ([`Role::Other`]), never a reason to fail a listing. Every text taken from a response for an error message goes through
 //! [`sanitise`]: short, one line, and with anything shaped like a secret or token blanked out.
 
 use std::collections::BTreeSet;
@@ -65,7 +66,7 @@ pub(crate) struct CreatedWire {
 #[derive(Debug, Serialize)]
 pub(crate) struct CreateBody<'a> {
     name: &'a str,
-    roles: Vec<&'static str>,
+    roles: Vec<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -73,7 +74,7 @@ pub(crate) struct UpdateBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    roles: Option<Vec<&'static str>>,
+    roles: Option<Vec<&'a str>>,
 }
 
 /// The token request. No `Debug`: it carries the client secret.
@@ -95,8 +96,9 @@ pub(crate) struct TokenWire {
     pub token_type: Option<String>,
 }
 
-fn roles_wire(roles: &crate::model::RoleSet) -> Vec<&'static str> {
-    roles.iter().map(|role| role.as_str()).collect()
+/// Every role by its name, unknown ones (allowed by the manifest) as declared.
+fn roles_wire(roles: &crate::model::RoleSet) -> Vec<&str> {
+    roles.iter().map(Role::as_str).collect()
 }
 
 impl<'a> CreateBody<'a> {
@@ -142,14 +144,10 @@ impl KeyWire {
         }
         let mut roles = BTreeSet::new();
         for role in &self.roles {
-            let role = role.parse::<Role>().map_err(|e| {
-                format!(
-                    "key {}: {}",
-                    sanitise(&self.id, &[]),
-                    sanitise(&e.to_string(), &[])
-                )
-            })?;
-            roles.insert(role);
+            if role.trim().is_empty() {
+                return Err(format!("key {} has an empty role", sanitise(&self.id, &[])));
+            }
+            roles.insert(Role::from_name(role));
         }
         // Informational only: an unreadable timestamp is dropped, never a reason to fail a plan.
         let created_at = self
@@ -478,14 +476,23 @@ mod tests {
         assert_eq!((lenient.name.as_str(), lenient.created_at), ("", None));
         let nameless = key(r#"{"id":"k1","project_id":"p1","roles":[]}"#).unwrap();
         assert_eq!(nameless.name, "");
-        // Refused: missing roles/id, wrong types, unknown roles, empty ids.
+        // A role Pinecone added after this release is kept by its name, not refused.
+        let newer =
+            key(r#"{"id":"k1","name":"a","project_id":"p1","roles":["Owner","ProjectViewer"]}"#)
+                .unwrap();
+        assert_eq!(
+            newer.roles,
+            [Role::ProjectViewer, Role::from_name("Owner")].into()
+        );
+        // Refused: missing roles/id, wrong types, empty role names, empty ids.
         for bad in [
             r#"{"id":"k1","name":7,"project_id":"p1","roles":[]}"#,
             r#"{"id":"k1","name":"a","project_id":"p1"}"#,
             r#"{"name":"a","project_id":"p1","roles":[]}"#,
             r#"{"id":7,"name":"a","project_id":"p1","roles":[]}"#,
             r#"{"id":"k1","name":"a","project_id":"p1","roles":"ProjectEditor"}"#,
-            r#"{"id":"k1","name":"a","project_id":"p1","roles":["Owner"]}"#,
+            r#"{"id":"k1","name":"a","project_id":"p1","roles":[""]}"#,
+            r#"{"id":"k1","name":"a","project_id":"p1","roles":[7]}"#,
             r#"{"id":"","name":"a","project_id":"p1","roles":[]}"#,
             r#"{"id":"k1","name":"a","project_id":" ","roles":[]}"#,
         ] {

@@ -5,10 +5,13 @@
 //! them. Keys that share a name get `id = ...` so each binds to its own live key. A live key a
 //! manifest cannot declare (no roles, or a name the API should not have allowed) is left out
 //! with a comment: the project keeps `unmanaged = "keep"`, so it is reported, never deleted.
+//! A key holding a role keyplan does not know (newer than this release) is declared with it,
+//! and the manifest gets `allow_unknown_roles = true` so that it validates.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::validate::declarable_role;
 use crate::model::{LiveKey, Project, is_uuid, key_name_is_valid};
 
 /// Writes a commented manifest declaring every key of the given projects.
@@ -24,6 +27,17 @@ pub fn render_manifest(projects: &[(Project, Vec<LiveKey>)]) -> String {
          # store = \"file\"\n\
          # path = \"secrets.json\"\n",
     );
+    let unknown_roles = projects
+        .iter()
+        .flat_map(|(_, keys)| keys)
+        .flat_map(|key| &key.roles)
+        .any(|role| !role.is_known());
+    if unknown_roles {
+        out.push_str(
+            "\n# Some keys hold roles this keyplan release does not know; they are kept as they are.\n\
+             allow_unknown_roles = true\n",
+        );
+    }
     let mut sorted: Vec<&(Project, Vec<LiveKey>)> = projects.iter().collect();
     sorted.sort_by(|(a, _), (b, _)| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
     for (project, keys) in sorted {
@@ -59,6 +73,8 @@ pub fn render_manifest(projects: &[(Project, Vec<LiveKey>)]) -> String {
             let duplicate = name_counts.get(key.name.as_str()).copied().unwrap_or(0) > 1;
             let why = if key.roles.is_empty() {
                 Some("has no roles")
+            } else if key.roles.iter().any(|role| !declarable_role(role.as_str())) {
+                Some("has a role a manifest cannot hold")
             } else if !key_name_is_valid(&key.name) {
                 Some("has a name a manifest cannot hold")
             } else if duplicate && !is_uuid(key.id.as_str()) {

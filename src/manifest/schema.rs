@@ -17,7 +17,7 @@ const DURATION_PATTERN: &str = "^0*[1-9][0-9]*[mhdw]$";
 /// The JSON Schema of a manifest.
 #[expect(clippy::too_many_lines, reason = "one JSON literal reads best whole")]
 pub fn json_schema() -> Value {
-    let roles: Vec<&str> = Role::ALL.iter().map(|role| role.as_str()).collect();
+    let roles: Vec<&str> = Role::ALL.iter().map(Role::as_str).collect();
     let key_name = json!({
         "type": "string",
         "minLength": 1,
@@ -30,6 +30,11 @@ pub fn json_schema() -> Value {
         "type": "object",
         "additionalProperties": false,
         "properties": {
+            "allow_unknown_roles": {
+                "description": "Accept roles other than the six keyplan knows (one Pinecone added after this release); they are sent to the API as declared.",
+                "type": "boolean",
+                "default": false,
+            },
             "secrets": {"$ref": "#/definitions/secrets"},
             "project": {
                 "description": "The projects keyplan manages. Projects not listed are never touched.",
@@ -41,9 +46,12 @@ pub fn json_schema() -> Value {
         "required": ["project"],
         "definitions": {
             "role": {
-                "description": "A Pinecone API key role.",
+                "description": "A Pinecone API key role. Others only with allow_unknown_roles = true.",
                 "type": "string",
-                "enum": roles,
+                "anyOf": [
+                    {"enum": roles},
+                    {"pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                ],
             },
             "placeholder_template": {
                 "type": "string",

@@ -460,7 +460,7 @@ proptest! {
                 id: KeyId(uuid::Uuid::from_u128(*id).to_string()),
                 name: name.chars().take(80).collect(),
                 project_id: project.id.clone(),
-                roles: roles.iter().map(|i| Role::ALL[*i]).collect(),
+                roles: roles.iter().map(|i| Role::ALL[*i].clone()).collect(),
                 created_at: None,
             })
             .collect();
@@ -491,4 +491,28 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     assert!(!errors(&source).is_empty());
     let source = format!("x = {}", "{a = ".repeat(100_000));
     assert!(!errors(&source).is_empty());
+}
+
+#[test]
+fn unknown_roles_need_the_top_level_flag() {
+    let key = "[[project]]\nname = \"p\"\n[[project.key]]\nname = \"k\"\nroles = [\"IndexAdmin\", \"ProjectViewer\"]\n";
+    let refused = errors(key);
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].message, "unknown role \"IndexAdmin\"");
+    assert_eq!((refused[0].line, refused[0].column), (5, 10));
+    let allowed = ok(&format!("allow_unknown_roles = true\n{key}"));
+    assert_eq!(
+        allowed.projects[0].keys[0].roles,
+        RoleSet::from([Role::ProjectViewer, Role::from_name("IndexAdmin")])
+    );
+    // Explicitly off is the default; a string is a type error, not a yes.
+    assert_eq!(
+        errors(&format!("allow_unknown_roles = false\n{key}")).len(),
+        1
+    );
+    let typed = messages(&format!("allow_unknown_roles = \"true\"\n{key}"));
+    assert!(
+        typed.iter().any(|m| m.contains("allow_unknown_roles")),
+        "{typed:?}"
+    );
 }

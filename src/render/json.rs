@@ -63,8 +63,9 @@ struct CauseDoc<'a> {
 struct BeforeDoc<'a> {
     id: &'a str,
     name: &'a str,
-    /// Sorted in the order Pinecone's documentation lists the roles.
-    roles: Vec<&'static str>,
+    /// Sorted in the order Pinecone's documentation lists the roles; roles keyplan does not
+    /// know (newer than this release) last, verbatim.
+    roles: Vec<&'a str>,
     /// RFC 3339, or `null` when the API did not say.
     created_at: Option<String>,
 }
@@ -83,7 +84,7 @@ impl<'a> BeforeDoc<'a> {
 #[derive(Serialize)]
 struct AfterDoc<'a> {
     name: &'a str,
-    roles: Vec<&'static str>,
+    roles: Vec<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -167,7 +168,7 @@ impl<'a> NoteDoc<'a> {
     }
 }
 
-fn roles(roles: &RoleSet) -> Vec<&'static str> {
+fn roles(roles: &RoleSet) -> Vec<&str> {
     role_names(roles)
 }
 

@@ -308,7 +308,8 @@ fn unmanaged(plan: &Plan, doc: &mut Budget) {
             project_cell(&kept.project),
             code(&quoted(&kept.key.name)).replace('|', "\\|"),
             code(kept.key.id.as_str()).replace('|', "\\|"),
-            roles_inline(&kept.key.roles)
+            // Roles come from the API too: one keyplan does not know may hold `|` or `<`.
+            escape_text(&roles_inline(&kept.key.roles))
         );
         if !doc.fits(open.len() + rows.len() + row.len() + close.len() + 100) {
             break;

@@ -26,7 +26,7 @@ pub use apply::{
     event_line,
 };
 pub use paint::Paint;
-use words::{Causes, quoted, role_names, roles_inline, verb};
+use words::{Causes, quoted, roles_inline, verb};
 
 pub use drift::{drift_human, drift_json, drift_markdown, drift_summary_line};
 pub use human::human;
@@ -195,8 +195,8 @@ pub fn reason(change: &Change) -> String {
 
 /// Roles before → after as one line per role: unchanged roles plain, removed `-`, added `+`.
 fn role_diff(before: &RoleSet, after: &RoleSet) -> Vec<Line> {
-    let old = role_names(before);
-    let new = role_names(after);
+    let old = words::roles_shown(before);
+    let new = words::roles_shown(after);
     let ops = similar::capture_diff_slices(similar::Algorithm::Myers, &old, &new);
     ops.iter()
         .flat_map(|op| op.iter_changes(&old, &new))

@@ -18,7 +18,7 @@ const PROD: &str = "3f1c2a9e-5b7d-4e8a-9c21-0d6b4f8e7a10";
 const ANALYTICS: &str = "8b2d6e41-0a93-4c57-b1f8-7e3a9d2c5f64";
 
 fn roles(list: &[Role]) -> RoleSet {
-    list.iter().copied().collect()
+    list.iter().cloned().collect()
 }
 
 fn key(name: &str, list: &[Role]) -> DesiredKey {
@@ -507,4 +507,25 @@ fn apply_messages_cannot_break_a_line_or_drive_a_terminal() {
     // Names are quoted the same way, bidi controls included.
     assert_eq!(words::quoted("a\u{2066}b"), "\"a\\u{2066}b\"");
     assert_eq!(words::clean("plain \"text\""), "plain \"text\"");
+}
+
+#[test]
+fn unknown_roles_show_as_names_or_quoted_when_they_could_mislead() {
+    let set = roles(&[
+        DataPlaneViewer,
+        Role::from_name("IndexAdmin"),
+        Role::from_name("a, b\n\u{1b}[2K"),
+    ]);
+    assert_eq!(
+        words::roles_inline(&set),
+        r#"DataPlaneViewer, IndexAdmin, "a, b\n\u{1b}[2K""#
+    );
+    // Data keeps the names verbatim.
+    assert_eq!(
+        words::role_names(&set),
+        ["DataPlaneViewer", "IndexAdmin", "a, b\n\u{1b}[2K"]
+    );
+    let long = Role::from_name(&"R".repeat(10_000));
+    let shown = words::BracketedRoles(&roles(&[long])).to_string();
+    assert!(shown.len() < 300 && shown.contains("more bytes"), "{shown}");
 }

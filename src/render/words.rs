@@ -4,9 +4,10 @@
 //! The plan layer holds data only; its `Display` impls live here so that all wording is in
 //! one room, shared by every format.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
-use crate::model::{KeyId, Project, RoleSet};
+use crate::model::{KeyId, Project, Role, RoleSet};
 use crate::plan::{
     Action, Cause, ClaimHow, CreateLeftover, GuardRefusal, MatchedBy, NoteKind, PENDING_SUFFIX,
     PlanError, RETIRING_SUFFIX, ReplaceProblem, RotationDue, pending_stem,
@@ -55,9 +56,31 @@ pub fn verb(action: Action) -> Verb {
     }
 }
 
-/// Role names in Pinecone's documented order.
-pub fn role_names(roles: &RoleSet) -> Vec<&'static str> {
-    roles.iter().map(|r| r.as_str()).collect()
+/// Role names in Pinecone's documented order, verbatim (unknown ones last): for data (JSON).
+pub fn role_names(roles: &RoleSet) -> Vec<&str> {
+    roles.iter().map(Role::as_str).collect()
+}
+
+/// A role as text output shows it. The six known ones as themselves; a role keyplan does not
+/// know came from the API (or a manifest that allowed it), so it is shown as itself only when
+/// it reads like a role name (letters, digits, `_`, `-`, at most 64), and [`quoted`]
+/// otherwise, so that no role can break a line, forge one, or flood the output.
+pub fn role_shown(role: &Role) -> Cow<'_, str> {
+    let name = role.as_str();
+    let plain = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if role.is_known() || plain {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(quoted(name))
+    }
+}
+
+/// Roles as text output shows them, in Pinecone's documented order (unknown ones last).
+pub fn roles_shown(roles: &RoleSet) -> Vec<Cow<'_, str>> {
+    roles.iter().map(role_shown).collect()
 }
 
 /// `DataPlaneEditor, DataPlaneViewer`, or `(none)`.
@@ -65,7 +88,7 @@ pub fn roles_inline(roles: &RoleSet) -> String {
     if roles.is_empty() {
         "(none)".to_owned()
     } else {
-        role_names(roles).join(", ")
+        roles_shown(roles).join(", ")
     }
 }
 
@@ -75,7 +98,7 @@ pub struct BracketedRoles<'a>(pub &'a RoleSet);
 
 impl fmt::Display for BracketedRoles<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{}]", role_names(self.0).join(", "))
+        write!(f, "[{}]", roles_shown(self.0).join(", "))
     }
 }
 

@@ -66,7 +66,7 @@ pub fn live_state(projects: usize, keys: usize) -> LiveState {
             let roles = if k % 20 == 7 {
                 [Role::DataPlaneViewer].into()
             } else {
-                wanted.into()
+                wanted.clone().into()
             };
             live.push(LiveKey {
                 id: KeyId(uuid(p, k + 1)),

@@ -92,7 +92,7 @@ fn client_with(emu: &RunningEmulator, edit: impl FnOnce(&mut ClientConfig)) -> H
 }
 
 pub(crate) fn roles(roles: &[Role]) -> RoleSet {
-    roles.iter().copied().collect()
+    roles.iter().cloned().collect()
 }
 
 pub(crate) fn new_key(name: &str, r: &[Role]) -> NewKey {

@@ -211,7 +211,7 @@ fn a_rate_limited_large_apply_slows_down_instead_of_failing() {
     let keys = (0..60)
         .map(|i| reliability::KeySpec {
             name: format!("worker-{i:02}"),
-            roles: [Role::ALL[i % 6]].into(),
+            roles: [Role::ALL[i % 6].clone()].into(),
             previous_names: vec![],
             replace_on_role_change: false,
         })

@@ -5,6 +5,7 @@
 //! scanned for leaked secrets) and in `keyplan::testkit` (built with the `testkit` feature,
 //! which the dev-dependency on keyplan itself turns on; see Cargo.toml).
 
+mod access_token;
 mod api_version;
 mod cli;
 mod client;
@@ -19,6 +20,8 @@ mod keyring;
 mod manifest;
 mod output;
 mod quota;
+mod roles;
 mod secrets;
 mod support_stores;
 mod terminal;
+mod tls;

@@ -165,13 +165,13 @@ fn the_schema_is_json_and_knows_every_role_and_choice() {
     let reparsed: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(reparsed, schema);
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
-    let roles: BTreeSet<&str> = schema["definitions"]["role"]["enum"]
+    let roles: BTreeSet<&str> = schema["definitions"]["role"]["anyOf"][0]["enum"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(roles, Role::ALL.iter().map(|r| r.as_str()).collect());
+    assert_eq!(roles, Role::ALL.iter().map(Role::as_str).collect());
     assert_eq!(
         schema["definitions"]["secrets"]["properties"]["store"]["enum"],
         serde_json::json!(["keyring", "file", "command"])
@@ -204,7 +204,7 @@ fn live(project: &str, id: &str, name: &str, roles: &[Role]) -> LiveKey {
         id: KeyId(id.into()),
         name: name.into(),
         project_id: ProjectId(project.into()),
-        roles: roles.iter().copied().collect(),
+        roles: roles.iter().cloned().collect(),
         created_at: None,
     }
 }

@@ -81,6 +81,8 @@ pub(crate) struct Store {
     pub starter_plan: bool,
     /// Deleting a key that does not exist answers 500 instead of 404, as production does.
     pub delete_missing_500: bool,
+    /// Roles accepted on create and update beyond the six ([`super::super::EmulatorConfig::extra_roles`]).
+    pub extra_roles: std::collections::BTreeSet<String>,
 }
 
 /// By hand: the issued secrets must never reach a `Debug` output.
@@ -94,6 +96,7 @@ impl std::fmt::Debug for Store {
             .field("key_quota", &self.key_quota)
             .field("starter_plan", &self.starter_plan)
             .field("delete_missing_500", &self.delete_missing_500)
+            .field("extra_roles", &self.extra_roles)
             .finish_non_exhaustive()
     }
 }
@@ -305,7 +308,7 @@ impl KeyRec {
             "id": self.id,
             "name": self.name,
             "project_id": self.project_id,
-            "roles": self.roles.iter().map(|role| role.as_str()).collect::<Vec<_>>(),
+            "roles": self.roles.iter().map(Role::as_str).collect::<Vec<_>>(),
             "created_at": format_timestamp(self.created_at),
         })
     }

@@ -60,6 +60,7 @@ impl Store {
             key_quota,
             starter_plan,
             delete_missing_500: false,
+            extra_roles: std::collections::BTreeSet::new(),
         };
         let existing = match &store.state_file {
             Some(path) if path.exists() => Some(read_state(path)?),
@@ -103,7 +104,7 @@ impl Store {
         for project in &seed.projects {
             let rec = self.insert_project(&project.name, project.id.clone());
             for key in &project.keys {
-                let roles: RoleSet = key.roles.iter().copied().collect();
+                let roles: RoleSet = key.roles.iter().cloned().collect();
                 self.insert_key(&rec.id, &key.name, roles, key.id.clone(), key.created_at);
             }
         }
@@ -132,7 +133,7 @@ impl Store {
                         .map(|key| StoredKey {
                             id: key.id.clone(),
                             name: key.name.clone(),
-                            roles: key.roles.iter().copied().collect(),
+                            roles: key.roles.iter().cloned().collect(),
                             created_at: key.created_at,
                             secret_sha256: key.secret_sha256.clone(),
                         })

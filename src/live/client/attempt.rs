@@ -89,7 +89,17 @@ pub(super) async fn attempt(
     }
     let mut response = match request.send().await {
         Ok(response) => response,
-        Err(e) if e.is_connect() => return Ok(Attempt::NotSent(error_chain(&e))),
+        Err(e) if e.is_connect() => {
+            let detail = error_chain(&e);
+            // A refused certificate fails the same way every time: not retried, explained.
+            if let Some(advice) = super::tls::refused_certificate_advice(&detail) {
+                return Err(ApiError::Transport {
+                    status: None,
+                    detail: format!("{detail}; {advice}"),
+                });
+            }
+            return Ok(Attempt::NotSent(detail));
+        }
         Err(e) => return Ok(Attempt::MaybeSent(error_chain(&e))),
     };
     let status = response.status().as_u16();

@@ -108,8 +108,13 @@ impl ClientConfig {
 
 impl HttpAdminApi {
     /// Checks the configuration and builds the client. Nothing is sent yet: credentials that
-    /// would travel over plain http to a non-loopback host are refused here, before any request.
+    /// would travel over plain http to a non-loopback host are refused here, before any request,
+    /// and so is a CA bundle named by `SSL_CERT_FILE` that cannot be used.
     pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
+        // An expired access token would get a 401 on every request: refused before any.
+        config
+            .credentials
+            .check_not_expired(jiff::Timestamp::now())?;
         let api_base = parse_base(&config.api_host, "--api-host")?;
         auth::check_transport(&api_base, "--api-host", config.allow_insecure_http)?;
         let oauth_url = parse_base(&config.oauth_url, "--oauth-url")?;
@@ -127,6 +132,10 @@ impl HttpAdminApi {
             HeaderValue::from_static(config.api_version.as_str()),
         );
         let mut builder = reqwest::Client::builder();
+        // Trusted: the bundled roots, the OS store (both on by default), and `SSL_CERT_FILE`.
+        for root in super::tls::roots_from_env()? {
+            builder = builder.add_root_certificate(root);
+        }
         if api_base.scheme() == "http" || oauth_url.scheme() == "http" {
             // The loopback rule assumes a direct connection: an HTTP_PROXY from the environment
             // would carry the token in clear text to another host. (Over https a proxy only
@@ -158,6 +167,20 @@ impl HttpAdminApi {
                 config.retry,
             )),
         })
+    }
+}
+
+impl HttpAdminApi {
+    /// Refuses an access token that expires within `needed` from now (keyplan cannot renew
+    /// one): for a command that must not stop half-way, such as apply.
+    pub fn require_token_lifetime(&self, needed: Duration) -> Result<(), ApiError> {
+        (self.inner.credentials).check_lifetime(jiff::Timestamp::now(), needed)
+    }
+
+    /// A warning when the access token expires within `needed` from now, for commands that
+    /// only read.
+    pub fn token_lifetime_warning(&self, needed: Duration) -> Option<String> {
+        (self.inner.credentials).lifetime_warning(jiff::Timestamp::now(), needed)
     }
 }
 

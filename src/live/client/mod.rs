@@ -10,6 +10,8 @@
 //! - `attempt`: one request sent and its answer read, capped in size;
 //! - `stats`: what the client has done so far;
 //! - `observer`: what the client reports while it waits (for a progress display);
+//! - `tls`: the certificate authorities trusted beyond the bundled and OS roots
+//!   (`SSL_CERT_FILE`), checked before anything is sent;
 //! - `listing`: the bounded concurrent listing of many projects, over any
 //!   [`AdminApi`](super::AdminApi).
 //!
@@ -21,8 +23,10 @@ mod listing;
 mod observer;
 mod operations;
 mod stats;
+mod tls;
 mod transport;
 
+pub use super::access_token::APPLY_TOKEN_MARGIN;
 pub use super::auth::Credentials;
 pub use super::retry::RetryPolicy;
 pub use attempt::MAX_RESPONSE_BYTES;

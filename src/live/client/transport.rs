@@ -50,7 +50,7 @@ pub(super) struct Inner {
     http: reqwest::Client,
     api_base: Url,
     oauth_url: Url,
-    credentials: Credentials,
+    pub(super) credentials: Credentials,
     /// Blanked out of any text taken from a response: the credentials' secret parts.
     redact: Vec<String>,
     /// Every token the token endpoint handed out, whatever its shape: a server that echoes a

@@ -35,6 +35,8 @@ pub(super) struct Checker<'a> {
     /// Every key id seen so far, with the line it was declared on: ids are unique across the
     /// whole organisation, so across the whole manifest too.
     pub(super) key_ids: BTreeMap<String, usize>,
+    /// The top level's `allow_unknown_roles = true`: roles outside the six are sent as declared.
+    pub(super) allow_unknown_roles: bool,
 }
 
 /// A table's known fields, looked up by name (unknown ones were reported on the way in).
@@ -78,6 +80,7 @@ impl<'a> Checker<'a> {
             diagnostics: Vec::new(),
             warnings: Vec::new(),
             key_ids: BTreeMap::new(),
+            allow_unknown_roles: false,
         }
     }
 

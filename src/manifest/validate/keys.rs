@@ -231,24 +231,63 @@ impl Checker<'_> {
         let mut roles = RoleSet::new();
         let mut ok = true;
         for name in names {
-            if let Ok(role) = name.get_ref().parse::<Role>() {
-                roles.insert(role);
-                continue;
+            match self.role(&name) {
+                Some(role) => {
+                    roles.insert(role);
+                }
+                None => ok = false,
             }
-            let hint = match did_you_mean(name.get_ref(), Role::ALL.iter().map(|r| r.as_str())) {
-                Some(role) => format!("did you mean \"{role}\"?"),
-                None => format!("roles are: {}", role_list()),
-            };
-            let diagnostic = self
-                .at(
-                    name.span(),
-                    format!("unknown role {}", quote(name.get_ref())),
-                )
-                .with_hint(hint);
-            self.report(diagnostic);
-            ok = false;
         }
         ok.then_some(roles)
+    }
+
+    /// One declared role: one of the six, or, with `allow_unknown_roles = true`, any name that
+    /// reads like a role (sent to the API as declared; a near miss of a known role warns).
+    fn role(&mut self, name: &Spanned<String>) -> Option<Role> {
+        let text = name.get_ref();
+        if let Ok(role) = text.parse::<Role>() {
+            return Some(role);
+        }
+        let near = did_you_mean(text, Role::ALL.iter().map(Role::as_str));
+        if self.allow_unknown_roles && declarable_role(text) {
+            if let Some(known) = near {
+                let diagnostic = self
+                    .at(
+                        name.span(),
+                        format!(
+                            "role {} is not one keyplan knows; it is sent as declared",
+                            quote(text)
+                        ),
+                    )
+                    .with_hint(format!("did you mean \"{known}\"?"));
+                self.warn(diagnostic);
+            }
+            return Some(Role::from_name(text));
+        }
+        let diagnostic = if self.allow_unknown_roles {
+            self.at(
+                name.span(),
+                format!("role {} is not a role name", quote(text)),
+            )
+            .with_hint(format!(
+                "a role is 1 to {MAX_ROLE_NAME} ASCII letters, digits, `_` or `-`; \
+                 the known roles are: {}",
+                role_list()
+            ))
+        } else {
+            let hint = match near {
+                Some(role) => format!("did you mean \"{role}\"?"),
+                None => format!(
+                    "the roles are: {}; for a role Pinecone added after this keyplan \
+                     release, set allow_unknown_roles = true at the top of the manifest",
+                    role_list()
+                ),
+            };
+            self.at(name.span(), format!("unknown role {}", quote(text)))
+                .with_hint(hint)
+        };
+        self.report(diagnostic);
+        None
     }
 
     /// The checks across a project's keys: each name binds one live key, unambiguously.
@@ -339,6 +378,23 @@ impl Checker<'_> {
     }
 }
 
+/// The longest role name a manifest may declare outside the six.
+const MAX_ROLE_NAME: usize = 64;
+
+/// Whether `name` may be declared as a role keyplan does not know (with
+/// `allow_unknown_roles = true`): 1 to 64 ASCII letters, digits, `_` or `-`, as role names are.
+/// `import` uses it too, so what it writes validates.
+pub(crate) fn declarable_role(name: &str) -> bool {
+    (1..=MAX_ROLE_NAME).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 fn role_list() -> String {
-    Role::ALL.map(Role::as_str).join(", ")
+    Role::ALL
+        .iter()
+        .map(Role::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -22,11 +22,11 @@ use super::diagnostic::Diagnostic;
 use crate::desired::{Desired, ProjectSelector};
 use checker::Checker;
 
-pub(crate) use keys::KEY_FIELDS;
+pub(crate) use keys::{KEY_FIELDS, declarable_role};
 pub(crate) use projects::PROJECT_FIELDS;
 pub(crate) use secrets::{SECRETS_FIELDS, STORES};
 
-pub(crate) const ROOT_FIELDS: &[&str] = &["secrets", "project"];
+pub(crate) const ROOT_FIELDS: &[&str] = &["allow_unknown_roles", "secrets", "project"];
 
 /// Checks the document and builds the desired state with the warnings found; `Err` holds
 /// every problem found.
@@ -44,6 +44,11 @@ impl Checker<'_> {
     fn document(&mut self, root: &DeTable<'_>) -> Desired {
         let fields = self.fields(root, ROOT_FIELDS, "the manifest");
         let misspelt = fields.entries.len() < root.len();
+        // Read first: the keys' roles are checked against it.
+        self.allow_unknown_roles = fields
+            .get("allow_unknown_roles")
+            .and_then(|value| self.bool("allow_unknown_roles", value))
+            .unwrap_or(false);
         let secrets = fields.get("secrets").and_then(|value| self.secrets(value));
         let mut projects = Vec::new();
         match fields.get("project") {

@@ -26,7 +26,7 @@ fn project(id: &str, name: &str) -> Project {
 }
 
 fn roles(list: &[Role]) -> RoleSet {
-    list.iter().copied().collect()
+    list.iter().cloned().collect()
 }
 
 fn live(id: &str, name: &str, list: &[Role]) -> LiveKey {

@@ -17,7 +17,7 @@ pub struct Prepared {
     /// Ids of keys keyplan did not create.
     pub foreign_ids: BTreeSet<String>,
     /// Per project: the (name, roles) the live state must end with.
-    pub expected: Vec<Vec<(String, Vec<&'static str>)>>,
+    pub expected: Vec<Vec<(String, Vec<String>)>>,
     /// Per project: the names of the keys the target manifest declares.
     pub declared: Vec<Vec<String>>,
     /// `--replace` rotations still to do: (project name/key name, original key id).
@@ -41,17 +41,22 @@ pub fn prepare(program: &Program, scenario: &Scenario) -> Result<Prepared, Strin
     }
     let mut foreign_ids = BTreeSet::new();
     for (p, name, roles) in &scenario.foreign {
-        let roles: Vec<Role> = roles.iter().copied().collect();
+        let roles: Vec<Role> = roles.iter().cloned().collect();
         let key = sandbox.emulator.add_key(&projects[*p].id, name, &roles);
         foreign_ids.insert(key.id.to_string());
     }
     // The expected end state: declared keys, plus undeclared ones where unmanaged = "keep".
     let mut expected = Vec::new();
     for (i, target) in scenario.target.iter().enumerate() {
-        let mut keys: Vec<(String, Vec<&'static str>)> = target
+        let mut keys: Vec<(String, Vec<String>)> = target
             .keys
             .iter()
-            .map(|k| (k.name.clone(), k.roles.iter().map(|r| r.as_str()).collect()))
+            .map(|k| {
+                (
+                    k.name.clone(),
+                    k.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+                )
+            })
             .collect();
         if !target.unmanaged_delete {
             let declared: BTreeSet<&str> = target
@@ -66,7 +71,7 @@ pub fn prepare(program: &Program, scenario: &Scenario) -> Result<Prepared, Strin
                 if !declared.contains(live.name.as_str()) {
                     keys.push((
                         live.name.clone(),
-                        live.roles.iter().map(|r| r.as_str()).collect(),
+                        live.roles.iter().map(|r| r.as_str().to_owned()).collect(),
                     ));
                 }
             }
@@ -150,9 +155,14 @@ impl Prepared {
                 *names.entry(key.name.as_str()).or_default() += 1;
             }
             duplicates += names.values().map(|n| n - 1).sum::<usize>();
-            let mut actual: Vec<(String, Vec<&'static str>)> = live
+            let mut actual: Vec<(String, Vec<String>)> = live
                 .iter()
-                .map(|k| (k.name.clone(), k.roles.iter().map(|r| r.as_str()).collect()))
+                .map(|k| {
+                    (
+                        k.name.clone(),
+                        k.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+                    )
+                })
                 .collect();
             actual.sort();
             equal &= actual == *expected;
