@@ -92,6 +92,14 @@ pub trait SecretStore: Send + Sync {
     fn can_read_back(&self) -> bool {
         true
     }
+
+    /// The projects the store holds secrets of, by id and name as they were when stored, when
+    /// the store can list them by itself (a file: its records carry both). `None` when it
+    /// cannot (a keyring entry or a command is found only through a name keyplan builds from
+    /// the project, so the Admin API has to say which project is meant).
+    fn known_projects(&self) -> Result<Option<Vec<Project>>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// Opens the store a `[secrets]` table describes.

@@ -18,5 +18,6 @@ mod keyring;
 mod manifest;
 mod output;
 mod quota;
+mod secret_get;
 mod secrets;
 mod support_stores;
