@@ -186,9 +186,10 @@ async fn execute(
             progress.on_event(&event);
         })
         .await;
-    ui.out(&crate::render::apply_report(
+    ui.out(&crate::render::apply_report_with_store(
         &report,
         plan.plan(),
+        Some(store.as_ref()),
         Paint::new(ui.color_stdout()),
     ));
     if report.is_success() {

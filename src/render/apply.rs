@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use crate::model::KeyId;
 use crate::plan::{Change, Plan};
 use crate::report::{ApplyReport, Event, Outcome, OutcomeStatus};
+use crate::secrets::SecretStore;
 
 use super::Paint;
 use super::words::{clean, project_label, quoted, verb};
@@ -69,6 +70,17 @@ type Section = (&'static str, &'static str, fn(&Outcome) -> bool);
 
 /// The end-of-apply report for a terminal or a CI log.
 pub fn apply_report(report: &ApplyReport, plan: &Plan, paint: Paint) -> String {
+    apply_report_with_store(report, plan, None, paint)
+}
+
+/// [`apply_report`], with a lasting line under each new key saying where its secret went (the
+/// progress line that said so is gone once the apply ends).
+pub fn apply_report_with_store(
+    report: &ApplyReport,
+    plan: &Plan,
+    store: Option<&dyn SecretStore>,
+    paint: Paint,
+) -> String {
     let mut out = String::new();
     let sections: [Section; 3] = [
         ("Done", Paint::GREEN, Outcome::is_done),
@@ -95,6 +107,13 @@ pub fn apply_report(report: &ApplyReport, plan: &Plan, paint: Paint) -> String {
                         .map(|id| format!(" (key {})", clean(id.as_str())))
                         .unwrap_or_default();
                     let _ = writeln!(out, "  {mark} {} {label}{new_key}", words.past);
+                    // A done create or replace has its new secret in the store.
+                    if let (Some(store), Some(change), Some(_)) =
+                        (store, plan.changes.get(outcome.index), &outcome.new_key)
+                    {
+                        let place = store.location(&change.project, change.key_name());
+                        let _ = writeln!(out, "      its secret went to {}", clean(&place));
+                    }
                 }
                 OutcomeStatus::Failed(why) | OutcomeStatus::Skipped(why) => {
                     let _ = writeln!(out, "  {mark} {} {label}: {}", words.base, clean(why));

@@ -21,7 +21,9 @@ mod markdown;
 mod paint;
 pub mod words;
 
-pub use apply::{apply_report, apply_summary_line, change_label, event_line};
+pub use apply::{
+    apply_report, apply_report_with_store, apply_summary_line, change_label, event_line,
+};
 pub use paint::Paint;
 use words::{Causes, quoted, role_names, roles_inline, verb};
 

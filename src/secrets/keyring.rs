@@ -200,6 +200,14 @@ impl SecretStore for KeyringStore {
         )
     }
 
+    fn location(&self, project: &Project, key_name: &str) -> String {
+        format!(
+            "keyring (service {:?}, entry {:?})",
+            self.service,
+            self.entry_name(project, key_name)
+        )
+    }
+
     fn probe(&self) -> Result<(), StoreError> {
         let name = format!("keyplan-probe/{}", uuid::Uuid::new_v4());
         let value = uuid::Uuid::new_v4().to_string();

@@ -57,6 +57,13 @@ pub trait SecretStore: Send + Sync {
     /// A human description, e.g. `keyring (service "keyplan")` or `file ./secrets.json`.
     fn describe(&self) -> String;
 
+    /// Where the secret of `key_name` in `project` is (or would be) kept, for the line apply
+    /// prints under each new key. The store's description unless the store can be more exact.
+    fn location(&self, project: &Project, key_name: &str) -> String {
+        let _ = (project, key_name);
+        self.describe()
+    }
+
     /// Checks the store works (write, read back, delete a throwaway entry) before any change.
     fn probe(&self) -> Result<(), StoreError>;
 

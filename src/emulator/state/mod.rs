@@ -81,6 +81,8 @@ pub(crate) struct Store {
     pub starter_plan: bool,
     /// Deleting a key that does not exist answers 500 instead of 404, as production does.
     pub delete_missing_500: bool,
+    /// The fingerprint of the seed the state file started from (see [`persist`]).
+    seed_sha256: Option<String>,
 }
 
 /// By hand: the issued secrets must never reach a `Debug` output.
