@@ -14,7 +14,7 @@ mod keyring;
 pub use command::CommandStore;
 pub use file::FileStore;
 pub use file::dotenv_name;
-pub use keyring::KeyringStore;
+pub use keyring::{KeyringLayout, KeyringStore, platform_store};
 
 /// Who a secret belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,6 +15,7 @@ mod faults;
 mod hardening_api;
 mod hardening_names;
 mod keyring;
+mod keyring_linux;
 mod manifest;
 mod output;
 mod quota;
