@@ -173,3 +173,51 @@ fn the_readme_test_command_names_the_ci_script() {
         ".ci/run no longer runs .ci/test"
     );
 }
+
+/// Every workflow the repository ships (its own and the examples): actions pinned by commit
+/// SHA with the version in a comment, checkouts that keep no credentials, a timeout on every
+/// job, and keyplan never installed by name from crates.io (this project publishes no crate
+/// there; whatever is would get the Pinecone credentials).
+#[test]
+fn workflows_pin_actions_and_never_install_keyplan_by_name() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for dir in [".github/workflows", "examples/github-actions"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let name = path.display();
+            for line in text
+                .lines()
+                .filter(|l| l.trim_start().starts_with("- uses:"))
+            {
+                let reference = line.split("uses:").nth(1).unwrap().trim();
+                let (_, pin) = reference.split_once('@').unwrap();
+                let (sha, comment) = pin.split_once(" # v").unwrap_or((pin, ""));
+                assert!(
+                    sha.len() == 40
+                        && sha.chars().all(|c| c.is_ascii_hexdigit())
+                        && !comment.is_empty(),
+                    "{name}: `{}` is not pinned to a commit SHA with a `# vX` comment",
+                    line.trim()
+                );
+            }
+            let count = |needle: &str| text.matches(needle).count();
+            assert_eq!(
+                count("actions/checkout@"),
+                count("persist-credentials: false"),
+                "{name}: every checkout sets persist-credentials: false"
+            );
+            assert_eq!(
+                count("runs-on:"),
+                count("timeout-minutes:"),
+                "{name}: every job has timeout-minutes"
+            );
+            for install in ["cargo install keyplan", "cargo install --locked keyplan"] {
+                assert!(!text.contains(install), "{name} runs `{install}`");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "found only {checked} workflows");
+}
