@@ -192,6 +192,7 @@ async fn execute(
     ui.out(&crate::render::apply_report_timed(
         &report,
         plan.plan(),
+        Some(store.as_ref()),
         Paint::new(ui.color_stdout()),
         &times,
     ));

@@ -100,7 +100,12 @@ impl Connection {
         let emulator = crate::emulator::start(emulator_config, addr)
             .await
             .map_err(|e| {
-                CommandError::wrap("start the sandbox emulator", &e).hint(format!(
+                let error = CommandError::wrap("start the sandbox emulator", &e);
+                // A state file started from another seed says itself what to do.
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    return error;
+                }
+                error.hint(format!(
                     "check that {} is readable and writable",
                     state_file.display()
                 ))

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::model::KeyId;
 use crate::plan::{Change, Plan};
 use crate::report::{ApplyReport, Event, Outcome, OutcomeStatus};
+use crate::secrets::SecretStore;
 
 use super::Paint;
 use super::words::{clean, project_label, quoted, verb};
@@ -90,13 +91,16 @@ type Section = (&'static str, anstyle::Style, fn(&Outcome) -> bool);
 
 /// The end-of-apply report for a terminal or a CI log, without timings.
 pub fn apply_report(report: &ApplyReport, plan: &Plan, paint: Paint) -> String {
-    apply_report_timed(report, plan, paint, &ApplyTimes::default())
+    apply_report_timed(report, plan, None, paint, &ApplyTimes::default())
 }
 
-/// The end-of-apply report, with how long each change and the whole apply took.
+/// The end-of-apply report, with how long each change and the whole apply took, and (given
+/// the store) a lasting line under each new key saying where its secret went: the progress
+/// line that said so is gone once the apply ends.
 pub fn apply_report_timed(
     report: &ApplyReport,
     plan: &Plan,
+    store: Option<&dyn SecretStore>,
     paint: Paint,
     times: &ApplyTimes,
 ) -> String {
@@ -126,8 +130,14 @@ pub fn apply_report_timed(
                         .as_ref()
                         .map(|id| format!(" (key {})", clean(id.as_str())))
                         .unwrap_or_default();
-                    let took = took.map(|t| format!(" in {t}")).unwrap_or_default();
-                    let _ = writeln!(out, "  {mark} {} {label}{new_key}{took}", words.past);
+                    let _ = writeln!(out, "  {mark} {} {label}{new_key}", words.past);
+                    // A done create or replace has its new secret in the store.
+                    if let (Some(store), Some(change), Some(_)) =
+                        (store, plan.changes.get(outcome.index), &outcome.new_key)
+                    {
+                        let place = store.location(&change.project, change.key_name());
+                        let _ = writeln!(out, "      its secret went to {}", clean(&place));
+                    }
                 }
                 OutcomeStatus::Failed(why) | OutcomeStatus::Skipped(why) => {
                     let took = took.map(|t| format!(" (after {t})")).unwrap_or_default();

@@ -14,7 +14,7 @@ mod keyring;
 pub use command::CommandStore;
 pub use file::FileStore;
 pub use file::dotenv_name;
-pub use keyring::KeyringStore;
+pub use keyring::{KeyringLayout, KeyringStore, platform_store};
 
 /// Who a secret belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +57,13 @@ pub trait SecretStore: Send + Sync {
     /// A human description, e.g. `keyring (service "keyplan")` or `file ./secrets.json`.
     fn describe(&self) -> String;
 
+    /// Where the secret of `key_name` in `project` is (or would be) kept, for the line apply
+    /// prints under each new key. The store's description unless the store can be more exact.
+    fn location(&self, project: &Project, key_name: &str) -> String {
+        let _ = (project, key_name);
+        self.describe()
+    }
+
     /// Checks the store works (write, read back, delete a throwaway entry) before any change.
     fn probe(&self) -> Result<(), StoreError>;
 
@@ -91,6 +98,14 @@ pub trait SecretStore: Send + Sync {
     /// their side.
     fn can_read_back(&self) -> bool {
         true
+    }
+
+    /// The projects the store holds secrets of, by id and name as they were when stored, when
+    /// the store can list them by itself (a file: its records carry both). `None` when it
+    /// cannot (a keyring entry or a command is found only through a name keyplan builds from
+    /// the project, so the Admin API has to say which project is meant).
+    fn known_projects(&self) -> Result<Option<Vec<Project>>, StoreError> {
+        Ok(None)
     }
 }
 

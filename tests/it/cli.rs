@@ -270,6 +270,7 @@ fn apply_without_a_terminal_refuses_at_once_and_changes_nothing() {
     assert!(env.keys(&prod).is_empty());
 }
 
+#[cfg(unix)] // a pseudo-terminal, file modes or a shell script
 #[test]
 fn apply_asks_on_a_terminal_and_only_yes_approves() {
     let env = Env::new();
@@ -295,6 +296,7 @@ fn apply_asks_on_a_terminal_and_only_yes_approves() {
     env.assert_no_leaks(&[SECRETS]);
 }
 
+#[cfg(unix)] // a pseudo-terminal, file modes or a shell script
 #[test]
 fn deletions_get_stronger_wording_at_the_prompt() {
     let env = Env::new();
@@ -312,6 +314,7 @@ fn deletions_get_stronger_wording_at_the_prompt() {
     assert_eq!(env.keys(&prod).len(), 1);
 }
 
+#[cfg(unix)] // a pseudo-terminal, file modes or a shell script
 #[test]
 fn apply_creates_stores_every_secret_and_converges() {
     let env = Env::new();
@@ -490,6 +493,7 @@ fn a_store_that_refuses_the_secret_gets_the_key_deleted() {
     env.assert_no_leaks(&[]);
 }
 
+#[cfg(unix)] // a pseudo-terminal, file modes or a shell script
 #[test]
 fn the_command_store_gets_the_secret_on_stdin_only() {
     let env = Env::new();

@@ -117,7 +117,8 @@ impl Env {
     }
 
     /// The keyplan binary run under a pseudo-terminal (for the approval prompt). Everything it
-    /// prints is scanned for secrets, like [`Run::run`]'s output.
+    /// prints is scanned for secrets, like [`Run::run`]'s output. Unix only (rexpect).
+    #[cfg(unix)]
     pub fn keyplan_pty(&self, args: &[&str]) -> Pty<'_> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_keyplan"));
         command
@@ -285,12 +286,14 @@ impl Run<'_> {
 
 /// keyplan running under a pseudo-terminal. Whatever it prints is scanned for secrets as it is
 /// read, and what is left unread is read and scanned when this is dropped.
+#[cfg(unix)]
 pub struct Pty<'a> {
     env: &'a Env,
     what: String,
     session: Option<rexpect::session::PtySession>,
 }
 
+#[cfg(unix)]
 impl Pty<'_> {
     fn session(&mut self) -> &mut rexpect::session::PtySession {
         self.session.as_mut().unwrap()
@@ -316,6 +319,7 @@ impl Pty<'_> {
     }
 }
 
+#[cfg(unix)]
 impl Drop for Pty<'_> {
     fn drop(&mut self) {
         if let Some(mut session) = self.session.take()
@@ -360,6 +364,7 @@ impl Finished {
 
 /// The name libtest gives `function` in the module `module` (pass `module_path!()`), for running
 /// one test of this binary in a child process with `--exact`.
+#[cfg(unix)]
 pub fn test_name(module: &str, function: &str) -> String {
     // libtest names tests by their path inside the crate: drop the crate name.
     match module.split_once("::") {

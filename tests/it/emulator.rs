@@ -974,9 +974,17 @@ async fn the_state_file_survives_a_restart_and_holds_no_secret() {
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(leftovers.len(), 1, "no temporary file left behind");
 
-    // A second run ignores its seed: the state file exists.
+    // A second run with another seed is refused (the seed would be ignored); with the same
+    // seed it carries on from the state file.
     let other = Seed::from_json(r#"{"projects":[{"name":"other"}]}"#).unwrap();
-    let second = emulator(config(other)).await;
+    let refused = keyplan::emulator::start(config(other), "127.0.0.1:0".parse().unwrap())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(refused.kind(), std::io::ErrorKind::AlreadyExists);
+    let same =
+        Seed::from_json(r#"{"projects":[{"name":"demo","keys":[{"name":"old"}]}]}"#).unwrap();
+    let second = emulator(config(same)).await;
     assert_eq!(second.projects(), vec![project.clone()]);
     assert_eq!(second.keys(&project.id), before);
     let api = Api::new(&second).await;

@@ -83,6 +83,8 @@ pub(crate) struct Store {
     pub delete_missing_500: bool,
     /// Roles accepted on create and update beyond the six ([`super::super::EmulatorConfig::extra_roles`]).
     pub extra_roles: std::collections::BTreeSet<String>,
+    /// The fingerprint of the seed the state file started from (see [`persist`]).
+    seed_sha256: Option<String>,
 }
 
 /// By hand: the issued secrets must never reach a `Debug` output.

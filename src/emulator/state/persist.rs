@@ -2,6 +2,10 @@
 //! projects and keys between runs (secrets only as SHA-256 hashes), and the seed that fills an
 //! organisation that has no state file yet.
 //!
+//! A seed applies only when the state file is created, so the file records a fingerprint of
+//! the seed it started from: a later start with a different seed (or with one, when the file
+//! started without) is refused, rather than silently running on state the user did not ask for.
+//!
 //! A child of [`super`] so that it can build and read a [`Store`]'s private records while the
 //! in-memory rules stay in one place.
 
@@ -22,6 +26,9 @@ const STATE_VERSION: u32 = 1;
 struct StateFile {
     version: u32,
     organization_id: String,
+    /// SHA-256 of the seed the file started from (its JSON form); absent when it had none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seed_sha256: Option<String>,
     projects: Vec<StoredProject>,
 }
 
@@ -61,12 +68,19 @@ impl Store {
             starter_plan,
             delete_missing_500: false,
             extra_roles: std::collections::BTreeSet::new(),
+            seed_sha256: seed.map(seed_fingerprint),
         };
         let existing = match &store.state_file {
             Some(path) if path.exists() => Some(read_state(path)?),
             _ => None,
         };
         if let Some(file) = existing {
+            if let Some(seed_sha256) = &store.seed_sha256
+                && file.seed_sha256.as_ref() != Some(seed_sha256)
+            {
+                return Err(seeded_differently(store.state_file.as_deref(), &file));
+            }
+            store.seed_sha256.clone_from(&file.seed_sha256);
             store.restore(file);
         } else {
             if let Some(seed) = seed {
@@ -119,6 +133,7 @@ impl Store {
         let file = StateFile {
             version: STATE_VERSION,
             organization_id: ORGANIZATION_ID.to_owned(),
+            seed_sha256: self.seed_sha256.clone(),
             projects: self
                 .projects
                 .iter()
@@ -150,6 +165,33 @@ impl Store {
             )
         })
     }
+}
+
+/// The fingerprint a state file records of its seed: the same seed always gives the same one,
+/// whatever file (TOML or JSON, comments, spacing) it was read from.
+fn seed_fingerprint(seed: &Seed) -> String {
+    // A `Seed` is plain data; serialising it cannot fail.
+    let json = serde_json::to_vec(seed).unwrap_or_default();
+    super::sha256_hex(&String::from_utf8_lossy(&json))
+}
+
+/// A start with a seed that the existing state file did not start from. `AlreadyExists`: the
+/// state is there already, and it says what to do.
+fn seeded_differently(path: Option<&Path>, file: &StateFile) -> std::io::Error {
+    let path = path.map_or_else(String::new, |p| p.display().to_string());
+    let started = if file.seed_sha256.is_some() {
+        "from a different seed"
+    } else {
+        "without a seed"
+    };
+    std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!(
+            "emulator state {path} was started {started}, and a seed applies only when the \
+             state file is created; delete {path} to start over from this seed, or start \
+             without the seed to carry on with the state the file holds"
+        ),
+    )
 }
 
 fn read_state(path: &Path) -> std::io::Result<StateFile> {
@@ -213,9 +255,10 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains(&secret));
         assert!(text.contains(&sha256_hex(&secret)));
-        // A second open ignores the seed (the file exists) and sees the same keys.
-        let other_seed = Seed::default();
-        let second = Store::open(Some(path), Some(&other_seed), None, false).unwrap();
+        // A second open with the same seed, or none, sees the same keys.
+        let again = Store::open(Some(path.clone()), Some(&seed), None, false).unwrap();
+        assert_eq!(again.keys, first.keys);
+        let second = Store::open(Some(path), None, None, false).unwrap();
         let names: Vec<_> = second
             .keys_of(&project)
             .unwrap()
@@ -224,5 +267,50 @@ mod tests {
             .collect();
         assert_eq!(names, ["old", "new"]);
         assert_eq!(second.keys, first.keys);
+    }
+
+    fn seed_of(project: &str) -> Seed {
+        Seed {
+            projects: vec![SeedProject {
+                name: project.into(),
+                id: None,
+                keys: Vec::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_state_file_refuses_a_seed_it_did_not_start_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let first = seed_of("first");
+        Store::open(Some(path.clone()), Some(&first), None, false).unwrap();
+
+        let error = Store::open(Some(path.clone()), Some(&seed_of("other")), None, false)
+            .err()
+            .unwrap();
+        assert_eq!(error.kind(), std::io::ErrorKind::AlreadyExists);
+        let said = error.to_string();
+        assert!(said.contains("from a different seed"), "{said}");
+        assert!(
+            said.contains(&format!("delete {}", path.display())),
+            "{said}"
+        );
+        // The fingerprint survives a save by a run that gave no seed.
+        let unseeded = Store::open(Some(path.clone()), None, None, false).unwrap();
+        unseeded.save().unwrap();
+        Store::open(Some(path), Some(&first), None, false).unwrap();
+    }
+
+    #[test]
+    fn a_state_file_started_without_a_seed_refuses_one_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        Store::open(Some(path.clone()), None, None, false).unwrap();
+        let said = Store::open(Some(path), Some(&seed_of("demo")), None, false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(said.contains("without a seed"), "{said}");
     }
 }

@@ -166,6 +166,22 @@ impl SecretStore for FileStore {
             .current(project, key_name)
             .map(|r| Secret::new(r.value.clone())))
     }
+
+    fn known_projects(&self) -> Result<Option<Vec<Project>>, StoreError> {
+        let Some(contents) = self.load()? else {
+            return Ok(Some(Vec::new()));
+        };
+        let mut projects: Vec<Project> = contents
+            .records()
+            .map(|r| Project {
+                id: crate::model::ProjectId(r.project_id.clone()),
+                name: r.project_name.clone(),
+            })
+            .collect();
+        projects.sort();
+        projects.dedup();
+        Ok(Some(projects))
+    }
 }
 
 /// `path` with `suffix` appended to its file name, e.g. `secrets.json.lock`.
