@@ -120,7 +120,9 @@ impl FakeOrg {
                 }
             }
             // A run hangs once: the next run goes through.
-            Fault::HangAfterCreate { .. } | Fault::HangBeforeRename { .. } => {
+            Fault::HangAfterCreate { .. }
+            | Fault::HangBeforeRename { .. }
+            | Fault::InFlightCreate { .. } => {
                 state.faults.remove(position);
             }
             _ => {}
@@ -259,6 +261,23 @@ impl AdminApi for FakeApi {
                     |f| matches!(f, Fault::LoseCreateAnswer { name, .. } if name == declared(&key.name)),
                 )
                 .is_some();
+            if self
+                .org
+                .take_fault(
+                    |f| matches!(f, Fault::InFlightCreate { name } if name == declared(&key.name)),
+                )
+                .is_some()
+            {
+                let mut state = self.org.state.lock().unwrap();
+                let dead = new_key(&mut state, project, &key.name, key.roles.clone());
+                state
+                    .issued
+                    .insert(dead.id.clone(), format!("pcsk_dead{}_SECRETVALUE", dead.id));
+                self.org
+                    .journal
+                    .push(format!("in-flight create {} -> {}", key.name, dead.id));
+                state.keys.push(dead);
+            }
             let (live, secret) = {
                 let mut state = self.org.state.lock().unwrap();
                 let live = new_key(&mut state, project, &key.name, key.roles.clone());
