@@ -18,5 +18,6 @@ mod keyring;
 mod manifest;
 mod output;
 mod quota;
+mod rerun;
 mod secrets;
 mod support_stores;
