@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use keyplan::emulator::{Fault, Faults, Route};
-use keyplan::testkit::reliability::{self, Program, Sandbox, SECRETS};
+use keyplan::testkit::reliability::{self, Program, SECRETS, Sandbox};
 
 fn program() -> Program {
     Program {
@@ -77,14 +77,22 @@ fn a_rerun_right_after_a_kill_settles_the_killed_runs_late_creates_and_exits_0_c
         rerun.code, rerun.stdout, rerun.stderr, plan.code, plan.stdout
     );
     // The late creates really landed beside the rerun's keys, and the rerun removed them.
-    assert_eq!(sandbox.emulator.counters().route(Route::CreateKey), 4, "{report}");
-    assert!(rerun.stdout.contains("interrupted or stalled"), "{report}");
+    assert_eq!(
+        sandbox.emulator.counters().route(Route::CreateKey),
+        4,
+        "{report}"
+    );
     assert_eq!(rerun.code, 0, "{report}");
     assert_eq!(plan.code, 0, "the rerun exited 0 unconverged: {report}");
+    assert!(rerun.stdout.contains("interrupted or stalled"), "{report}");
     let mut names: Vec<&str> = live.iter().map(|k| k.name.as_str()).collect();
     names.sort_unstable();
     assert_eq!(names, ["ingest", "reader"], "{report}");
-    assert_eq!((audit.secretless, audit.wrong), (0, 0), "{audit:?}\n{report}");
+    assert_eq!(
+        (audit.secretless, audit.wrong),
+        (0, 0),
+        "{audit:?}\n{report}"
+    );
     assert!(sandbox.path(SECRETS).exists());
     assert_eq!(sandbox.leaks(), 0);
     assert_eq!(sandbox.panics(), 0);
@@ -110,6 +118,9 @@ fn reruns_right_after_kills_exit_0_only_when_converged() {
     let figures = &tally.rerun;
     assert_eq!(figures.exit_zero_unconverged, 0, "{figures:#?}");
     assert_eq!(tally.converged, tally.scenarios, "{figures:#?}");
-    assert!(figures.kills > 0, "no kill met a create in flight: {figures:#?}");
+    assert!(
+        figures.kills > 0,
+        "no kill met a create in flight: {figures:#?}"
+    );
     assert_eq!((tally.leaks, tally.panics), (0, 0));
 }
