@@ -9,6 +9,7 @@ use futures_util::future::join_all;
 
 use crate::live::AdminApi;
 use crate::model::{CreatedKey, KeyId, LiveKey, Project, Secret};
+use crate::plan::pending_name;
 use crate::render::words::{project_label, quoted};
 
 use super::{
@@ -224,6 +225,9 @@ impl<A: AdminApi> Run<'_, A> {
                             mine.id
                         ));
                     }
+                    if !self.store.can_read_back() {
+                        return self.keep_both(project, &mine, &racers, &winner);
+                    }
                     let earlier: Vec<&LiveKey> = racers
                         .iter()
                         .filter(|k| race_order(k) < race_order(&mine))
@@ -246,6 +250,46 @@ impl<A: AdminApi> Run<'_, A> {
                 listing = now;
             }
         }
+    }
+
+    /// A store that cannot read back never shows the winner's secret, so silence proves
+    /// nothing: the winner's run may be alive, and it deletes ours once it outlasts the wait
+    /// (taking its key over too could leave neither). Keep both and warn, as long as the
+    /// winner has its declared name (its run stored the secret before renaming it); a winner
+    /// still pending after every wait is a run that died before storing, and this run cannot
+    /// settle it alone: the change fails, so no run exits 0 with that pair left.
+    fn keep_both(
+        &self,
+        project: &Project,
+        mine: &LiveKey,
+        racers: &[LiveKey],
+        winner: &KeyId,
+    ) -> Race {
+        let pending = racers
+            .iter()
+            .any(|k| &k.id == winner && k.name == pending_name(&mine.name));
+        if pending {
+            return Race::Failed(format!(
+                "another key named {} ({winner}) appeared in {} while this run created {} and \
+                 is still pending: the run that created it was interrupted before storing its \
+                 secret, and {} cannot say whose secret it holds; kept both: run `keyplan plan` \
+                 (it deletes the pending key) and apply again",
+                quoted(&mine.name),
+                project_label(project),
+                mine.id,
+                self.store.describe()
+            ));
+        }
+        self.warn(format!(
+            "another key named {} ({winner}) appeared in {} while this run created {}, and \
+             the secret store cannot say whose secret it holds; kept both: if the run that \
+             created it is still at work, it deletes this run's key; `keyplan plan` shows what \
+             is left",
+            quoted(&mine.name),
+            project_label(project),
+            mine.id
+        ));
+        Race::None
     }
 
     /// Ours is later than `earlier` keys of its name that no store holds the secret of, after

@@ -120,3 +120,29 @@ async fn a_replace_that_meets_a_killed_runs_in_flight_create_finishes_in_the_sam
     assert_eq!(report.outcomes[0].new_key.as_ref(), Some(&live[0].id));
     assert_converged_safely(&h.org, &h.store, &[p], &["search"]);
 }
+
+/// A store that cannot read back (a command) never shows the other run's secret: taking its key
+/// over could leave no key at all if that run is alive. A pending one after every wait is a
+/// dead run's, which this run cannot settle alone: the change fails instead of exiting 0.
+#[tokio::test(start_paused = true)]
+async fn with_a_store_that_cannot_read_back_a_dead_runs_pending_key_fails_the_change() {
+    let h = Harness::new();
+    let p = project(1);
+    let mut store = h.store.clone();
+    store.blind = true;
+    h.org.inject(Fault::InFlightCreate {
+        name: "ingest".into(),
+    });
+    let plan = plan_of(vec![create(&p, "ingest")]);
+    let (report, _) = run(&h.api, &store, &h.journal, &plan, &serial()).await;
+
+    assert!(!report.is_success(), "{report:#?}");
+    let message = failed_message(&report.outcomes[0]);
+    assert!(
+        message.contains("still pending") && message.contains("kept both"),
+        "{message}"
+    );
+    // Nothing was deleted: both keys are there for the next plan to settle.
+    assert_eq!(h.org.keys_named_or_pending("ingest").len(), 2);
+    assert_eq!(h.journal.count("delete"), 0, "{:#?}", h.journal.lines());
+}
