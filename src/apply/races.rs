@@ -154,6 +154,7 @@ impl<A: AdminApi> Run<'_, A> {
         let mut others: BTreeSet<KeyId> = BTreeSet::new();
         // Keys this run took over (deleted): a listing that still shows one is not news.
         let mut taken: BTreeSet<KeyId> = BTreeSet::new();
+        let mut took_over = false;
         let mut attempt = 0;
         loop {
             // Another run's key counts from its create on, while it still has its pending name.
@@ -217,9 +218,13 @@ impl<A: AdminApi> Run<'_, A> {
                     return self.lose(work, project, &mine, winner).await;
                 }
                 if last {
-                    if !taken.is_empty() {
+                    if took_over {
                         return Race::Failed(format!(
-                            "another key named {} ({winner}) is still in {} beside this run's                              new key {} after the earlier ones whose secret no store held were                              deleted, and no store holds its secret either; kept this run's key                              (its secret is stored): run `keyplan plan` to see what is left",
+                            "another key named {} ({winner}) is still in {} beside this run's \
+                             new key {} after the earlier ones whose secret no store held \
+                             were deleted, and no store holds its secret either; kept this \
+                             run's key (its secret is stored): run `keyplan plan` to see what \
+                             is left",
                             quoted(&mine.name),
                             project_label(project),
                             mine.id
@@ -232,6 +237,7 @@ impl<A: AdminApi> Run<'_, A> {
                         .iter()
                         .filter(|k| race_order(k) < race_order(&mine))
                         .collect();
+                    took_over = true;
                     match self.take_over(work, project, &mine, &earlier).await {
                         Ok(deleted) => taken.extend(deleted),
                         Err(error) => return Race::Failed(error),
