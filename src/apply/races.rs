@@ -230,13 +230,18 @@ impl<A: AdminApi> Run<'_, A> {
                             mine.id
                         ));
                     }
-                    if !self.store.can_read_back() {
-                        return self.keep_both(project, &mine, &racers, &winner);
-                    }
+                    // Only keys still under the pending name: their run never stored a secret.
+                    // A key under the declared name had its secret stored by a run that got
+                    // that far and may be settling this race itself (deleting ours).
                     let earlier: Vec<&LiveKey> = racers
                         .iter()
-                        .filter(|k| race_order(k) < race_order(&mine))
+                        .filter(|k| {
+                            race_order(k) < race_order(&mine) && k.name == pending_name(&mine.name)
+                        })
                         .collect();
+                    if !self.store.can_read_back() || earlier.is_empty() {
+                        return self.keep_both(project, &mine, &racers, &winner);
+                    }
                     took_over = true;
                     match self.take_over(work, project, &mine, &earlier).await {
                         Ok(deleted) => taken.extend(deleted),
@@ -258,12 +263,13 @@ impl<A: AdminApi> Run<'_, A> {
         }
     }
 
-    /// A store that cannot read back never shows the winner's secret, so silence proves
-    /// nothing: the winner's run may be alive, and it deletes ours once it outlasts the wait
-    /// (taking its key over too could leave neither). Keep both and warn, as long as the
-    /// winner has its declared name (its run stored the secret before renaming it); a winner
-    /// still pending after every wait is a run that died before storing, and this run cannot
-    /// settle it alone: the change fails, so no run exits 0 with that pair left.
+    /// Nothing to take over: the earlier key has its declared name (its run stored the secret
+    /// before renaming it and may be settling this race itself, deleting ours: taking its key
+    /// too could leave neither), or the store cannot read back (a command), so its silence
+    /// proves nothing. Keep both and warn; the next plan keeps the key whose secret is stored.
+    /// With a store that cannot read back, a winner still pending after every wait is a run
+    /// that died before storing, which this run cannot settle alone: the change fails, so no
+    /// run exits 0 with that pair left.
     fn keep_both(
         &self,
         project: &Project,
@@ -274,7 +280,7 @@ impl<A: AdminApi> Run<'_, A> {
         let pending = racers
             .iter()
             .any(|k| &k.id == winner && k.name == pending_name(&mine.name));
-        if pending {
+        if pending && !self.store.can_read_back() {
             return Race::Failed(format!(
                 "another key named {} ({winner}) appeared in {} while this run created {} and \
                  is still pending: the run that created it was interrupted before storing its \
@@ -288,9 +294,8 @@ impl<A: AdminApi> Run<'_, A> {
         }
         self.warn(format!(
             "another key named {} ({winner}) appeared in {} while this run created {}, and \
-             the secret store cannot say whose secret it holds; kept both: if the run that \
-             created it is still at work, it deletes this run's key; `keyplan plan` shows what \
-             is left",
+             the secret store does not show its secret; kept both: if the run that created it \
+             is still at work, it deletes this run's key; `keyplan plan` shows what is left",
             quoted(&mine.name),
             project_label(project),
             mine.id
@@ -315,6 +320,12 @@ impl<A: AdminApi> Run<'_, A> {
     ) -> Result<Vec<KeyId>, String> {
         let mut deleted = Vec::new();
         for key in earlier {
+            // Right before the delete: still pending (its run has not reached its rename, the
+            // step before it settles races itself) and its secret still not stored.
+            match self.api.describe_key(&key.id).await {
+                Ok(now) if now.name == key.name => {}
+                _ => continue,
+            }
             if let Ok(Some(held)) = self.held(project, &mine.name).await
                 && held == key.id
             {

@@ -146,3 +146,39 @@ async fn with_a_store_that_cannot_read_back_a_dead_runs_pending_key_fails_the_ch
     assert_eq!(h.org.keys_named_or_pending("ingest").len(), 2);
     assert_eq!(h.journal.count("delete"), 0, "{:#?}", h.journal.lines());
 }
+
+/// An earlier key under the declared name was stored and renamed by its run, which may be
+/// settling this race itself (deleting ours) even if this store does not show its secret (a
+/// later write replaced it). Taking it over too could leave neither: it is kept, with a warning.
+#[tokio::test(start_paused = true)]
+async fn an_earlier_key_under_the_declared_name_is_never_taken_over() {
+    let h = Harness::new();
+    let p = project(1);
+    h.org.inject(Fault::InFlightCreate {
+        name: "ingest".into(),
+    });
+    let plan = plan_of(vec![create(&p, "ingest")]);
+    let other_run = async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let theirs = h.org.keys_named_or_pending("ingest")[0].clone();
+        let rename = crate::model::KeyUpdate {
+            name: Some("ingest".into()),
+            roles: None,
+        };
+        h.api.update_key(&theirs.id, &rename).await.unwrap();
+        theirs
+    };
+    let options = serial();
+    let ((report, _), theirs) = tokio::join!(h.apply(&plan, &options), other_run);
+
+    assert!(
+        report.warnings.iter().any(|w| w.contains("kept both")),
+        "{report:#?}"
+    );
+    assert!(
+        h.org.keys().iter().any(|k| k.id == theirs.id),
+        "{:#?}",
+        h.journal.lines()
+    );
+    assert_eq!(h.org.keys_named("ingest").len(), 2);
+}
