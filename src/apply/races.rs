@@ -230,15 +230,7 @@ impl<A: AdminApi> Run<'_, A> {
                             mine.id
                         ));
                     }
-                    // Only keys still under the pending name: their run never stored a secret.
-                    // A key under the declared name had its secret stored by a run that got
-                    // that far and may be settling this race itself (deleting ours).
-                    let earlier: Vec<&LiveKey> = racers
-                        .iter()
-                        .filter(|k| {
-                            race_order(k) < race_order(&mine) && k.name == pending_name(&mine.name)
-                        })
-                        .collect();
+                    let earlier = pending_earlier(&racers, &mine);
                     if !self.store.can_read_back() || earlier.is_empty() {
                         return self.keep_both(project, &mine, &racers, &winner);
                     }
@@ -481,4 +473,14 @@ impl<A: AdminApi> Run<'_, A> {
             Err(error) => Race::Failed(error),
         }
     }
+}
+
+/// The racers earlier than `mine` still under the pending name: their run never stored a
+/// secret. A key under the declared name had its secret stored by a run that got that far and
+/// may be settling this race itself (deleting ours), so it is never taken over.
+fn pending_earlier<'k>(racers: &'k [LiveKey], mine: &LiveKey) -> Vec<&'k LiveKey> {
+    racers
+        .iter()
+        .filter(|k| race_order(k) < race_order(mine) && k.name == pending_name(&mine.name))
+        .collect()
 }
