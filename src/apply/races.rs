@@ -295,12 +295,12 @@ impl<A: AdminApi> Run<'_, A> {
         Race::None
     }
 
-    /// Ours is later than `earlier` keys of its name that no store holds the secret of, after
-    /// every wait: the runs that created them died (killed with the create still in flight at
-    /// the server, which committed it after this run's plan) or stalled past the waits. Such a
-    /// key is one the next plan deletes (a pending key whose secret is not stored, or a
-    /// duplicate the store's record does not single out), so this run deletes it now and ends
-    /// with the state reached, instead of leaving a pair for a third run. A key whose secret
+    /// Ours is later than `earlier` keys still under the pending name whose secret no store
+    /// holds, after every wait: the runs that created them died (killed with the create still
+    /// in flight at the server, which committed it after this run's plan) or stalled before
+    /// their store write. Such a key is one the next plan deletes (a pending key whose secret
+    /// is not stored), so this run deletes it now and ends with the state reached, instead of
+    /// leaving a pair for a third run. A key whose secret
     /// the store holds by the time of its delete is left alone (it then wins the race). Returns
     /// the keys deleted; a delete that keeps failing is an error: the change is not done.
     pub(super) async fn take_over(
