@@ -1,13 +1,15 @@
-//! The large version of issue 5's proof: randomised fault scenarios, SIGKILL crash points and a
-//! manifest fuzz run, with the figures `docs/reliability.md` quotes.
+//! The large version of issue 5's proof: randomised fault scenarios, SIGKILL crash points,
+//! kills with creates in flight followed by an immediate rerun (issue 11) and a manifest fuzz
+//! run, with the figures `docs/reliability.md` quotes.
 //!
 //! ```sh
-//! cargo run --release --example reliability -- --scenarios 200 --crash-points 50
+//! cargo run --release --example reliability -- --scenarios 200 --crash-points 50 --rerun-kills 50
 //! ```
 //!
-//! Options: `--scenarios N` (default 200), `--crash-points N` (default 50), `--seed S` (first
-//! seed, default 1), `--parallel N` (scenarios at once, default 4), `--fuzz-cases N` (manifest
-//! inputs, default 100000). Exits 1 when any figure that must be zero is not.
+//! Options: `--scenarios N` (default 200), `--crash-points N` (default 50), `--rerun-kills N`
+//! (default 50), `--seed S` (first seed, default 1), `--parallel N` (scenarios at once, default
+//! 4), `--fuzz-cases N` (manifest inputs, default 100000); 0 skips a part. Exits 1 when any
+//! figure that must be zero is not.
 //!
 //! The example runs the scenarios through the real command line. It does not need a separately
 //! built `keyplan` binary: it starts itself with `KEYPLAN_RELIABILITY_AS_KEYPLAN=1`, and then
@@ -30,10 +32,11 @@ use rand::{Rng, SeedableRng};
 
 const AS_KEYPLAN: &str = "KEYPLAN_RELIABILITY_AS_KEYPLAN";
 
-const USAGE: &str = "usage: reliability [--scenarios N] [--crash-points N] [--seed S] [--parallel N] [--fuzz-cases N]
+const USAGE: &str = "usage: reliability [--scenarios N] [--crash-points N] [--rerun-kills N] [--seed S] [--parallel N] [--fuzz-cases N]
   --scenarios N     randomised fault scenarios (default 200)
   --crash-points N  SIGKILL crash points, half of them aimed at a create (default 50)
-  --seed S          first seed (default 1; crash points use S + 1000000)
+  --rerun-kills N   SIGKILLs with creates in flight, each followed at once by a rerun (default 50)
+  --seed S          first seed (default 1; crash points use S + 1000000, rerun kills S + 2000000)
   --parallel N      scenarios at once (default 4)
   --fuzz-cases N    manifest fuzz inputs (default 100000)
 figures: see docs/reliability.md";
@@ -41,6 +44,7 @@ figures: see docs/reliability.md";
 struct Options {
     scenarios: usize,
     crash_points: usize,
+    rerun_kills: usize,
     seed: u64,
     parallel: usize,
     fuzz_cases: usize,
@@ -50,6 +54,7 @@ fn parse_options() -> Result<Options, String> {
     let mut options = Options {
         scenarios: 200,
         crash_points: 50,
+        rerun_kills: 50,
         seed: 1,
         parallel: 4,
         fuzz_cases: 100_000,
@@ -66,6 +71,7 @@ fn parse_options() -> Result<Options, String> {
         match flag.as_str() {
             "--scenarios" => options.scenarios = count,
             "--crash-points" => options.crash_points = count,
+            "--rerun-kills" => options.rerun_kills = count,
             "--seed" => options.seed = n,
             "--parallel" => options.parallel = count.max(1),
             "--fuzz-cases" => options.fuzz_cases = count,
@@ -115,6 +121,13 @@ fn main() -> std::process::ExitCode {
         });
     let crash_time = started.elapsed();
     ok &= report_crashes(&crashes, crash_time, window);
+
+    let started = Instant::now();
+    let rerun_seed = options.seed + 2_000_000;
+    let reruns = reliability::run_many(rerun_seed, options.rerun_kills, options.parallel, |seed| {
+        reliability::rerun_kill(&program, seed)
+    });
+    ok &= report_reruns(&reruns, started.elapsed());
 
     let started = Instant::now();
     let fuzz = fuzz_manifests(options.fuzz_cases, options.seed);
@@ -262,6 +275,44 @@ fn report_crashes(t: &Tally, elapsed: Duration, window: Duration) -> bool {
         && t.leaks == 0
         && t.panics == 0
         && t.invalid_store_files == 0
+}
+
+fn report_reruns(t: &Tally, elapsed: Duration) -> bool {
+    let r = &t.rerun;
+    println!(
+        "\n== kill, then an immediate rerun: {} scenarios, every create committed 200-600 ms after it arrives (even with its client gone), SIGKILL 0-1.2x that after the 1st-3rd create arrived, the rerun started at once; {:.0} s",
+        t.scenarios,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "   killed with creates in flight: {} ({} creates unanswered at the kills), finished or nothing in flight: {}",
+        r.kills, r.creates_in_flight, r.finished_before_kill
+    );
+    let exits: Vec<String> = r
+        .exits
+        .iter()
+        .map(|(code, n)| format!("exit {code}: {n}"))
+        .collect();
+    println!("   rerun exits:                  {}", exits.join(", "));
+    println!(
+        "   converged on the first rerun: {} / {} ({} met a late create and deleted it in the same run)",
+        r.converged, t.scenarios, r.settled_in_run
+    );
+    println!(
+        "   reruns exiting 0 unconverged: {}",
+        r.exit_zero_unconverged
+    );
+    println!(
+        "   after the rerun: {} keys without a stored secret, {} duplicates; a third apply converged {} of {} others",
+        r.secretless,
+        r.duplicates,
+        r.converged_by_third,
+        t.scenarios - r.converged
+    );
+    println!("   secrets printed anywhere:     {}", t.leaks);
+    println!("   panics:                       {}", t.panics);
+    problems(t);
+    r.exit_zero_unconverged == 0 && t.converged == t.scenarios && t.leaks == 0 && t.panics == 0
 }
 
 #[derive(Default)]

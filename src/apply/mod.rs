@@ -15,7 +15,8 @@
 //!   the create is tried again, at most `CREATE_TRIES` times in all;
 //! - two runs that created the same key at once both keep the earliest-created one, and the
 //!   later run deletes its own once the store holds the winner's secret (the same decision in
-//!   both processes);
+//!   both processes); an earlier key still pending, its secret still not stored after the waits
+//!   (its run was killed with the create in flight), is deleted instead, as the next plan would;
 //! - a replace renames the old key to [`crate::plan::retiring_name`] first, so a run killed
 //!   half-way leaves a state the next plan finishes without guessing;
 //! - a change whose prerequisite failed is skipped, never run.

@@ -5,12 +5,16 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use futures_util::future::join_all;
+
 use crate::live::AdminApi;
 use crate::model::{CreatedKey, KeyId, LiveKey, Project, Secret};
+use crate::plan::pending_name;
 use crate::render::words::{project_label, quoted};
 
 use super::{
-    Creation, Making, Outcome, RACE_WAITS_MS, Race, Run, Work, is_named, join_ids, race_order,
+    CLEANUP_WAITS_MS, Creation, Making, Outcome, RACE_WAITS_MS, Race, Run, Work, is_named,
+    join_ids, race_order,
 };
 
 impl<A: AdminApi> Run<'_, A> {
@@ -117,24 +121,28 @@ impl<A: AdminApi> Run<'_, A> {
                 return made.into_iter().map(|(w, c)| (w, c, Race::None)).collect();
             }
         };
-        let mut settled = Vec::with_capacity(made.len());
-        for (mut work, creation) in made {
+        // Side by side: a loser may wait seconds for a winner's secret, and each key's wait is
+        // its own (the permits still bound what is in flight).
+        let keys = &keys;
+        join_all(made.into_iter().map(|(mut work, creation)| async move {
             let race = match &creation {
                 Creation::Stored(created) => {
                     let _permit = self.permits.acquire().await.ok();
-                    self.settle_race(&mut work, created, &keys).await
+                    self.settle_race(&mut work, created, keys).await
                 }
                 _ => Race::None,
             };
-            settled.push((work, creation, race));
-        }
-        settled
+            (work, creation, race)
+        }))
+        .await
     }
 
     /// Settles one key this run created against keys of the same name that other runs created
     /// since the plan. The earliest key (by `created_at`, then id) stays; a later key's run
     /// deletes its own, but only once the store holds the winner's secret (so a key from a
     /// lost create, which its own run is about to delete, never makes another run give up).
+    /// An earlier key whose secret no store holds after every wait is taken over: deleted, as
+    /// the next plan would, and ours stays (`take_over`).
     pub(super) async fn settle_race(
         &self,
         work: &mut Work,
@@ -144,12 +152,19 @@ impl<A: AdminApi> Run<'_, A> {
         let project = &self.plan.changes[work.outcome.index].project;
         let mut listing = keys.to_vec();
         let mut others: BTreeSet<KeyId> = BTreeSet::new();
+        // Keys this run took over (deleted): a listing that still shows one is not news.
+        let mut taken: BTreeSet<KeyId> = BTreeSet::new();
+        let mut took_over = false;
         let mut attempt = 0;
         loop {
             // Another run's key counts from its create on, while it still has its pending name.
             let racers: Vec<LiveKey> = listing
                 .iter()
-                .filter(|k| is_named(k, &ours.key.name) && !self.is_known(&project.id, &k.id))
+                .filter(|k| {
+                    is_named(k, &ours.key.name)
+                        && !self.is_known(&project.id, &k.id)
+                        && !taken.contains(&k.id)
+                })
                 .cloned()
                 .collect();
             others.extend(racers.iter().map(|k| k.id.clone()));
@@ -203,15 +218,33 @@ impl<A: AdminApi> Run<'_, A> {
                     return self.lose(work, project, &mine, winner).await;
                 }
                 if last {
-                    self.warn(format!(
-                        "another key named {} ({winner}) appeared in {} while this run created {}, \
-                         and no store holds its secret; kept both: the next plan keeps the one \
-                         whose secret is stored",
-                        quoted(&mine.name),
-                        project_label(project),
-                        mine.id
-                    ));
-                    return Race::None;
+                    if took_over {
+                        return Race::Failed(format!(
+                            "another key named {} ({winner}) is still in {} beside this run's \
+                             new key {} after the earlier ones whose secret no store held \
+                             were deleted, and no store holds its secret either; kept this \
+                             run's key (its secret is stored): run `keyplan plan` to see what \
+                             is left",
+                            quoted(&mine.name),
+                            project_label(project),
+                            mine.id
+                        ));
+                    }
+                    let earlier = pending_earlier(&racers, &mine);
+                    if !self.store.can_read_back() || earlier.is_empty() {
+                        return self.keep_both(project, &mine, &racers, &winner);
+                    }
+                    took_over = true;
+                    match self.take_over(work, project, &mine, &earlier).await {
+                        Ok(deleted) => taken.extend(deleted),
+                        Err(error) => return Race::Failed(error),
+                    }
+                    // Look again at once (no more waiting): ours is now the earliest, unless
+                    // a key's secret was stored meanwhile, which then wins.
+                    if let Ok(now) = self.api.list_keys(&project.id).await {
+                        listing = now;
+                    }
+                    continue;
                 }
             }
             tokio::time::sleep(Duration::from_millis(RACE_WAITS_MS[attempt])).await;
@@ -220,6 +253,110 @@ impl<A: AdminApi> Run<'_, A> {
                 listing = now;
             }
         }
+    }
+
+    /// Nothing to take over: the earlier key has its declared name (its run stored the secret
+    /// before renaming it and may be settling this race itself, deleting ours: taking its key
+    /// too could leave neither), or the store cannot read back (a command), so its silence
+    /// proves nothing. Keep both and warn; the next plan keeps the key whose secret is stored.
+    /// With a store that cannot read back, a winner still pending after every wait is a run
+    /// that died before storing, which this run cannot settle alone: the change fails, so no
+    /// run exits 0 with that pair left.
+    fn keep_both(
+        &self,
+        project: &Project,
+        mine: &LiveKey,
+        racers: &[LiveKey],
+        winner: &KeyId,
+    ) -> Race {
+        let pending = racers
+            .iter()
+            .any(|k| &k.id == winner && k.name == pending_name(&mine.name));
+        if pending && !self.store.can_read_back() {
+            return Race::Failed(format!(
+                "another key named {} ({winner}) appeared in {} while this run created {} and \
+                 is still pending: the run that created it was interrupted before storing its \
+                 secret, and {} cannot say whose secret it holds; kept both: run `keyplan plan` \
+                 (it deletes the pending key) and apply again",
+                quoted(&mine.name),
+                project_label(project),
+                mine.id,
+                self.store.describe()
+            ));
+        }
+        self.warn(format!(
+            "another key named {} ({winner}) appeared in {} while this run created {}, and \
+             the secret store does not show its secret; kept both: if the run that created it \
+             is still at work, it deletes this run's key; `keyplan plan` shows what is left",
+            quoted(&mine.name),
+            project_label(project),
+            mine.id
+        ));
+        Race::None
+    }
+
+    /// Ours is later than `earlier` keys still under the pending name whose secret no store
+    /// holds, after every wait: the runs that created them died (killed with the create still
+    /// in flight at the server, which committed it after this run's plan) or stalled before
+    /// their store write. Such a key is one the next plan deletes (a pending key whose secret
+    /// is not stored), so this run deletes it now and ends with the state reached, instead of
+    /// leaving a pair for a third run. A key whose secret
+    /// the store holds by the time of its delete is left alone (it then wins the race). Returns
+    /// the keys deleted; a delete that keeps failing is an error: the change is not done.
+    pub(super) async fn take_over(
+        &self,
+        work: &mut Work,
+        project: &Project,
+        mine: &LiveKey,
+        earlier: &[&LiveKey],
+    ) -> Result<Vec<KeyId>, String> {
+        let mut deleted = Vec::new();
+        for key in earlier {
+            // Right before the delete: still pending (its run has not reached its rename, the
+            // step before it settles races itself) and its secret still not stored.
+            match self.api.describe_key(&key.id).await {
+                Ok(now) if now.name == key.name => {}
+                _ => continue,
+            }
+            if let Ok(Some(held)) = self.held(project, &mine.name).await
+                && held == key.id
+            {
+                continue;
+            }
+            let mut deleting = self.api.delete_key(&key.id).await;
+            for wait in CLEANUP_WAITS_MS {
+                if deleting.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                deleting = self.api.delete_key(&key.id).await;
+            }
+            if let Err(error) = deleting {
+                return Err(format!(
+                    "another key named {} ({}) appeared in {} while this run created {}, no \
+                     store holds its secret (the run that created it was interrupted or \
+                     stalled), and deleting it failed: {error}; kept this run's key (its secret \
+                     is stored): the next plan deletes the other",
+                    quoted(&mine.name),
+                    key.id,
+                    project_label(project),
+                    mine.id
+                ));
+            }
+            // Its run, if alive, may still write its useless secret over ours: the final
+            // store check waits a moment and writes ours again if so.
+            work.deleted_foreign = true;
+            let message = format!(
+                "deleted key {} named {}, created at the same time by a keyplan run that was \
+                 interrupted or stalled: no secret store held its secret",
+                key.id,
+                quoted(&key.name)
+            );
+            self.progress(work.outcome.index, message.clone());
+            work.note(message);
+            deleted.push(key.id.clone());
+        }
+        Ok(deleted)
     }
 
     /// This run's new key vanished: another run deleted it (cleaning up after its lost create,
@@ -260,11 +397,16 @@ impl<A: AdminApi> Run<'_, A> {
             .min_by(|a, b| race_order(a).cmp(&race_order(b)))
         {
             Some(other) => Race::Failed(format!(
-                "the new key {} cannot be found right after it was created, and no secret store                  holds the secret of key {} of the same name that is there instead; its secret                  was removed from the store again; run `keyplan plan` (it deletes a key left                  without its secret) and apply again",
+                "the new key {} cannot be found right after it was created, and no secret store \
+                 holds the secret of key {} of the same name that is there instead; its \
+                 secret was removed from the store again; run `keyplan plan` (it deletes a key \
+                 left without its secret) and apply again",
                 ours.key.id, other.id
             )),
             None => Race::Failed(format!(
-                "the new key {} cannot be found right after it was created (deleted by someone                  else, or the server answered with an id it does not know); its secret was                  removed from the store again; re-run apply",
+                "the new key {} cannot be found right after it was created (deleted by someone \
+                 else, or the server answered with an id it does not know); its secret was \
+                 removed from the store again; re-run apply",
                 ours.key.id
             )),
         }
@@ -331,4 +473,14 @@ impl<A: AdminApi> Run<'_, A> {
             Err(error) => Race::Failed(error),
         }
     }
+}
+
+/// The racers earlier than `mine` still under the pending name: their run never stored a
+/// secret. A key under the declared name had its secret stored by a run that got that far and
+/// may be settling this race itself (deleting ours), so it is never taken over.
+fn pending_earlier<'k>(racers: &'k [LiveKey], mine: &LiveKey) -> Vec<&'k LiveKey> {
+    racers
+        .iter()
+        .filter(|k| race_order(k) < race_order(mine) && k.name == pending_name(&mine.name))
+        .collect()
 }

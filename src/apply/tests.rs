@@ -1545,3 +1545,5 @@ async fn a_create_answered_with_an_unknown_id_fails() {
     assert!(message.contains("run `keyplan plan`"), "{message}");
     assert_eq!(h.store.len(), 0, "a secret of a key nobody can find stayed");
 }
+
+mod settle;

@@ -121,7 +121,8 @@ impl Route {
 /// (nothing changes).
 /// `LoseResponse`, `TruncatedJson`, `EmptyOk`, `WrongTypes`, `MissingFields`, `HugeBody` and
 /// `Trickle` perform the operation, then lose or mangle its answer, as a broken proxy or network
-/// would; `NamelessKey` and `NextPage` perform it and answer what production was seen to answer. `Delay` performs it and answers late.
+/// would; `NamelessKey` and `NextPage` perform it and answer what production was seen to answer. `Delay` performs it and answers late;
+/// `CommitLate` performs it late even if the client has gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// This status with the API's JSON error document (OAuth shape on the token route).
@@ -148,6 +149,10 @@ pub enum Fault {
     Trickle,
     /// Perform the operation and answer after this extra delay.
     Delay(Duration),
+    /// Perform the operation after this delay, on a task of its own that finishes even when
+    /// the client has gone meanwhile (killed, or timed out), then answer: a create still in
+    /// flight at the server when its client died commits later, as on a real server.
+    CommitLate(Duration),
     /// The real answer with the `name` field removed from its first key (the first item of a
     /// key listing, or the key itself), as production was seen to list keys.
     NamelessKey,

@@ -112,6 +112,14 @@ async fn apply(
             tokio::time::sleep(delay).await;
             Some(next.run(req).await)
         }
+        Fault::CommitLate(delay) => {
+            // Detached: the connection's end drops this future, not the commit.
+            let commit = tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                next.run(req).await
+            });
+            Some(commit.await.unwrap_or_else(|_| error_for(route, 500)))
+        }
         Fault::TruncatedJson
         | Fault::EmptyOk
         | Fault::WrongTypes

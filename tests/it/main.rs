@@ -23,6 +23,7 @@ mod output;
 mod quota;
 mod roles;
 mod secret_get;
+mod rerun;
 mod secrets;
 mod support_stores;
 mod terminal;

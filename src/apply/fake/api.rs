@@ -120,7 +120,9 @@ impl FakeOrg {
                 }
             }
             // A run hangs once: the next run goes through.
-            Fault::HangAfterCreate { .. } | Fault::HangBeforeRename { .. } => {
+            Fault::HangAfterCreate { .. }
+            | Fault::HangBeforeRename { .. }
+            | Fault::InFlightCreate { .. } => {
                 state.faults.remove(position);
             }
             _ => {}
@@ -197,6 +199,22 @@ impl FakeApi {
         self.org.state.lock().unwrap().in_flight -= 1;
     }
 
+    /// The [`Fault::InFlightCreate`] of this key, if injected: a killed run's create commits.
+    fn commit_in_flight(&self, project: &ProjectId, key: &NewKey) {
+        let in_flight =
+            |f: &Fault| matches!(f, Fault::InFlightCreate { name } if name == declared(&key.name));
+        if self.org.take_fault(in_flight).is_none() {
+            return;
+        }
+        let mut state = self.org.state.lock().unwrap();
+        let dead = new_key(&mut state, project, &key.name, key.roles.clone());
+        state
+            .issued
+            .insert(dead.id.clone(), format!("pcsk_dead{}_SECRETVALUE", dead.id));
+        self.log(&format!("in-flight create {} -> {}", key.name, dead.id));
+        state.keys.push(dead);
+    }
+
     fn log(&self, line: &str) {
         self.org.journal.push(format!("{}{line}", self.tag));
     }
@@ -259,6 +277,7 @@ impl AdminApi for FakeApi {
                     |f| matches!(f, Fault::LoseCreateAnswer { name, .. } if name == declared(&key.name)),
                 )
                 .is_some();
+            self.commit_in_flight(project, key);
             let (live, secret) = {
                 let mut state = self.org.state.lock().unwrap();
                 let live = new_key(&mut state, project, &key.name, key.roles.clone());

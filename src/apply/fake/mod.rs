@@ -63,6 +63,10 @@ pub enum Fault {
     /// Right after a create of this name commits, "another run" creates a key of the same
     /// name, `times` times.
     TwinCreate { name: String, times: usize },
+    /// Right before a create of this name commits, the create a killed run sent earlier
+    /// commits: a key under the same (pending) name, earlier than this run's, whose secret
+    /// nobody will ever store.
+    InFlightCreate { name: String },
     /// Listing any project fails (HTTP 503), `times` times.
     FailList { times: usize },
     /// The create commits, then the call never returns: dropping the apply then is a run

@@ -16,7 +16,8 @@
 //! The parts: `sandbox` (one scenario's emulator and directory, and running keyplan in it),
 //! `audit` (the outcome against the emulator's state and the secret store), `scenario` (the
 //! random scenarios and their manifests), `prepared` (a scenario set up to the point where the
-//! faulty runs start), `fault` and `crash` (one fault scenario, one crash point), and `tally`
+//! faulty runs start), `fault`, `crash` and `rerun` (one fault scenario, one crash point, one
+//! kill with creates in flight and an immediate rerun), and `tally`
 //! (the figures, summed over many runs in parallel).
 
 #![expect(
@@ -28,6 +29,7 @@ mod audit;
 mod crash;
 mod fault;
 mod prepared;
+mod rerun;
 mod sandbox;
 mod scenario;
 mod tally;
@@ -36,6 +38,7 @@ pub use audit::SecretAudit;
 pub use crash::{calibrate_crash_window, crash_point};
 pub use fault::{fault_mix, fault_scenario};
 pub use prepared::{Prepared, prepare};
+pub use rerun::{RerunFigures, rerun_kill};
 pub use sandbox::{Finished, Program, Sandbox};
 pub use scenario::{KeySpec, Mix, ProjectSpec, Scenario, manifest};
 pub use tally::{Tally, run_many};

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{Mix, Prepared, Program, Scenario, prepare};
+use super::{Mix, Prepared, Program, RerunFigures, Scenario, prepare};
 
 /// The figures summed over all runs.
 #[derive(Debug, Default, Clone)]
@@ -42,6 +42,8 @@ pub struct Tally {
     pub temp_files_after_recovery: usize,
     pub recovered: usize,
     pub crash_secretless_names: Vec<String>,
+    // Kill-then-immediate-rerun points only.
+    pub rerun: RerunFigures,
 }
 
 impl Tally {
@@ -78,6 +80,7 @@ impl Tally {
         self.recovered += other.recovered;
         self.crash_secretless_names
             .extend(other.crash_secretless_names);
+        self.rerun.merge(other.rerun);
     }
 }
 
