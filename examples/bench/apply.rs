@@ -274,7 +274,9 @@ impl Bench<'_> {
              concurrency, at {} ms\n",
             world.latency.as_millis()
         );
-        println!("| 429 share | create wall | 429s answered | admin requests | failed actions |\n|---|---|---|---|---|");
+        println!(
+            "| 429 share | create wall | 429s answered | admin requests | failed actions |\n|---|---|---|---|---|"
+        );
         for percent in [0_u32, 5, 20, 30] {
             eprintln!("bench: apply with {percent}% random 429s");
             world.set_random_throttles(f64::from(percent) / 100.0, u64::from(percent) + 7);

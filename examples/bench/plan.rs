@@ -224,7 +224,9 @@ impl Bench<'_> {
     /// binding a declared key must be a lookup, not a scan of the project.
     pub fn keys_per_project(&mut self) -> Result<()> {
         let runs = self.args.runs.min(3);
-        println!("\n## How plan CPU grows with the keys of one project (no latency, median of {runs})\n");
+        println!(
+            "\n## How plan CPU grows with the keys of one project (no latency, median of {runs})\n"
+        );
         println!("| keys | wall | CPU | CPU per 1k keys | peak RSS |\n|---|---|---|---|---|");
         let mut largest = None;
         for k in [1_000, 10_000, 30_000] {

@@ -99,8 +99,8 @@ impl Streak {
     fn noise(&self) -> Option<f64> {
         let shares = &self.success_shares;
         let (first, last) = (*shares.first()?, *shares.last()?);
-        let levels = shares.len() as f64;
-        let throttled = 1.0 - shares.iter().sum::<f64>() / levels;
+        let throttled =
+            1.0 - shares.iter().sum::<f64>() / f64::from(u32::try_from(shares.len()).ok()?);
         let cured = last >= first * LIMIT_EVIDENCE;
         (shares.len() > PROBE_LEVELS && first > 0.0 && throttled <= NOISE_CAP && !cured)
             .then_some(throttled)

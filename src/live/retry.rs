@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use rand::Rng;
 
-
 /// The longest `Retry-After` keyplan honours; a larger value is read as this (as the official
 /// Python SDK does), so a misconfigured server cannot park keyplan for hours.
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);

@@ -21,11 +21,9 @@ use super::observer::{ClientObserver, Wait, sleep_observed};
 use super::stats::{ClientStats, Counters, bump};
 use crate::live::ApiError;
 use crate::live::auth::{self, Credentials, TokenCache};
-use crate::live::redact;
 use crate::live::pacer::Pacer;
-use crate::live::retry::{
-    Outcome, Resend, RetryPolicy, Verdict, parse_retry_after, verdict,
-};
+use crate::live::redact;
+use crate::live::retry::{Outcome, Resend, RetryPolicy, Verdict, parse_retry_after, verdict};
 use crate::live::wire::{self, TokenRequest, TokenWire};
 use crate::lock::lock;
 use crate::model::Secret;

@@ -83,7 +83,12 @@ impl<'a> Claims<'a> {
             .iter()
             .filter(|(_, (_, more))| !more.is_empty())
             .map(|(id, (first, more))| {
-                (*id, std::iter::once(*first).chain(more.iter().copied()).collect())
+                (
+                    *id,
+                    std::iter::once(*first)
+                        .chain(more.iter().copied())
+                        .collect(),
+                )
             })
             .collect();
         contested.sort_by(|a: &(&KeyId, Vec<Claimant>), b| a.0.cmp(b.0));
