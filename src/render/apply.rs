@@ -130,7 +130,8 @@ pub fn apply_report_timed(
                         .as_ref()
                         .map(|id| format!(" (key {})", clean(id.as_str())))
                         .unwrap_or_default();
-                    let _ = writeln!(out, "  {mark} {} {label}{new_key}", words.past);
+                    let took = took.map(|t| format!(" in {t}")).unwrap_or_default();
+                    let _ = writeln!(out, "  {mark} {} {label}{new_key}{took}", words.past);
                     // A done create or replace has its new secret in the store.
                     if let (Some(store), Some(change), Some(_)) =
                         (store, plan.changes.get(outcome.index), &outcome.new_key)

@@ -972,7 +972,7 @@ async fn a_rate_limited_listing_slows_down_instead_of_failing() {
     assert!(elapsed < Duration::from_secs(6), "{elapsed:?} {stats:?}");
     assert!(
         stats.throttled < 40,
-        "pacing should avoid most 429s: {stats:?}"
+        "pacing should avoid most 429s: {elapsed:?} {stats:?}"
     );
 }
 

@@ -228,7 +228,7 @@ fn the_apply_report_says_how_long_each_change_and_the_whole_apply_took() {
     let timed = |line: &str, after: &str| {
         let seconds = line
             .rsplit_once(after)
-            .unwrap()
+            .unwrap_or_else(|| panic!("no {after:?} in {line:?}"))
             .1
             .trim_end_matches(['s', '.']);
         seconds.parse::<f64>().unwrap()

@@ -228,7 +228,7 @@ impl Inner {
                 && (200..300).contains(&reply.status)
                 && call.api
             {
-                self.pacer.on_success(sent_at, Instant::now());
+                self.pacer.on_success();
             }
 
             let retry_after = match &attempt {
