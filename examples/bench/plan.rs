@@ -194,15 +194,9 @@ impl Bench<'_> {
         for (n, k, l) in cells {
             eprintln!("bench: scaling N={n} K={k} latency={l} ms");
             let world = self.world(n, k, Duration::from_millis(l))?;
-            let mut done = Vec::new();
-            for _ in 0..runs {
-                done.push(self.plan_once(&world, None)?);
-            }
             let s = Scenario {
-                name: String::new(),
-                runs: done,
                 ideal: Some(ideal(world.latency, bound::plan(n, DEFAULT_CONCURRENCY))),
-                expected_requests: Some(2 + n as u64),
+                ..self.plans(&world, runs)?
             };
             let per_1k = s.cpu().as_secs_f64() * 1000.0 / ((n * k) as f64 / 1000.0);
             println!(
@@ -220,6 +214,20 @@ impl Bench<'_> {
         Ok(())
     }
 
+    /// `runs` plans of `world` at the default concurrency, as an unnamed scenario without a bound.
+    fn plans(&self, world: &World, runs: usize) -> Result<Scenario> {
+        let mut done = Vec::new();
+        for _ in 0..runs {
+            done.push(self.plan_once(world, None)?);
+        }
+        Ok(Scenario {
+            name: String::new(),
+            runs: done,
+            ideal: None,
+            expected_requests: Some(2 + world.org.projects.len() as u64),
+        })
+    }
+
     /// Plan CPU against the keys of one project (1k, 10k, 30k declared and live, "No changes"):
     /// binding a declared key must be a lookup, not a scan of the project.
     pub fn keys_per_project(&mut self) -> Result<()> {
@@ -232,16 +240,7 @@ impl Bench<'_> {
         for k in [1_000, 10_000, 30_000] {
             eprintln!("bench: one project with {k} keys");
             let world = self.world(1, k, Duration::ZERO)?;
-            let mut done = Vec::new();
-            for _ in 0..runs {
-                done.push(self.plan_once(&world, None)?);
-            }
-            let s = Scenario {
-                name: String::new(),
-                runs: done,
-                ideal: None,
-                expected_requests: Some(3),
-            };
+            let s = self.plans(&world, runs)?;
             let per_1k = s.cpu().as_secs_f64() * 1000.0 / (k as f64 / 1000.0);
             println!(
                 "| {k} | {} | {} | {per_1k:.2} ms | {} |",

@@ -1,8 +1,6 @@
 //! Creating keys: make each under its pending name, store its secret, then give it its
 //! declared name; reconcile a lost answer by listing, never by resending blindly.
 
-use std::time::Duration;
-
 use futures_util::future::join_all;
 
 use crate::live::{AdminApi, ApiError};
@@ -12,8 +10,8 @@ use crate::render::words::{project_label, quoted};
 use crate::secrets::SecretRecord;
 
 use super::{
-    CLEANUP_WAITS_MS, CREATE_TRIES, Creating, Creation, Making, Outcome, Race, Run, Work, is_named,
-    lock, quota::is_quota, store_error,
+    CREATE_TRIES, Creating, Creation, Making, Outcome, Race, Run, Work, insisting, is_named, lock,
+    quota::is_quota, store_error,
 };
 
 impl<'a, A: AdminApi> Run<'a, A> {
@@ -149,14 +147,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
         project: &Project,
         name: &str,
     ) -> Result<(), String> {
-        let mut listing = self.api.list_keys(&project.id).await;
-        for wait in CLEANUP_WAITS_MS {
-            if listing.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(wait)).await;
-            listing = self.api.list_keys(&project.id).await;
-        }
+        let listing = insisting(|| self.api.list_keys(&project.id)).await;
         let shown = quoted(name);
         let keys = listing.map_err(|error| {
             format!(
@@ -189,14 +180,7 @@ impl<'a, A: AdminApi> Run<'a, A> {
             {
                 continue;
             }
-            let mut deleting = self.api.delete_key(&key.id).await;
-            for wait in CLEANUP_WAITS_MS {
-                if deleting.is_ok() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(wait)).await;
-                deleting = self.api.delete_key(&key.id).await;
-            }
+            let deleting = insisting(|| self.api.delete_key(&key.id)).await;
             match deleting {
                 Ok(_) => {
                     work.deleted_foreign = true;

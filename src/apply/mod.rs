@@ -24,6 +24,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use tokio::sync::Semaphore;
@@ -90,6 +91,22 @@ pub const CREATE_TRIES: usize = 4;
 /// leaves a key nobody holds the secret of, which no later plan can tell from a declared key, so
 /// the clean-up insists longer than an ordinary request.
 const CLEANUP_WAITS_MS: [u64; 2] = [1000, 3000];
+
+/// Runs `call`, and again after each of the [`CLEANUP_WAITS_MS`] pauses until it succeeds.
+async fn insisting<T, E, F>(mut call: impl FnMut() -> F) -> Result<T, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    let mut result = call().await;
+    for wait in CLEANUP_WAITS_MS {
+        if result.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        result = call().await;
+    }
+    result
+}
 
 /// Applies a plan the guard passed: creates, then updates, then replaces, then deletes.
 ///

@@ -13,8 +13,8 @@ use crate::plan::pending_name;
 use crate::render::words::{project_label, quoted};
 
 use super::{
-    CLEANUP_WAITS_MS, Creation, Making, Outcome, RACE_WAITS_MS, Race, Run, Work, is_named,
-    join_ids, race_order,
+    Creation, Making, Outcome, RACE_WAITS_MS, Race, Run, Work, insisting, is_named, join_ids,
+    race_order,
 };
 
 impl<A: AdminApi> Run<'_, A> {
@@ -323,14 +323,7 @@ impl<A: AdminApi> Run<'_, A> {
             {
                 continue;
             }
-            let mut deleting = self.api.delete_key(&key.id).await;
-            for wait in CLEANUP_WAITS_MS {
-                if deleting.is_ok() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(wait)).await;
-                deleting = self.api.delete_key(&key.id).await;
-            }
+            let deleting = insisting(|| self.api.delete_key(&key.id)).await;
             if let Err(error) = deleting {
                 return Err(format!(
                     "another key named {} ({}) appeared in {} while this run created {}, no \
