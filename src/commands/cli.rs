@@ -276,6 +276,10 @@ pub struct PlanArgs {
     /// Save the plan to this file, for `keyplan apply FILE`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// The target this plan is for (e.g. "prod"): in the Markdown heading and its hidden
+    /// marker `<!-- keyplan:plan title=... -->`, so a bot updates one comment per target.
+    #[arg(long, value_name = "TEXT", value_parser = parse_title)]
+    pub title: Option<String>,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -363,4 +367,20 @@ impl ValueEnum for ApiVersion {
 
 fn default_concurrency() -> NonZeroUsize {
     NonZeroUsize::new(crate::live::client::DEFAULT_CONCURRENCY).unwrap_or(NonZeroUsize::MIN)
+}
+
+/// A `--title`: one line of at most 100 characters, no control characters.
+fn parse_title(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("the title is empty; give the target's name, e.g. --title prod".to_owned());
+    }
+    if text.chars().any(char::is_control) {
+        return Err(
+            "the title holds a control character (a newline?); use one plain line".to_owned(),
+        );
+    }
+    if text.chars().count() > 100 {
+        return Err("the title is longer than 100 characters".to_owned());
+    }
+    Ok(text.to_owned())
 }

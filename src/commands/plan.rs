@@ -3,7 +3,7 @@
 use crate::live::AdminApi;
 use crate::manifest::Manifest;
 use crate::plan::{ApprovedPlan, GuardLimits, Override, Plan, PlanOptions};
-use crate::render::RenderOptions;
+use crate::render::{Heading, RenderOptions};
 use crate::secrets::SecretStore;
 
 use super::cli::{Format, GlobalArgs, PlanArgs, PlanScope};
@@ -41,7 +41,18 @@ async fn plan_and_show(
         global.concurrency.get(),
     )
     .await?;
-    ui.out(&render_plan(ui, &plan, args.format, args.scope.force));
+    let run_url = github_run_url();
+    let heading = Heading {
+        title: args.title.as_deref(),
+        run_url: run_url.as_deref(),
+    };
+    ui.out(&render_plan_headed(
+        ui,
+        &plan,
+        args.format,
+        args.scope.force,
+        heading,
+    ));
     let has_changes = !plan.is_empty();
     let approved = approve_by_guard(plan, &args.scope, args.format)?;
     if let Some(out) = &args.out {
@@ -128,6 +139,17 @@ pub fn approve_by_guard(
 
 /// The plan in `format`; `forced` when `--force` overrides a guard refusal.
 pub fn render_plan(ui: &Ui, plan: &Plan, format: Format, forced: bool) -> String {
+    render_plan_headed(ui, plan, format, forced, Heading::default())
+}
+
+/// [`render_plan`], with a Markdown heading naming the target and linking the CI run.
+pub fn render_plan_headed(
+    ui: &Ui,
+    plan: &Plan,
+    format: Format,
+    forced: bool,
+    heading: Heading,
+) -> String {
     let options = RenderOptions {
         color: ui.color_stdout(),
         guard_overridden: forced,
@@ -135,6 +157,22 @@ pub fn render_plan(ui: &Ui, plan: &Plan, format: Format, forced: bool) -> String
     match format {
         Format::Human => crate::render::human(plan, &options),
         Format::Json => crate::render::json(plan, &options),
-        Format::Markdown => crate::render::markdown(plan, &options),
+        Format::Markdown => crate::render::markdown_headed(plan, &options, heading),
     }
+}
+
+/// The page of the GitHub Actions run this is part of, from the variables GitHub sets
+/// (`GITHUB_SERVER_URL`, `GITHUB_REPOSITORY`, `GITHUB_RUN_ID`); `None` outside one.
+fn github_run_url() -> Option<String> {
+    let var = |name| {
+        std::env::var(name)
+            .ok()
+            .filter(|value: &String| !value.is_empty())
+    };
+    Some(format!(
+        "{}/{}/actions/runs/{}",
+        var("GITHUB_SERVER_URL")?.trim_end_matches('/'),
+        var("GITHUB_REPOSITORY")?,
+        var("GITHUB_RUN_ID")?
+    ))
 }

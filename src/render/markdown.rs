@@ -29,10 +29,35 @@ const GUARD_ITEMS: usize = 10;
 /// Deletions and replacements listed by name in the warning before the rest is cut short.
 const WARNING_ITEMS: usize = 50;
 
+/// What heads a Markdown plan in a pull request: the target it is for and the CI run that made it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Heading<'a> {
+    /// `--title`: the target (e.g. "prod"), shown in the heading and carried in the hidden
+    /// marker, so a bot finds and updates its own earlier comment for that target.
+    pub title: Option<&'a str>,
+    /// The CI run's page, linked under the heading.
+    pub run_url: Option<&'a str>,
+}
+
 /// Renders a plan as GitHub-flavoured Markdown.
 pub fn markdown(plan: &Plan, opts: &RenderOptions) -> String {
+    markdown_headed(plan, opts, Heading::default())
+}
+
+/// [`markdown`] under a heading naming the target and linking the CI run.
+pub fn markdown_headed(plan: &Plan, opts: &RenderOptions, heading: Heading) -> String {
     let mut doc = Budget::new(MARKDOWN_LIMIT - RESERVE);
-    doc.out.push_str("## keyplan plan\n\n");
+    let title = heading.title.unwrap_or("");
+    let _ = writeln!(doc.out, "{}", plan_marker(title));
+    match heading.title {
+        Some(title) => {
+            let _ = write!(doc.out, "## keyplan plan: {}\n\n", escape_text(title));
+        }
+        None => doc.out.push_str("## keyplan plan\n\n"),
+    }
+    if let Some(url) = heading.run_url.filter(|url| is_plain_url(url)) {
+        let _ = write!(doc.out, "<sub>Planned in [this CI run]({url}).</sub>\n\n");
+    }
     if let Some(guard) = &plan.guard {
         let mut block = if opts.guard_overridden {
             format!("> [!WARNING]\n> **{GUARD_OVERRIDDEN}.**\n")
@@ -77,6 +102,38 @@ pub fn markdown(plan: &Plan, opts: &RenderOptions) -> String {
         doc.push_or_skip(&block, "the notes");
     }
     doc.finish()
+}
+
+/// The hidden marker a bot looks for to update its own comment: `<!-- keyplan:plan title=T -->`.
+/// The title is percent-encoded outside `[A-Za-z0-9._~-]`, and a `-` after a `-` too, so it can
+/// neither close the comment nor break the line.
+pub fn plan_marker(title: &str) -> String {
+    let mut encoded = String::new();
+    let mut previous = '\0';
+    for c in title.chars() {
+        let plain = c.is_ascii_alphanumeric()
+            || matches!(c, '.' | '_' | '~')
+            || (c == '-' && previous != '-');
+        if plain {
+            encoded.push(c);
+        } else {
+            let mut bytes = [0; 4];
+            for byte in c.encode_utf8(&mut bytes).bytes() {
+                let _ = write!(encoded, "%{byte:02X}");
+            }
+        }
+        previous = c;
+    }
+    format!("<!-- keyplan:plan title={encoded} -->")
+}
+
+/// A URL safe to put in a Markdown link as it is: http(s), and no character that could end the
+/// link or start markup.
+fn is_plain_url(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && url
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~:/?#=&%+".contains(c))
 }
 
 /// The output so far, and what was left out to stay under the limit.

@@ -31,7 +31,7 @@ use words::{Causes, quoted, roles_inline, verb};
 pub use drift::{drift_human, drift_json, drift_markdown, drift_summary_line};
 pub use human::human;
 pub use json::json;
-pub use markdown::{MARKDOWN_LIMIT, markdown};
+pub use markdown::{Heading, MARKDOWN_LIMIT, markdown, markdown_headed, plan_marker};
 
 #[cfg(test)]
 mod tests;
@@ -129,8 +129,13 @@ impl Line {
         format!("{}{} {text}", " ".repeat(pad), paint.sign(self.sign))
     }
 
+    /// The line in a `diff` code block: GitHub colours `+` green, `-` red and `!` (a change
+    /// in place, or a replacement) orange, so updates and replaces never pass for additions.
     fn diff(&self) -> String {
-        let marker = self.sign.marker();
+        let marker = match self.sign {
+            Sign::Update | Sign::Replace => "!",
+            sign => sign.marker(),
+        };
         let pad = self.col.saturating_sub(marker.len());
         format!("{marker}{}{}", " ".repeat(pad), self.text)
     }

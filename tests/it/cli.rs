@@ -152,6 +152,43 @@ fn plan_exit_codes_and_formats() {
 
     let markdown = env.keyplan(["plan", "--format", "markdown"]).run().code(0);
     assert!(markdown.stdout.contains("<details>"), "{}", markdown.stdout);
+    assert!(
+        markdown
+            .stdout
+            .starts_with("<!-- keyplan:plan title= -->\n## keyplan plan\n")
+    );
+
+    // For a pull request: the target in the heading and the marker, and a link to the CI run.
+    let titled = env
+        .keyplan(["plan", "--format", "markdown", "--title", "prod --> eu"])
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_REPOSITORY", "acme/keys")
+        .env("GITHUB_RUN_ID", "42")
+        .run()
+        .code(0);
+    assert!(
+        titled.stdout.starts_with(
+            "<!-- keyplan:plan title=prod%20-%2D%3E%20eu -->\n## keyplan plan: prod --\\> eu\n"
+        ),
+        "{}",
+        titled.stdout
+    );
+    assert!(
+        titled
+            .stdout
+            .contains("[this CI run](https://github.com/acme/keys/actions/runs/42)"),
+        "{}",
+        titled.stdout
+    );
+    // An update is highlighted as a change, not as an addition.
+    assert!(titled.stdout.contains("\n!   key "), "{}", titled.stdout);
+    for bad in ["", "two\nlines"] {
+        let refused = env
+            .keyplan(["plan", "--format", "markdown", "--title", bad])
+            .run()
+            .code(64);
+        assert!(refused.stderr.contains("--title"), "{}", refused.stderr);
+    }
     // Planning changes nothing.
     assert_eq!(env.keys(&prod).len(), 1);
     env.assert_no_leaks(&[]);
