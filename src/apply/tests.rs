@@ -704,7 +704,7 @@ async fn a_failure_mid_plan_skips_its_dependents_and_runs_the_rest() {
     );
     assert_eq!(
         crate::render::apply_summary_line(&report),
-        "Apply complete: 1 created, 1 updated, 0 replaced, 1 deleted."
+        "Apply incomplete: 1 created, 1 updated, 0 replaced, 1 deleted; 1 failed."
     );
     let human = crate::render::apply_report(&report, &plan, Paint::new(false));
     assert!(
@@ -718,7 +718,9 @@ async fn a_failure_mid_plan_skips_its_dependents_and_runs_the_rest() {
         "{human}"
     );
     assert!(
-        human.ends_with("Apply complete: 1 created, 1 updated, 0 replaced, 1 deleted.\n"),
+        human.ends_with(
+            "Apply incomplete: 1 created, 1 updated, 0 replaced, 1 deleted; 1 failed.\n"
+        ),
         "{human}"
     );
 }
@@ -948,7 +950,7 @@ fn the_summary_line_counts_done_changes_only() {
     };
     assert_eq!(
         crate::render::apply_summary_line(&report),
-        "Apply complete: 2 created, 1 updated, 0 replaced, 1 deleted."
+        "Apply incomplete: 2 created, 1 updated, 0 replaced, 1 deleted; 1 failed."
     );
     assert!(!report.is_success());
     assert!(ApplyReport::default().is_success());

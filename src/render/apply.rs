@@ -11,7 +11,7 @@ use crate::report::{ApplyReport, Event, Outcome, OutcomeStatus};
 use crate::secrets::SecretStore;
 
 use super::Paint;
-use super::words::{clean, project_label, quoted, verb};
+use super::words::{clean, count, project_label, quoted, verb};
 
 /// `project/key` for a change: the key's new name, or its current one for a delete; both
 /// escaped, so that no name from the API can forge a line.
@@ -58,13 +58,28 @@ pub fn event_line(event: &Event, plan: &Plan) -> String {
     }
 }
 
-/// `Apply complete: 2 created, 1 updated, 0 replaced, 1 deleted.`, counting done changes.
+/// `Apply complete: 2 created, 1 updated, 0 replaced, 1 deleted.`, counting done changes; when
+/// a change failed (or left a key whose secret nobody holds), `Apply incomplete: ...; 1 failed.`
+/// so that a log never says "complete" of an apply that was not.
 pub fn apply_summary_line(report: &ApplyReport) -> String {
     let c = report.done_counts();
-    format!(
-        "Apply complete: {} created, {} updated, {} replaced, {} deleted.",
+    let done = format!(
+        "{} created, {} updated, {} replaced, {} deleted",
         c.create, c.update, c.replace, c.delete
-    )
+    );
+    let failed = report.outcomes.iter().filter(|o| o.is_failed()).count();
+    let orphaned = report.orphaned().count();
+    if failed == 0 && orphaned == 0 {
+        return format!("Apply complete: {done}.");
+    }
+    let mut problems = Vec::new();
+    if failed > 0 {
+        problems.push(format!("{failed} failed"));
+    }
+    if orphaned > 0 {
+        problems.push(count(orphaned, "orphaned key"));
+    }
+    format!("Apply incomplete: {done}; {}.", problems.join(", "))
 }
 
 /// How long an apply took, as the commands layer measured it: each change from its start to

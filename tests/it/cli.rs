@@ -625,7 +625,7 @@ fn a_mid_plan_failure_is_reported_and_a_rerun_converges() {
     assert!(
         partial
             .stdout
-            .contains("Apply complete: 1 created, 0 updated"),
+            .contains("Apply incomplete: 1 created, 0 updated"),
         "{}",
         partial.stdout
     );

@@ -23,7 +23,10 @@ fn assert_unforged(what: &str, text: &str, real: usize) {
     assert!(!text.contains('\u{1b}'), "an ESC byte in {what}:\n{text:?}");
     let summaries = text
         .lines()
-        .filter(|line| line.trim_start().starts_with("Apply complete"))
+        .filter(|line| {
+            let line = line.trim_start();
+            line.starts_with("Apply complete") || line.starts_with("Apply incomplete")
+        })
         .count();
     assert_eq!(summaries, real, "a forged line in {what}:\n{text}");
 }
