@@ -4,7 +4,7 @@
 use crate::apply::{ApplyOptions, ApplyReport, Event};
 use crate::manifest::Manifest;
 use crate::plan::{Action, ApprovedPlan};
-use crate::render::Paint;
+use crate::render::{Heading, Paint};
 use crate::secrets::SecretStore;
 
 use super::cli::{ApplyArgs, Format, GlobalArgs, PlanScope};
@@ -44,7 +44,13 @@ async fn plan_then_apply(
         global.concurrency.get(),
     )
     .await?;
-    ui.out(&render_plan(ui, &plan, Format::Human, args.scope.force));
+    ui.out(&render_plan(
+        ui,
+        &plan,
+        Format::Human,
+        args.scope.force,
+        Heading::default(),
+    ));
     let plan = approve_by_guard(plan, &args.scope, Format::Human)?;
     if plan.plan().is_empty() {
         return Ok(Success::Done);
@@ -110,7 +116,13 @@ async fn apply_saved(
         return Err(failure);
     }
     // From here on the plan made now is applied: it is the saved one, change for change.
-    ui.out(&render_plan(ui, &plan, Format::Human, args.scope.force));
+    ui.out(&render_plan(
+        ui,
+        &plan,
+        Format::Human,
+        args.scope.force,
+        Heading::default(),
+    ));
     // The guard checks a saved plan again: a refusal saved with `--force` needs it again here.
     let plan = approve_by_guard(plan, &args.scope, Format::Human)?;
     if plan.plan().is_empty() {

@@ -46,7 +46,7 @@ async fn plan_and_show(
         title: args.title.as_deref(),
         run_url: run_url.as_deref(),
     };
-    ui.out(&render_plan_headed(
+    ui.out(&render_plan(
         ui,
         &plan,
         args.format,
@@ -137,19 +137,9 @@ pub fn approve_by_guard(
     })
 }
 
-/// The plan in `format`; `forced` when `--force` overrides a guard refusal.
-pub fn render_plan(ui: &Ui, plan: &Plan, format: Format, forced: bool) -> String {
-    render_plan_headed(ui, plan, format, forced, Heading::default())
-}
-
-/// [`render_plan`], with a Markdown heading naming the target and linking the CI run.
-pub fn render_plan_headed(
-    ui: &Ui,
-    plan: &Plan,
-    format: Format,
-    forced: bool,
-    heading: Heading,
-) -> String {
+/// The plan in `format`; `forced` when `--force` overrides a guard refusal; `heading` names
+/// the target and links the CI run in Markdown.
+pub fn render_plan(ui: &Ui, plan: &Plan, format: Format, forced: bool, heading: Heading) -> String {
     let options = RenderOptions {
         color: ui.color_stdout(),
         guard_overridden: forced,

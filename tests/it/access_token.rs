@@ -9,16 +9,7 @@ use crate::common::{Env, Finished};
 use keyplan::emulator::{Fault, Route};
 use keyplan::model::Role;
 
-const MANIFEST: &str = r#"[secrets]
-store = "file"
-path = "secrets.json"
-
-[[project]]
-name = "prod"
-  [[project.key]]
-  name = "reader"
-  roles = ["DataPlaneViewer"]
-"#;
+const MANIFEST: &str = crate::common::PROD_READER_FILE_STORE;
 
 fn in_minutes(minutes: i64) -> jiff::Timestamp {
     jiff::Timestamp::now() + jiff::SignedDuration::from_mins(minutes)

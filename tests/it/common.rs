@@ -23,6 +23,19 @@ use keyplan::testkit::files::walk;
 pub const CLIENT_ID: &str = "test-client";
 pub const CLIENT_SECRET: &str = "test-client-secret";
 
+/// A manifest of one key, `reader` (`DataPlaneViewer`) in project `prod`, whose secret goes to
+/// `secrets.json`.
+pub const PROD_READER_FILE_STORE: &str = r#"[secrets]
+store = "file"
+path = "secrets.json"
+
+[[project]]
+name = "prod"
+  [[project.key]]
+  name = "reader"
+  roles = ["DataPlaneViewer"]
+"#;
+
 /// A running emulator, a scratch directory, and the outputs of every keyplan run.
 pub struct Env {
     pub emulator: BackgroundEmulator,

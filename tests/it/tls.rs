@@ -15,16 +15,7 @@ use tokio_rustls::rustls::{self, pki_types};
 
 use crate::common::{Env, Finished};
 
-const MANIFEST: &str = r#"[secrets]
-store = "file"
-path = "secrets.json"
-
-[[project]]
-name = "prod"
-  [[project.key]]
-  name = "reader"
-  roles = ["DataPlaneViewer"]
-"#;
+const MANIFEST: &str = crate::common::PROD_READER_FILE_STORE;
 
 /// A CA (its PEM) and a certificate it signed for `localhost` and 127.0.0.1 (DER, with its key).
 struct Pki {
