@@ -44,15 +44,10 @@ async fn plan_then_apply(
         global.concurrency.get(),
     )
     .await?;
-    ui.out(&render_plan(
-        ui,
-        &plan,
-        Format::Human,
-        args.scope.force,
-        Heading::default(),
-    ));
-    let plan = approve_by_guard(plan, &args.scope, Format::Human)?;
+    show_plan(ui, args, &plan);
+    let plan = approve_by_guard(plan, &args.scope, plan_shown_as(args))?;
     if plan.plan().is_empty() {
+        write_report(ui, args, &[], &ApplyReport::default(), plan.plan(), None);
         return Ok(Success::Done);
     }
     probe(store.as_ref())?;
@@ -116,17 +111,12 @@ async fn apply_saved(
         return Err(failure);
     }
     // From here on the plan made now is applied: it is the saved one, change for change.
-    ui.out(&render_plan(
-        ui,
-        &plan,
-        Format::Human,
-        args.scope.force,
-        Heading::default(),
-    ));
+    show_plan(ui, args, &plan);
     // The guard checks a saved plan again: a refusal saved with `--force` needs it again here.
-    let plan = approve_by_guard(plan, &args.scope, Format::Human)?;
+    let plan = approve_by_guard(plan, &args.scope, plan_shown_as(args))?;
     if plan.plan().is_empty() {
         saved.mark_applied(path)?;
+        write_report(ui, args, &[], &ApplyReport::default(), plan.plan(), None);
         return Ok(Success::Done);
     }
     let store = store?;
@@ -195,23 +185,90 @@ async fn execute(
         keep_deleted_secrets: args.keep_deleted_secrets,
     };
     let progress = super::progress::Progress::new(ui.clone(), plan.plan());
+    // Kept for the JSON lines, which are written once the apply ends (see render::apply_doc).
+    let events = std::sync::Mutex::new(Vec::new());
     let report: ApplyReport =
         crate::apply::apply(&connection.api, store, plan, &options, &|event: Event| {
             progress.on_event(&event);
+            if args.format == Format::Json {
+                crate::lock::lock(&events).push(event);
+            }
         })
         .await;
     let times = progress.finish();
-    ui.out(&crate::render::apply_report_timed(
+    let events = events
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    write_report(
+        ui,
+        args,
+        &events,
         &report,
         plan.plan(),
-        Some(store.as_ref()),
-        Paint::new(ui.color_stdout()),
-        &times,
-    ));
+        Some((store.as_ref(), &times)),
+    );
     if report.is_success() {
         Ok(Success::Done)
     } else {
-        // The report above says what failed.
-        Err(CommandError::reported(ErrorKind::PartlyApplied))
+        // The report above says what failed, in every format.
+        let mut failure = CommandError::reported(ErrorKind::PartlyApplied);
+        failure.documented = true;
+        Err(failure)
+    }
+}
+
+/// The plan about to be applied: on stdout in human output, else on stderr (stdout gets the
+/// apply's own document), so that a CI log still shows it.
+fn show_plan(ui: &Ui, args: &ApplyArgs, plan: &crate::plan::Plan) {
+    let text = render_plan(
+        ui,
+        plan,
+        Format::Human,
+        args.scope.force,
+        Heading::default(),
+    );
+    if args.format == Format::Human {
+        ui.out(&text);
+    } else {
+        ui.info(text.trim_end());
+    }
+}
+
+/// How the plan was shown, for the guard's refusal: on stdout (human), or not in the document.
+fn plan_shown_as(args: &ApplyArgs) -> Option<Format> {
+    (args.format == Format::Human).then_some(Format::Human)
+}
+
+/// The end of an apply on stdout, in the chosen format. `timed` (the store and the times) is
+/// `None` when nothing was applied.
+fn write_report(
+    ui: &Ui,
+    args: &ApplyArgs,
+    events: &[Event],
+    report: &ApplyReport,
+    plan: &crate::plan::Plan,
+    timed: Option<(&dyn SecretStore, &crate::render::ApplyTimes)>,
+) {
+    match args.format {
+        Format::Human => {
+            if let Some((store, times)) = timed {
+                ui.out(&crate::render::apply_report_timed(
+                    report,
+                    plan,
+                    Some(store),
+                    Paint::new(ui.color_stdout()),
+                    times,
+                ));
+            }
+        }
+        Format::Json => ui.out(&crate::render::apply_json_lines(events, report, plan)),
+        Format::Markdown => {
+            let run_url = super::document::github_run_url();
+            let heading = Heading {
+                title: args.title.as_deref(),
+                run_url: run_url.as_deref(),
+            };
+            ui.out(&crate::render::apply_markdown(report, plan, heading));
+        }
     }
 }

@@ -124,7 +124,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the manifest offline; every error with file:line:column.
-    Validate,
+    Validate(ValidateArgs),
     /// Show what apply would change.
     #[command(after_help = PLAN_EXAMPLES)]
     Plan(PlanArgs),
@@ -151,6 +151,53 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print keyplan's man page (roff) to stdout (e.g. `keyplan man > keyplan.1`).
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Output format: human, json (every diagnostic with file, line, column, message and
+    /// hint) or github (one `::error` workflow command per diagnostic, shown on the pull
+    /// request's lines).
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Human)]
+    pub format: ValidateFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    Human,
+    Json,
+    Github,
+}
+
+/// Where a command writes a document that a failure replaces: which command, in which format,
+/// for which `--title`. `None` for human output, and for commands that write no document.
+#[derive(Debug, Clone)]
+pub struct DocumentOutput {
+    pub command: &'static str,
+    pub format: Format,
+    pub title: Option<String>,
+}
+
+impl Command {
+    /// The document this command writes to stdout, if it writes one (`--format json` or
+    /// `--format markdown`): a failure writes a failure document in its place.
+    pub fn document_output(&self) -> Option<DocumentOutput> {
+        let (command, format, title) = match self {
+            Command::Plan(args) => ("plan", args.format, args.title.as_ref()),
+            Command::Apply(args) => ("apply", args.format, args.title.as_ref()),
+            Command::Drift(args) => ("drift", args.format, args.title.as_ref()),
+            Command::Show(args) => ("show", args.format, None),
+            Command::Validate(args) if args.format == ValidateFormat::Json => {
+                ("validate", Format::Json, None)
+            }
+            _ => return None,
+        };
+        (format != Format::Human).then(|| DocumentOutput {
+            command,
+            format,
+            title: title.cloned(),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -293,6 +340,15 @@ pub struct ApplyArgs {
     pub scope: PlanScope,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Output format on stdout: human (the plan, then the report), json (one JSON object per
+    /// line: each event, then a summary) or markdown (a result document for the pull request).
+    /// Progress and the prompt go to stderr in every format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// The target this apply is for (e.g. "prod"): in the Markdown heading and its hidden
+    /// marker `<!-- keyplan:apply title=... -->`.
+    #[arg(long, value_name = "TEXT", value_parser = parse_title)]
+    pub title: Option<String>,
     /// Apply without asking.
     #[arg(long)]
     pub auto_approve: bool,
@@ -326,6 +382,10 @@ pub struct DriftArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// The target this audit is for (e.g. "prod"): in the Markdown heading and its hidden
+    /// marker `<!-- keyplan:drift title=... -->`.
+    #[arg(long, value_name = "TEXT", value_parser = parse_title)]
+    pub title: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -17,7 +17,7 @@ use crate::plan::LiveState;
 use crate::secrets::SecretStore;
 
 use super::cli::{GlobalArgs, StoreArgs};
-use super::error::{CommandError, ErrorKind};
+use super::error::{CommandError, ErrorKind, Topic};
 use super::ui::Ui;
 
 /// The name of the sandbox's state file, kept beside the manifest.
@@ -34,11 +34,38 @@ pub fn load_manifest(ui: &Ui, path: &Path) -> Result<Manifest, CommandError> {
         }
         Err(ManifestError::Invalid(diagnostics)) => {
             ui.info(&diagnostics.render(ui.color_stderr()));
-            Err(CommandError::reported(ErrorKind::Failed))
+            Err(invalid_manifest(path, &diagnostics))
         }
         // The error carries its own help line.
-        Err(error) => Err(CommandError::failed(error.to_string())),
+        Err(error) => Err(CommandError::failed(error.to_string()).about(Topic::Manifest)),
     }
+}
+
+/// The error of an invalid manifest, its diagnostics already on stderr: one cause per
+/// diagnostic (`file:line:column: message`) for the error document.
+pub fn invalid_manifest(path: &Path, diagnostics: &crate::manifest::Diagnostics) -> CommandError {
+    let errors: Vec<_> = diagnostics.items.iter().filter(|d| !d.warning).collect();
+    let mut error = CommandError::reported(ErrorKind::Failed).about(Topic::Manifest);
+    error.message = format!(
+        "{} is not a valid manifest ({} error{})",
+        path.display(),
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    error.causes = errors
+        .iter()
+        .map(|d| {
+            format!(
+                "{}:{}:{}: {}",
+                d.path.display(),
+                d.line,
+                d.column,
+                d.message
+            )
+        })
+        .collect();
+    error.hints = errors.iter().filter_map(|d| d.hint.clone()).collect();
+    error
 }
 
 /// A connection to an Admin API: Pinecone's, or the embedded emulator's with `--sandbox`.

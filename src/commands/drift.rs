@@ -39,7 +39,14 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResul
         ui.out(&match args.format {
             Format::Human => crate::render::drift_human(&report, &color),
             Format::Json => crate::render::drift_json(&report),
-            Format::Markdown => crate::render::drift_markdown(&report),
+            Format::Markdown => {
+                let run_url = super::document::github_run_url();
+                let heading = crate::render::Heading {
+                    title: args.title.as_deref(),
+                    run_url: run_url.as_deref(),
+                };
+                crate::render::drift_markdown(&report, heading)
+            }
         });
         Ok(if report.is_clean() {
             Success::Done

@@ -33,10 +33,61 @@ pub enum ErrorKind {
     PartlyApplied,
 }
 
+/// What failed, for the error document's `kind` (finer than [`ErrorKind`], which picks the
+/// exit code): a machine can tell a credentials problem from an API failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    Usage,
+    Manifest,
+    /// The manifest does not fit the organisation (an unknown project, a duplicate key).
+    Plan,
+    Credentials,
+    Api,
+    SecretStore,
+    Guard,
+    StalePlan,
+    NotApproved,
+    PartlyApplied,
+    Other,
+}
+
+impl Topic {
+    /// The name a JSON error document carries in `kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topic::Usage => "usage",
+            Topic::Manifest => "manifest",
+            Topic::Plan => "plan",
+            Topic::Credentials => "credentials",
+            Topic::Api => "api",
+            Topic::SecretStore => "secret_store",
+            Topic::Guard => "guard_refused",
+            Topic::StalePlan => "stale_plan",
+            Topic::NotApproved => "not_approved",
+            Topic::PartlyApplied => "partly_applied",
+            Topic::Other => "error",
+        }
+    }
+
+    /// The topic a kind implies when nothing finer is known.
+    fn of(kind: ErrorKind) -> Topic {
+        match kind {
+            ErrorKind::Usage => Topic::Usage,
+            ErrorKind::Failed => Topic::Other,
+            ErrorKind::GuardRefused => Topic::Guard,
+            ErrorKind::NotApproved => Topic::NotApproved,
+            ErrorKind::StalePlan => Topic::StalePlan,
+            ErrorKind::PartlyApplied => Topic::PartlyApplied,
+        }
+    }
+}
+
 /// Why a command stopped. Printed once, by `commands::run`.
 #[derive(Debug)]
 pub struct CommandError {
     pub kind: ErrorKind,
+    /// What failed, finer than `kind`.
+    pub topic: Topic,
     /// A lowercase fragment that reads after "failed to" or on its own.
     pub message: String,
     /// The source chain, outermost first, printed as `caused by:` lines.
@@ -45,6 +96,9 @@ pub struct CommandError {
     pub hints: Vec<String>,
     /// Already shown in full (manifest diagnostics, an apply report): print nothing more.
     pub reported: bool,
+    /// The command's `--format json|markdown` document on stdout says it already (a refused
+    /// plan, an apply's report): no error document follows it.
+    pub documented: bool,
 }
 
 /// The result of a command.
@@ -70,10 +124,12 @@ impl CommandError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         CommandError {
             kind,
+            topic: Topic::of(kind),
             message: message.into(),
             causes: Vec::new(),
             hints: Vec::new(),
             reported: false,
+            documented: false,
         }
     }
 
@@ -87,6 +143,13 @@ impl CommandError {
             reported: true,
             ..CommandError::new(kind, String::new())
         }
+    }
+
+    /// Says what failed, for the error document.
+    #[must_use]
+    pub fn about(mut self, topic: Topic) -> Self {
+        self.topic = topic;
+        self
     }
 
     #[must_use]
@@ -107,6 +170,11 @@ impl CommandError {
         wrapped.causes = chain(Some(error));
         wrapped
     }
+}
+
+/// The numeric exit code `result` ends the process with, for documents that carry it.
+pub fn exit_number(result: &CommandResult) -> u8 {
+    exit_code(result).code()
 }
 
 /// Each error's message, from `first` down its source chain.
@@ -141,8 +209,12 @@ impl From<ApiError> for CommandError {
             ApiError::Api { status: 403, .. } => &FORBIDDEN_HINTS,
             _ => &[],
         };
+        let topic = match &error {
+            ApiError::Credentials(_) | ApiError::Api { status: 401, .. } => Topic::Credentials,
+            _ => Topic::Api,
+        };
         hints.iter().fold(
-            CommandError::failed(error.to_string()),
+            CommandError::failed(error.to_string()).about(topic),
             |converted, hint| converted.hint(*hint),
         )
     }
@@ -150,7 +222,8 @@ impl From<ApiError> for CommandError {
 
 impl From<StoreError> for CommandError {
     fn from(error: StoreError) -> Self {
-        let converted = CommandError::failed(format!("secret store: {}", error.message));
+        let converted = CommandError::failed(format!("secret store: {}", error.message))
+            .about(Topic::SecretStore);
         match error.hint {
             Some(hint) => converted.hint(hint),
             None => converted,
@@ -161,7 +234,7 @@ impl From<StoreError> for CommandError {
 impl From<PlanError> for CommandError {
     fn from(error: PlanError) -> Self {
         // Several problems print as one list, each with its own hint.
-        let converted = CommandError::failed(error.to_string());
+        let converted = CommandError::failed(error.to_string()).about(Topic::Plan);
         match error.hint() {
             Some(hint) => converted.hint(hint),
             None => converted,

@@ -5,6 +5,7 @@ mod apply;
 pub mod cli;
 mod completions;
 mod context;
+mod document;
 mod drift;
 pub mod error;
 mod import;
@@ -43,8 +44,12 @@ pub fn run() -> ExitCode {
             return exit_code(&failed);
         }
     };
+    let document = cli.command.document_output();
     let result = runtime.block_on(dispatch(&ui, cli));
     report(&ui, &result);
+    if let (Some(document), Err(error)) = (&document, &result) {
+        document::write_failure(&ui, document, error, &result);
+    }
     exit_code(&result)
 }
 
@@ -60,7 +65,7 @@ fn report(ui: &Ui, result: &CommandResult) {
 async fn dispatch(ui: &Ui, cli: Cli) -> CommandResult {
     let global = &cli.global;
     match cli.command {
-        Command::Validate => validate::run(ui, global),
+        Command::Validate(args) => validate::run(ui, global, &args),
         Command::Plan(args) => plan::run(ui, global, &args).await,
         Command::Apply(args) => apply::run(ui, global, &args).await,
         Command::Show(args) => show::run(ui, &args),

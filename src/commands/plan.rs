@@ -41,7 +41,7 @@ async fn plan_and_show(
         global.concurrency.get(),
     )
     .await?;
-    let run_url = github_run_url();
+    let run_url = super::document::github_run_url();
     let heading = Heading {
         title: args.title.as_deref(),
         run_url: run_url.as_deref(),
@@ -54,7 +54,7 @@ async fn plan_and_show(
         heading,
     ));
     let has_changes = !plan.is_empty();
-    let approved = approve_by_guard(plan, &args.scope, args.format)?;
+    let approved = approve_by_guard(plan, &args.scope, Some(args.format))?;
     if let Some(out) = &args.out {
         let saved = SavedPlan::new(
             approved.plan().clone(),
@@ -112,12 +112,14 @@ pub async fn make_plan<'m, A: AdminApi>(
 }
 
 /// Passes the plan on unless the safety guard refused it and `--force` does not override.
+/// `shown_as` is the plan's format on stdout; `None` when stdout gets another document (an
+/// apply's JSON lines or Markdown result), for which the refusal is the failure document.
 /// A refusal the rendered plan already shows in full (human, Markdown) is only named on
 /// stderr, so that its reasons and advice are said once.
 pub fn approve_by_guard(
     plan: Plan,
     scope: &PlanScope,
-    shown_as: Format,
+    shown_as: Option<Format>,
 ) -> Result<ApprovedPlan, CommandError> {
     let force = if scope.force {
         Override::Force
@@ -126,7 +128,9 @@ pub fn approve_by_guard(
     };
     plan.approve(force).map_err(|refused| {
         let mut error = CommandError::from(refused);
-        if shown_as != Format::Json {
+        // The plan's own document (JSON's `guard`, Markdown's callout) says it all.
+        error.documented = matches!(shown_as, Some(Format::Json | Format::Markdown));
+        if matches!(shown_as, Some(Format::Human | Format::Markdown)) {
             error.causes.clear();
             error.hints.clear();
             error
@@ -149,20 +153,4 @@ pub fn render_plan(ui: &Ui, plan: &Plan, format: Format, forced: bool, heading: 
         Format::Json => crate::render::json(plan, &options),
         Format::Markdown => crate::render::markdown_headed(plan, &options, heading),
     }
-}
-
-/// The page of the GitHub Actions run this is part of, from the variables GitHub sets
-/// (`GITHUB_SERVER_URL`, `GITHUB_REPOSITORY`, `GITHUB_RUN_ID`); `None` outside one.
-fn github_run_url() -> Option<String> {
-    let var = |name| {
-        std::env::var(name)
-            .ok()
-            .filter(|value: &String| !value.is_empty())
-    };
-    Some(format!(
-        "{}/{}/actions/runs/{}",
-        var("GITHUB_SERVER_URL")?.trim_end_matches('/'),
-        var("GITHUB_REPOSITORY")?,
-        var("GITHUB_RUN_ID")?
-    ))
 }

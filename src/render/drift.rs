@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::plan::{DriftItem, DriftKind, DriftReport, FORMAT_VERSION, PlanNote};
 
 use super::json::{NoteDoc, ProjectDoc, to_pretty};
-use super::markdown::{MARKDOWN_LIMIT, code, escape_text};
+use super::markdown::{Heading, MARKDOWN_LIMIT, code, escape_text, head};
 use super::words::{BracketedRoles, Causes, verb};
 use super::{Paint, RenderOptions, quoted};
 
@@ -223,9 +223,9 @@ pub fn drift_json(report: &DriftReport) -> String {
 
 /// Renders a drift report as Markdown for `$GITHUB_STEP_SUMMARY` or an issue, under
 /// [`MARKDOWN_LIMIT`] bytes.
-pub fn drift_markdown(report: &DriftReport) -> String {
+pub fn drift_markdown(report: &DriftReport, heading: Heading) -> String {
     let limit = MARKDOWN_LIMIT - 1_000;
-    let mut out = String::from("## keyplan drift\n\n");
+    let mut out = head("drift", "", heading, "Audited in");
     if report.is_clean() {
         out.push_str("> [!NOTE]\n> No drift. Keys match the manifest.\n\n");
     } else {

@@ -47,17 +47,7 @@ pub fn markdown(plan: &Plan, opts: &RenderOptions) -> String {
 /// [`markdown`] under a heading naming the target and linking the CI run.
 pub fn markdown_headed(plan: &Plan, opts: &RenderOptions, heading: Heading) -> String {
     let mut doc = Budget::new(MARKDOWN_LIMIT - RESERVE);
-    let title = heading.title.unwrap_or("");
-    let _ = writeln!(doc.out, "{}", plan_marker(title));
-    match heading.title {
-        Some(title) => {
-            let _ = write!(doc.out, "## keyplan plan: {}\n\n", escape_text(title));
-        }
-        None => doc.out.push_str("## keyplan plan\n\n"),
-    }
-    if let Some(url) = heading.run_url.filter(|url| is_plain_url(url)) {
-        let _ = write!(doc.out, "<sub>Planned in [this CI run]({url}).</sub>\n\n");
-    }
+    doc.out.push_str(&head("plan", "", heading, "Planned in"));
     if let Some(guard) = &plan.guard {
         let mut block = if opts.guard_overridden {
             format!("> [!WARNING]\n> **{GUARD_OVERRIDDEN}.**\n")
@@ -108,6 +98,13 @@ pub fn markdown_headed(plan: &Plan, opts: &RenderOptions, heading: Heading) -> S
 /// The title is percent-encoded outside `[A-Za-z0-9._~-]`, and a `-` after a `-` too, so it can
 /// neither close the comment nor break the line.
 pub fn plan_marker(title: &str) -> String {
+    marker("plan", title)
+}
+
+/// The hidden marker of a `document` (`plan`, `apply`, `drift`) for the target `title`:
+/// `<!-- keyplan:DOCUMENT title=T -->`, the title encoded as in [`plan_marker`]. A failure
+/// document carries its command's marker, so it replaces that command's comment.
+pub fn marker(document: &str, title: &str) -> String {
     let mut encoded = String::new();
     let mut previous = '\0';
     for c in title.chars() {
@@ -124,12 +121,29 @@ pub fn plan_marker(title: &str) -> String {
         }
         previous = c;
     }
-    format!("<!-- keyplan:plan title={encoded} -->")
+    format!("<!-- keyplan:{document} title={encoded} -->")
+}
+
+/// The top of a pull-request document: the hidden marker of `document` for the heading's
+/// title, `## keyplan DOCUMENT: TITLE` (then `suffix`), and a link to the CI run, `said` (e.g.
+/// "Planned in") [this CI run](URL).
+pub(super) fn head(document: &str, suffix: &str, heading: Heading, said: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", marker(document, heading.title.unwrap_or("")));
+    let _ = write!(out, "## keyplan {document}");
+    if let Some(title) = heading.title {
+        let _ = write!(out, ": {}", escape_text(title));
+    }
+    let _ = write!(out, "{suffix}\n\n");
+    if let Some(url) = heading.run_url.filter(|url| is_plain_url(url)) {
+        let _ = write!(out, "<sub>{said} [this CI run]({url}).</sub>\n\n");
+    }
+    out
 }
 
 /// A URL safe to put in a Markdown link as it is: http(s), and no character that could end the
 /// link or start markup.
-fn is_plain_url(url: &str) -> bool {
+pub(super) fn is_plain_url(url: &str) -> bool {
     (url.starts_with("https://") || url.starts_with("http://"))
         && url
             .chars()

@@ -14,24 +14,30 @@ use crate::model::RoleSet;
 use crate::plan::{Action, Change, ChangeKind, Summary};
 
 mod apply;
+mod apply_doc;
 mod drift;
+mod failure;
 mod human;
 mod json;
 mod markdown;
 mod paint;
+mod validation;
 pub mod words;
 
 pub use apply::{
     ApplyTimes, apply_report, apply_report_timed, apply_summary_line, change_label, elapsed,
     event_line,
 };
+pub use apply_doc::{apply_json_lines, apply_markdown};
 pub use paint::Paint;
+pub use validation::{Validation, github_error, validation_github, validation_json};
 use words::{Causes, quoted, roles_inline, verb};
 
 pub use drift::{drift_human, drift_json, drift_markdown, drift_summary_line};
+pub use failure::{Failure, failure_json, failure_markdown};
 pub use human::human;
 pub use json::json;
-pub use markdown::{Heading, MARKDOWN_LIMIT, markdown, markdown_headed, plan_marker};
+pub use markdown::{Heading, MARKDOWN_LIMIT, markdown, markdown_headed, marker, plan_marker};
 
 #[cfg(test)]
 mod tests;

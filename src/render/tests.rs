@@ -250,7 +250,10 @@ fn drift_formats_rich() {
     let report = drift(&rich());
     insta::assert_snapshot!("drift_human_rich", drift_human(&report, &PLAIN));
     insta::assert_snapshot!("drift_json_rich", drift_json(&report));
-    insta::assert_snapshot!("drift_markdown_rich", drift_markdown(&report));
+    insta::assert_snapshot!(
+        "drift_markdown_rich",
+        drift_markdown(&report, Heading::default())
+    );
 }
 
 #[test]
@@ -259,7 +262,10 @@ fn drift_formats_clean() {
     assert!(report.is_clean());
     insta::assert_snapshot!("drift_human_clean", drift_human(&report, &PLAIN));
     insta::assert_snapshot!("drift_json_clean", drift_json(&report));
-    insta::assert_snapshot!("drift_markdown_clean", drift_markdown(&report));
+    insta::assert_snapshot!(
+        "drift_markdown_clean",
+        drift_markdown(&report, Heading::default())
+    );
 }
 
 #[test]
@@ -425,7 +431,7 @@ fn markdown_of_a_huge_plan_stays_under_the_limit_and_says_so() {
     // The warning comes before the first details block.
     assert!(text.find("[!WARNING]").unwrap() < text.find("<details>").unwrap());
 
-    let drift_text = drift_markdown(&drift(&plan));
+    let drift_text = drift_markdown(&drift(&plan), Heading::default());
     assert!(drift_text.len() <= MARKDOWN_LIMIT);
     assert!(drift_text.contains("**Truncated**"));
 }

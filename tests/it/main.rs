@@ -7,6 +7,7 @@
 
 mod access_token;
 mod api_version;
+mod ci_outputs;
 mod cli;
 mod client;
 mod common;
