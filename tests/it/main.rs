@@ -8,6 +8,7 @@
 mod access_token;
 mod api_version;
 mod ci_outputs;
+mod ci_workflows;
 mod cli;
 mod client;
 mod common;
