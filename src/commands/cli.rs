@@ -119,6 +119,11 @@ pub struct GlobalArgs {
     /// No colour, even on a terminal (NO_COLOR is respected too).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Log each Admin API request to stderr (method, path, status, time, request id); twice for
+    /// everything keyplan logs. KEYPLAN_LOG (e.g. keyplan=debug) overrides it. Never bodies,
+    /// headers or secrets.
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ mod document;
 mod drift;
 pub mod error;
 mod import;
+mod logging;
 mod plan;
 mod progress;
 pub mod saved_plan;
@@ -30,6 +31,7 @@ pub fn run() -> ExitCode {
         Err(error) => return exit_code(&usage_error(&Ui::for_raw_args(&args), &error)),
     };
     let ui = Ui::new(cli.global.no_color);
+    logging::init(&ui, cli.global.verbose);
     // One thread: keyplan's work is waiting on the network, which one thread overlaps as well as
     // many, without cross-thread wake-ups (a 5,000-key plan: about 57 -> 50 ms of CPU). Blocking
     // work (secret stores) goes to the blocking pool, never onto this thread.

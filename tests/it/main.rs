@@ -30,3 +30,4 @@ mod secrets;
 mod support_stores;
 mod terminal;
 mod tls;
+mod verbose_log;

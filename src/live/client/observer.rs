@@ -1,9 +1,12 @@
 //! What the client tells whoever drives it while it waits, so that a progress display can say
-//! why nothing moves. The client only reports; it never draws anything itself.
+//! why nothing moves, and the one `tracing` event per HTTP attempt that `-v` shows. The client
+//! only reports; it never draws anything itself.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+
+use super::attempt::{Attempt, Call};
 
 /// Why the client holds a request back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +24,35 @@ pub enum Wait {
 pub trait ClientObserver: Send + Sync + fmt::Debug {
     fn waiting(&self, why: Wait, delay: Duration);
     fn resumed(&self, why: Wait);
+}
+
+/// Logs one HTTP attempt at debug level (target `keyplan::http`): method, path, status (or
+/// what became of it), elapsed time, the server's request id, and which attempt this was.
+/// Never the query, the headers (the bearer token) or a body (a new key's secret, the client
+/// secret): only what is named here.
+pub(super) fn log_attempt(call: &Call<'_>, attempt: &Attempt, elapsed: Duration, number: u32) {
+    if !tracing::enabled!(target: "keyplan::http", tracing::Level::DEBUG) {
+        return;
+    }
+    let (status, request_id) = match attempt {
+        Attempt::Reply(reply) => (
+            reply.status.to_string(),
+            crate::live::wire::request_id(&reply.headers),
+        ),
+        Attempt::TooLarge(status) => (format!("{status} (body too large)"), None),
+        Attempt::NotSent(_) => ("not sent".to_owned(), None),
+        Attempt::MaybeSent(_) => ("no answer".to_owned(), None),
+    };
+    tracing::debug!(
+        target: "keyplan::http",
+        method = %call.method,
+        path = call.url.path(),
+        status = %status,
+        elapsed_ms = elapsed.as_millis(),
+        request_id = request_id.as_deref().unwrap_or("-"),
+        attempt = number,
+        "request"
+    );
 }
 
 /// Waits shorter than this are not reported: the pacer's spacing of requests (milliseconds)

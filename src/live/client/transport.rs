@@ -195,6 +195,7 @@ impl Inner {
             let token = bearer.as_ref().map(|(token, _)| token);
             let attempt =
                 attempt(&self.http, call, token, &self.credentials, &self.counters).await?;
+            super::observer::log_attempt(call, &attempt, sent_at.elapsed(), sent);
 
             let outcome = match &attempt {
                 Attempt::TooLarge(status) => {
