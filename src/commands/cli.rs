@@ -144,8 +144,9 @@ pub enum Command {
     /// Write a manifest for the live keys to stdout.
     #[command(after_help = IMPORT_EXAMPLES)]
     Import(ImportArgs),
-    /// Print the manifest's JSON Schema (for taplo / Even Better TOML).
-    Schema,
+    /// Print a JSON Schema: the manifest's (for taplo / Even Better TOML), or of a document
+    /// keyplan writes (plan, drift, secrets-file).
+    Schema(SchemaArgs),
     /// Read secrets back from the secret store.
     #[command(subcommand)]
     Secret(SecretCommand),
@@ -156,6 +157,25 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print keyplan's man page (roff) to stdout (e.g. `keyplan man > keyplan.1`).
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which document's schema.
+    #[arg(value_enum, default_value_t = SchemaDocument::Manifest)]
+    pub document: SchemaDocument,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaDocument {
+    /// keyplan.toml.
+    Manifest,
+    /// `plan --format json`.
+    Plan,
+    /// `drift --format json`.
+    Drift,
+    /// The JSON secrets file of `store = "file"`.
+    SecretsFile,
 }
 
 #[derive(Debug, Args)]

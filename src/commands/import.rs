@@ -9,6 +9,9 @@ use super::context::Connection;
 use super::error::{CommandError, CommandResult, Success};
 use super::ui::Ui;
 
+/// The first line of an imported manifest: where editors find its schema.
+const SCHEMA_LINE: &str = "#:schema ./keyplan.schema.json";
+
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> CommandResult {
     // The sandbox seeds itself from the manifest when there is one; import needs none.
     let manifest = crate::manifest::load(&global.file).ok();
@@ -44,7 +47,12 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ImportArgs) -> CommandResu
                  (\"(keyplan: pending)\" or \"(keyplan: retiring)\"); `keyplan apply` finishes them"
             ));
         }
-        ui.out(&crate::manifest::render_manifest(&listed));
+        // taplo and Even Better TOML read this line: `keyplan schema > keyplan.schema.json`
+        // writes the file it names (docs/manifest.md).
+        ui.out(&format!(
+            "{SCHEMA_LINE}\n{}",
+            crate::manifest::render_manifest(&listed)
+        ));
         Ok(Success::Done)
     }
     .await;

@@ -73,8 +73,15 @@ async fn dispatch(ui: &Ui, cli: Cli) -> CommandResult {
         Command::Show(args) => show::run(ui, &args),
         Command::Drift(args) => drift::run(ui, global, &args).await,
         Command::Import(args) => import::run(ui, global, &args).await,
-        Command::Schema => {
-            let schema = serde_json::to_string_pretty(&crate::manifest::json_schema())
+        Command::Schema(args) => {
+            use crate::render::schemas;
+            let schema = match args.document {
+                cli::SchemaDocument::Manifest => schemas::manifest_schema(),
+                cli::SchemaDocument::Plan => schemas::plan_schema(),
+                cli::SchemaDocument::Drift => schemas::drift_schema(),
+                cli::SchemaDocument::SecretsFile => schemas::secrets_file_schema(),
+            };
+            let schema = serde_json::to_string_pretty(&schema)
                 .map_err(|e| CommandError::wrap("render the schema", &e))?;
             ui.out(&schema);
             Ok(Success::Done)

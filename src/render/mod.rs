@@ -21,6 +21,7 @@ mod human;
 mod json;
 mod markdown;
 mod paint;
+pub mod schemas;
 mod validation;
 pub mod words;
 

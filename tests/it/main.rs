@@ -25,6 +25,7 @@ mod output;
 mod quota;
 mod rerun;
 mod roles;
+mod schemas;
 mod secret_get;
 mod secrets;
 mod support_stores;
