@@ -9,7 +9,7 @@ use crate::secrets::SecretStore;
 
 use super::cli::{ApplyArgs, Format, GlobalArgs, PlanScope};
 use super::context::{Connection, load_manifest, open_store};
-use super::error::{CommandError, CommandResult, ErrorKind, Success};
+use super::error::{CommandError, CommandResult, ErrorKind, Success, Topic};
 use super::plan::{approve_by_guard, make_plan, render_plan};
 use super::saved_plan::SavedPlan;
 use super::ui::{Approval, Ui};
@@ -133,6 +133,7 @@ fn probe(store: &dyn SecretStore) -> Result<(), CommandError> {
             "the secret store ({}) does not work, so no key was changed",
             store.describe()
         ))
+        .about(Topic::SecretStore)
         .cause(&error.message);
         match hint {
             Some(hint) => failure.hint(hint),

@@ -10,6 +10,10 @@ use serde::Serialize;
 
 use super::markdown::{Heading, escape_text, head};
 
+/// Causes listed in the Markdown document before the rest are counted: it stays far under
+/// GitHub's comment limit (JSON lists them all).
+const CAUSES_SHOWN: usize = 50;
+
 /// A failed command, as the documents tell it.
 #[derive(Debug, Clone, Copy)]
 pub struct Failure<'a> {
@@ -72,8 +76,16 @@ pub fn failure_markdown(failure: &Failure, heading: Heading) -> String {
         failure.kind,
         escape_text(failure.message)
     );
-    for cause in failure.causes {
+    // A manifest with hundreds of errors must still fit in one comment.
+    for cause in failure.causes.iter().take(CAUSES_SHOWN) {
         let _ = writeln!(out, "> - {}", escape_text(cause));
+    }
+    if failure.causes.len() > CAUSES_SHOWN {
+        let _ = writeln!(
+            out,
+            "> - … and {} more (run the command for all of them)",
+            failure.causes.len() - CAUSES_SHOWN
+        );
     }
     for hint in failure.hints {
         let _ = writeln!(out, ">\n> **Hint:** {}", escape_text(hint));
@@ -135,5 +147,23 @@ mod tests {
         );
         assert!(text.contains("[this CI run](https://github.com/o/r/actions/runs/1)"));
         assert!(!text.contains("<b>"), "{text}");
+    }
+
+    #[test]
+    fn hundreds_of_causes_are_cut_to_fifty_and_counted() {
+        let causes: Vec<String> = (0..300)
+            .map(|n| format!("keyplan.toml:{n}:1: bad"))
+            .collect();
+        let failure = Failure {
+            command: "plan",
+            exit_code: 1,
+            kind: "manifest",
+            message: "invalid",
+            causes: &causes,
+            hints: &[],
+        };
+        let text = failure_markdown(&failure, Heading::default());
+        assert_eq!(text.matches(": bad").count(), 50);
+        assert!(text.contains("… and 250 more"), "{text}");
     }
 }

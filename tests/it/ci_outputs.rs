@@ -406,3 +406,34 @@ fn validate_github_writes_one_escaped_error_command_per_diagnostic() {
     assert!(lines[1].contains(",line=6,"), "{}", lines[1]);
     assert!(!invalid.stdout.contains('\r'));
 }
+
+#[test]
+fn not_approved_a_broken_store_and_an_unreadable_saved_plan_each_say_so() {
+    let env = Env::new();
+    let prod = env.project("prod");
+    env.manifest(PROD_READER_FILE_STORE);
+    // No terminal to ask on: refused at once, exit 4.
+    let refused = env.keyplan(["apply", "--format", "json"]).run().code(4);
+    assert_eq!(json(&refused.stdout)["kind"], "not_approved");
+    // The store's directory does not exist: probed before any change, exit 1.
+    let broken = env
+        .keyplan([
+            "apply",
+            "--auto-approve",
+            "--format",
+            "json",
+            "--secrets-file",
+            "no/such/dir/secrets.json",
+        ])
+        .run()
+        .code(1);
+    let doc = json(&broken.stdout);
+    assert_eq!(doc["kind"], "secret_store", "{doc}");
+    assert!(env.keys(&prod).is_empty(), "no key was made");
+    // show of a file that is not there: the failure document, for show.
+    let missing = env
+        .keyplan(["show", "nope.plan", "--format", "json"])
+        .run()
+        .code(1);
+    assert_eq!(json(&missing.stdout)["command"], "show");
+}
