@@ -46,15 +46,22 @@ async fn plan_and_show(
         title: args.title.as_deref(),
         run_url: run_url.as_deref(),
     };
-    ui.out(&render_plan(
-        ui,
-        &plan,
-        args.format,
-        args.scope.force,
-        heading,
-    ));
+    let rendered = render_plan(ui, &plan, args.format, args.scope.force, heading);
     let has_changes = !plan.is_empty();
-    let approved = approve_by_guard(plan, &args.scope, Some(args.format))?;
+    let approved = match approve_by_guard(plan, &args.scope, Some(args.format)) {
+        Ok(approved) => approved,
+        Err(refused) => {
+            // A refused plan is shown: it says why.
+            ui.out(&rendered);
+            return Err(refused);
+        }
+    };
+    // A document is written only once the plan is saved: if saving fails, stdout holds the
+    // failure document alone, never a plan followed by a second document. People see the
+    // plan first either way.
+    if args.format == Format::Human {
+        ui.out(&rendered);
+    }
     if let Some(out) = &args.out {
         let saved = SavedPlan::new(
             approved.plan().clone(),
@@ -68,6 +75,9 @@ async fn plan_and_show(
             out.display(),
             out.display()
         ));
+    }
+    if args.format != Format::Human {
+        ui.out(&rendered);
     }
     Ok(if args.detailed_exitcode && has_changes {
         Success::ChangesPresent

@@ -437,3 +437,34 @@ fn not_approved_a_broken_store_and_an_unreadable_saved_plan_each_say_so() {
         .code(1);
     assert_eq!(json(&missing.stdout)["command"], "show");
 }
+
+#[test]
+fn a_plan_that_cannot_be_saved_writes_only_the_failure_document() {
+    let env = Env::new();
+    env.project("prod");
+    env.manifest(PROD_READER_FILE_STORE);
+    let failed = env
+        .keyplan([
+            "plan",
+            "--format",
+            "json",
+            "--out",
+            "no/such/dir/keyplan.plan",
+        ])
+        .run()
+        .code(1);
+    // One JSON document on stdout: the failure, not a plan followed by it.
+    let doc = json(&failed.stdout);
+    assert_eq!(doc["type"], "error", "{doc}");
+    assert_eq!(doc["command"], "plan");
+    // In human output the plan is still shown before the error.
+    let human = env
+        .keyplan(["plan", "--out", "no/such/dir/keyplan.plan"])
+        .run()
+        .code(1);
+    assert!(
+        human.stdout.contains("Plan: 1 to create"),
+        "{}",
+        human.stdout
+    );
+}
