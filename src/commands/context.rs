@@ -272,19 +272,19 @@ pub fn open_store(
     manifest: &Manifest,
     overrides: &StoreArgs,
 ) -> Result<std::sync::Arc<dyn SecretStore>, CommandError> {
-    Ok(crate::secrets::open(&store_config(manifest, overrides))?.into())
+    let default = store_config(manifest, overrides);
+    Ok(crate::secrets::open_destinations(&manifest.routing, &default)?.into())
 }
 
 /// The store configuration in force.
 pub fn store_config(manifest: &Manifest, overrides: &StoreArgs) -> SecretsConfig {
     match (&overrides.secrets_file, &manifest.desired.secrets) {
-        (Some(path), existing) => SecretsConfig::File {
+        (Some(path), Some(SecretsConfig::File { format, prefix, .. })) => SecretsConfig::File {
             path: path.clone(),
-            format: match existing {
-                Some(SecretsConfig::File { format, .. }) => *format,
-                _ => crate::desired::FileFormat::Json,
-            },
+            format: *format,
+            prefix: prefix.clone(),
         },
+        (Some(path), _) => SecretsConfig::file(path.clone(), crate::desired::FileFormat::Json),
         (None, Some(config)) => config.clone(),
         (None, None) => SecretsConfig::default_keyring(),
     }
