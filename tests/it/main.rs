@@ -23,6 +23,7 @@ mod keyring_linux;
 mod manifest;
 mod output;
 mod quota;
+mod recipes;
 mod rerun;
 mod roles;
 mod secret_get;
