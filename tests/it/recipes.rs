@@ -6,7 +6,7 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 
 use crate::common::Env;
 
@@ -19,7 +19,7 @@ fn recipe(name: &str) -> String {
 }
 
 /// Every value a stand-in holds, by its (encoded) name: `tool/name` → value.
-fn held(state: &PathBuf) -> BTreeMap<String, String> {
+fn held(state: &Path) -> BTreeMap<String, String> {
     let mut found = BTreeMap::new();
     for tool in std::fs::read_dir(state).unwrap().flatten() {
         if !tool.path().is_dir() {
@@ -37,7 +37,7 @@ fn held(state: &PathBuf) -> BTreeMap<String, String> {
     found
 }
 
-fn apply(env: &Env, state: &PathBuf) -> crate::common::Finished {
+fn apply(env: &Env, state: &Path) -> crate::common::Finished {
     let path = format!(
         "{}:{}",
         standins(),
