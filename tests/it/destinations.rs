@@ -261,12 +261,25 @@ fn a_destination_without_lifecycle_commands_says_what_to_do_by_hand() {
     env.manifest(&manifest(
         "  [[project.key]]\n  name = \"ci2\"\n  previous_names = [\"ci\"]\n  roles = [\"DataPlaneViewer\"]\n",
     ));
+    // The plan says it before anything happens.
+    let planned = env.keyplan(["plan"]).run().code(0);
+    assert!(
+        planned.stderr.contains("cannot follow renames") && planned.stderr.contains("\"ci2\""),
+        "{}",
+        planned.stderr
+    );
     let renamed = env.keyplan(["apply", "--auto-approve"]).run().code(0);
     let said = format!("{}{}", renamed.stdout, renamed.stderr);
     assert!(said.contains("cannot follow renames"), "{said}");
     assert!(said.contains("rename_command"), "{said}");
     assert!(!said.contains("did not create this key"), "{said}");
     env.manifest(&manifest(""));
+    let planned = env.keyplan(["plan"]).run().code(0);
+    assert!(
+        planned.stderr.contains("cannot follow deletes"),
+        "{}",
+        planned.stderr
+    );
     let deleted = env.keyplan(["apply", "--auto-approve"]).run().code(0);
     let said = format!("{}{}", deleted.stdout, deleted.stderr);
     assert!(said.contains("cannot follow deletes"), "{said}");
