@@ -355,3 +355,30 @@ fn bad_destinations_and_placeholders_are_reported_where_they_are() {
         );
     }
 }
+
+#[test]
+fn a_failing_rename_commands_stderr_is_withheld_and_the_key_keeps_its_name() {
+    let env = Env::new();
+    let prod = env.project("prod");
+    let set = recorder(&env, "set", 0);
+    let manifest = |key: &str| {
+        format!(
+            "[secrets]\nstore = \"command\"\ncommand = [\"{set}\", \"{{key}}\"]\n\
+             rename_command = [\"sh\", \"-c\", \"printf 'value-%s' it-piped >&2; exit 1\"]\n\n\
+             [[project]]\nname = \"prod\"\n{key}"
+        )
+    };
+    env.manifest(&manifest(
+        "  [[project.key]]\n  name = \"ci\"\n  roles = [\"DataPlaneViewer\"]\n",
+    ));
+    env.keyplan(["apply", "--auto-approve"]).run().code(0);
+    env.manifest(&manifest(
+        "  [[project.key]]\n  name = \"ci2\"\n  previous_names = [\"ci\"]\n  roles = [\"DataPlaneViewer\"]\n",
+    ));
+    let failed = env.keyplan(["apply", "--auto-approve"]).run();
+    assert_ne!(failed.code, 0);
+    let said = format!("{}{}", failed.stdout, failed.stderr);
+    assert!(!said.contains("value-it-piped"), "{said}");
+    assert!(said.contains("stderr is not shown"), "{said}");
+    assert_eq!(env.keys(&prod)[0].name, "ci");
+}

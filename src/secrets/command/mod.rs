@@ -122,11 +122,19 @@ impl CommandStore {
             }
         };
         if !finished.status.success() {
-            let stderr = redact::redact_and_shorten(&finished.stderr, secret.map(Secret::expose));
             let mut message = format!(
                 "secrets command `{shown}` failed ({})",
                 describe(finished.status)
             );
+            // A rename or delete command gets no secret, so keyplan cannot scrub its stderr,
+            // which may well hold one (a rename pipes the value from one tool to another).
+            let Some(secret) = secret else {
+                return Err(StoreError::new(message).with_hint(
+                    "run the command by hand to see why; its stderr is not shown, since it may \
+                     hold a secret keyplan cannot redact",
+                ));
+            };
+            let stderr = redact::redact_and_shorten(&finished.stderr, Some(secret.expose()));
             if !stderr.is_empty() {
                 message.push_str(": ");
                 message.push_str(&stderr);
