@@ -516,3 +516,42 @@ fn unknown_roles_need_the_top_level_flag() {
         "{typed:?}"
     );
 }
+
+#[test]
+fn secrets_lists_route_keys_under_every_name_they_had() {
+    let source = "[stores.gh]\nstore = \"command\"\ncommand = [\"gh\", \"{key:upper_snake}\"]\n\
+                  [stores.vault]\nstore = \"file\"\npath = \"v.json\"\n\
+                  [[project]]\nname = \"p\"\nsecrets = [\"vault\"]\n\
+                  [[project.key]]\nname = \"k\"\nprevious_names = [\"old\"]\nroles = [\"ProjectViewer\"]\nsecrets = [\"gh\", \"vault\"]\n";
+    let manifest = parse(source, Path::new("keyplan.toml")).unwrap();
+    let routing = &manifest.routing;
+    assert_eq!(routing.stores.keys().collect::<Vec<_>>(), ["gh", "vault"]);
+    let routes: Vec<(Option<&str>, Vec<&str>)> = routing
+        .routes
+        .iter()
+        .map(|r| {
+            (
+                r.key.as_deref(),
+                r.stores.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            (None, vec!["vault"]),
+            (Some("k"), vec!["gh", "vault"]),
+            (Some("old"), vec!["gh", "vault"]),
+        ]
+    );
+    // Every key of the one project is routed: the default store is not needed.
+    assert!(!routing.default_used);
+    let unrouted = source.replace("secrets = [\"vault\"]\n", "");
+    let unrouted = unrouted.replace("secrets = [\"gh\", \"vault\"]\n", "");
+    assert!(
+        parse(&unrouted, Path::new("keyplan.toml"))
+            .unwrap()
+            .routing
+            .default_used
+    );
+}

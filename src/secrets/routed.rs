@@ -286,3 +286,147 @@ impl SecretStore for Destinations {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::model::ProjectId;
+
+    /// An in-memory store that can be told to refuse puts or removals.
+    #[derive(Default)]
+    struct Memory {
+        held: Mutex<BTreeSet<String>>,
+        refuses_puts: bool,
+        refuses_removals: bool,
+    }
+
+    impl SecretStore for Memory {
+        fn describe(&self) -> String {
+            "memory".into()
+        }
+        fn probe(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn put(&self, record: &SecretRecord, _: &Secret) -> Result<(), StoreError> {
+            if self.refuses_puts {
+                return Err(StoreError::new("refused"));
+            }
+            crate::lock::lock(&self.held).insert(record.key_name.clone());
+            Ok(())
+        }
+        fn rename(&self, _: &Project, _: &KeyId, _: &str, _: &str) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        fn remove(&self, _: &Project, _: &KeyId, name: &str) -> Result<bool, StoreError> {
+            if self.refuses_removals {
+                return Ok(false);
+            }
+            Ok(crate::lock::lock(&self.held).remove(name))
+        }
+        fn held_key_id(&self, _: &Project, _: &str) -> Result<Option<KeyId>, StoreError> {
+            Ok(None)
+        }
+        fn get(&self, _: &Project, _: &str) -> Result<Option<Secret>, StoreError> {
+            Ok(None)
+        }
+    }
+
+    fn holds(store: &Arc<Memory>) -> Vec<String> {
+        crate::lock::lock(&store.held).iter().cloned().collect()
+    }
+
+    fn destinations(stores: [(&str, Arc<Memory>); 3], default: Arc<Memory>) -> Destinations {
+        let route = |key: Option<&str>, stores: &[&str]| SecretRoute {
+            project: ProjectSelector::Name("prod".into()),
+            key: key.map(str::to_owned),
+            stores: stores.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        Destinations {
+            default,
+            named: stores
+                .into_iter()
+                .map(|(name, store)| (name.to_owned(), store as Arc<dyn SecretStore>))
+                .collect(),
+            routes: vec![route(Some("both"), &["a", "b"]), route(None, &["c"])],
+            default_used: true,
+        }
+    }
+
+    fn record(project: &str, key: &str) -> SecretRecord {
+        SecretRecord {
+            project: Project {
+                id: ProjectId("p-1".into()),
+                name: project.into(),
+            },
+            key_id: KeyId("k-1".into()),
+            key_name: key.into(),
+            created_at: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_key_route_wins_over_its_projects_and_either_over_the_default() {
+        let (a, b, c, default) = (
+            Arc::new(Memory::default()),
+            Arc::new(Memory::default()),
+            Arc::new(Memory::default()),
+            Arc::new(Memory::default()),
+        );
+        let routed = destinations(
+            [("a", a.clone()), ("b", b.clone()), ("c", c.clone())],
+            default.clone(),
+        );
+        let secret = Secret::new("pcsk_x");
+        for (project, key) in [("prod", "both"), ("prod", "other"), ("dev", "both")] {
+            assert!(routed.put(&record(project, key), &secret).is_ok());
+        }
+        assert_eq!(holds(&a), ["both"]);
+        assert_eq!(holds(&b), ["both"]);
+        assert_eq!(holds(&c), ["other"]);
+        assert_eq!(holds(&default), ["both"]);
+    }
+
+    #[test]
+    fn a_refused_put_is_taken_back_or_named_for_removal_by_hand() {
+        let a = Arc::new(Memory::default());
+        let b = Arc::new(Memory {
+            refuses_puts: true,
+            ..Memory::default()
+        });
+        let routed = destinations(
+            [("a", a.clone()), ("b", b), ("c", Arc::default())],
+            Arc::default(),
+        );
+        let error = routed.put(&record("prod", "both"), &Secret::new("pcsk_x"));
+        let error = error.err().map(|e| e.message).unwrap_or_default();
+        assert!(
+            error.starts_with("store \"b\" (memory): refused"),
+            "{error}"
+        );
+        assert!(holds(&a).is_empty(), "not taken back from a");
+
+        let stuck = Arc::new(Memory {
+            refuses_removals: true,
+            ..Memory::default()
+        });
+        let b = Arc::new(Memory {
+            refuses_puts: true,
+            ..Memory::default()
+        });
+        let routed = destinations(
+            [("a", stuck), ("b", b), ("c", Arc::default())],
+            Arc::default(),
+        );
+        let error = routed.put(&record("prod", "both"), &Secret::new("pcsk_x"));
+        let error = error.err().map(|e| e.message).unwrap_or_default();
+        assert!(
+            error.ends_with(
+                "could not be taken back from store \"a\" (memory): remove it there by hand"
+            ),
+            "{error}"
+        );
+    }
+}
