@@ -33,6 +33,8 @@ pub(crate) fn make_executable(path: &Path) {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 fn log(env: &Env) -> Vec<String> {
