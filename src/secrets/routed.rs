@@ -179,14 +179,33 @@ impl SecretStore for Destinations {
         from: &str,
         to: &str,
     ) -> Result<bool, StoreError> {
-        let mut moved = false;
-        for destination in self.of(project, to) {
-            moved |= destination
-                .1
-                .rename(project, key_id, from, to)
-                .map_err(|e| at(destination, e))?;
+        let destinations = self.of(project, to);
+        let mut moved = Vec::new();
+        for destination in &destinations {
+            match destination.1.rename(project, key_id, from, to) {
+                Ok(true) => moved.push(*destination),
+                Ok(false) => {}
+                Err(error) => {
+                    // Move back what moved, so the secret is under `from` everywhere again,
+                    // as the caller then says.
+                    let mut error = at(*destination, error);
+                    let stuck: Vec<String> = moved
+                        .iter()
+                        .filter(|d| !matches!(d.1.rename(project, key_id, to, from), Ok(true)))
+                        .map(|d| label(*d))
+                        .collect();
+                    if !stuck.is_empty() {
+                        let _ = write!(
+                            error.message,
+                            "; the secret stays under the new name in {}: move it back by hand",
+                            stuck.join(", ")
+                        );
+                    }
+                    return Err(error);
+                }
+            }
         }
-        Ok(moved)
+        Ok(!moved.is_empty())
     }
 
     fn remove(
@@ -317,8 +336,16 @@ mod tests {
             crate::lock::lock(&self.held).insert(record.key_name.clone());
             Ok(())
         }
-        fn rename(&self, _: &Project, _: &KeyId, _: &str, _: &str) -> Result<bool, StoreError> {
-            Ok(false)
+        fn rename(&self, _: &Project, _: &KeyId, from: &str, to: &str) -> Result<bool, StoreError> {
+            if self.refuses_puts {
+                return Err(StoreError::new("refused"));
+            }
+            let mut held = crate::lock::lock(&self.held);
+            let moved = held.remove(from);
+            if moved {
+                held.insert(to.to_owned());
+            }
+            Ok(moved)
         }
         fn remove(&self, _: &Project, _: &KeyId, name: &str) -> Result<bool, StoreError> {
             if self.refuses_removals {
@@ -428,5 +455,24 @@ mod tests {
             ),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_refused_rename_moves_the_others_back() {
+        let a = Arc::new(Memory::default());
+        crate::lock::lock(&a.held).insert("old".to_owned());
+        let b = Arc::new(Memory {
+            refuses_puts: true,
+            ..Memory::default()
+        });
+        let mut routed = destinations(
+            [("a", a.clone()), ("b", b), ("c", Arc::default())],
+            Arc::default(),
+        );
+        routed.routes[0].key = Some("new".into());
+        let project = record("prod", "new").project;
+        let moved = routed.rename(&project, &KeyId("k-1".into()), "old", "new");
+        assert!(moved.is_err());
+        assert_eq!(holds(&a), ["old"]);
     }
 }
