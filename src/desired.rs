@@ -4,6 +4,7 @@
 //! values (known roles, names of 1 to 80 characters, compiled globs) keeps the plan engine free
 //! of error handling for bad input.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -14,8 +15,31 @@ use crate::model::{KeyId, ProjectId, RoleSet};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Desired {
     pub projects: Vec<DesiredProject>,
-    /// The `[secrets]` table, if the manifest has one.
+    /// The `[secrets]` table, if the manifest has one: the default destination.
     pub secrets: Option<SecretsConfig>,
+}
+
+/// The named destinations of a manifest and which keys go to them (the plan needs none of
+/// this: only the stores do).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Routing {
+    /// The `[stores.NAME]` tables.
+    pub stores: BTreeMap<String, SecretsConfig>,
+    /// Which keys' secrets go to named destinations instead of the default one.
+    pub routes: Vec<SecretRoute>,
+    /// Whether some key may still use the default store: a project without `secrets` that
+    /// has a key without `secrets`, or deletes keys it does not declare.
+    pub default_used: bool,
+}
+
+/// `secrets = ["NAME", ...]` on a project (`key: None`: every key of it without a route of its
+/// own) or on a key (`key`: its name; a route is recorded under each previous name too, so a
+/// rename finds the secret where it went).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRoute {
+    pub project: ProjectSelector,
+    pub key: Option<String>,
+    pub stores: Vec<String>,
 }
 
 /// How a manifest names a project: by id, or by its exact (case-sensitive) name.
@@ -144,16 +168,59 @@ pub enum SecretsConfig {
     /// The OS keyring. Entries are named by `entry`, with `{project}`, `{project_id}` and
     /// `{key}` filled in.
     Keyring { service: String, entry: String },
-    /// A JSON (or dotenv) file, written atomically with mode 0600.
-    File { path: PathBuf, format: FileFormat },
-    /// A command run once per new secret, with the secret on stdin only. `{project}`,
-    /// `{project_id}` and `{key}` are filled in in its arguments.
-    Command { command: Vec<String> },
+    /// A JSON (or dotenv) file, written atomically with mode 0600. `prefix` starts every
+    /// dotenv variable (`KEYPLAN_` by default).
+    File {
+        path: PathBuf,
+        format: FileFormat,
+        #[serde(default = "default_dotenv_prefix")]
+        prefix: String,
+    },
+    /// Commands run once per new secret (the secret on stdin only), renamed or deleted key.
+    Command(CommandConfig),
+}
+
+fn default_dotenv_prefix() -> String {
+    SecretsConfig::DEFAULT_DOTENV_PREFIX.to_owned()
+}
+
+/// A command store's table. Placeholders are filled in in every argument and `env` value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandConfig {
+    /// Stores a new secret, given on its stdin.
+    pub command: Vec<String>,
+    /// Follows a rename (`{old_key}` is the old name); none: renames are not followed.
+    #[serde(default)]
+    pub rename_command: Option<Vec<String>>,
+    /// Follows a delete (or the old key of a replace); none: deletes are not followed.
+    #[serde(default)]
+    pub delete_command: Option<Vec<String>>,
+    /// Added to the commands' environment (which holds no Pinecone credential).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 impl SecretsConfig {
     pub const DEFAULT_KEYRING_SERVICE: &'static str = "keyplan";
     pub const DEFAULT_KEYRING_ENTRY: &'static str = "{project}/{key}";
+    pub const DEFAULT_DOTENV_PREFIX: &'static str = "KEYPLAN_";
+
+    /// A command store running `command` alone (no lifecycle commands, no extra environment).
+    pub fn command(command: Vec<String>) -> Self {
+        SecretsConfig::Command(CommandConfig {
+            command,
+            ..CommandConfig::default()
+        })
+    }
+
+    /// A file store with the default dotenv prefix.
+    pub fn file(path: PathBuf, format: FileFormat) -> Self {
+        SecretsConfig::File {
+            path,
+            format,
+            prefix: default_dotenv_prefix(),
+        }
+    }
 
     /// The default store: the OS keyring, service `keyplan`, entry `<project>/<key>`.
     pub fn default_keyring() -> Self {

@@ -68,6 +68,9 @@ impl<'a, A: AdminApi> Run<'a, A> {
             let moving = self
                 .store_rename(&change.project, &before.id, &before.name, &after.name)
                 .await;
+            let blind = self
+                .note_unfollowed_rename(&mut work, &change.project, &before.name, &after.name)
+                .await;
             match moving {
                 Ok(true) => {
                     moved = true;
@@ -80,9 +83,10 @@ impl<'a, A: AdminApi> Run<'a, A> {
                         ),
                     );
                 }
-                Ok(false) => {
+                Ok(false) if !blind => {
                     work.note("no stored secret to move (keyplan did not create this key)");
                 }
+                Ok(false) => {}
                 Err(error) => {
                     return self.fail(
                         work,
@@ -300,8 +304,15 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 );
             }
         }
-        self.remove_secret(&mut work, &change.project, &before.id, &old_names(change))
-            .await;
+        let successor = change.after().map(|after| after.name.as_str());
+        self.remove_secret(
+            &mut work,
+            &change.project,
+            &before.id,
+            &old_names(change),
+            successor,
+        )
+        .await;
         self.done(work)
     }
 
@@ -348,8 +359,14 @@ impl<'a, A: AdminApi> Run<'a, A> {
                 return self.fail(work, format!("failed to delete key {}: {error}", before.id));
             }
         }
-        self.remove_secret(&mut work, &change.project, &before.id, &old_names(change))
-            .await;
+        self.remove_secret(
+            &mut work,
+            &change.project,
+            &before.id,
+            &old_names(change),
+            None,
+        )
+        .await;
         self.done(work)
     }
 }

@@ -253,7 +253,10 @@ impl<'a, A: AdminApi> Run<'a, A> {
             Ok(()) => {
                 self.progress(
                     index,
-                    format!("stored its secret in {}", self.store.describe()),
+                    format!(
+                        "stored its secret in {}",
+                        self.store.location(project, name)
+                    ),
                 );
                 self.name_new(work, project, created, name).await
             }

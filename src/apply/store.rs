@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use crate::live::AdminApi;
 use crate::model::{KeyId, LiveKey, Project, Secret};
-use crate::plan::pending_stem;
+use crate::plan::{pending_stem, retiring_stem};
 use crate::render::words::quoted;
-use crate::secrets::{SecretRecord, SecretStore, StoreError};
+use crate::secrets::{Lifecycle, SecretRecord, SecretStore, StoreError};
 
 use super::{Arc, CLEANUP_GRACE_MS, Run, Work, store_error};
 
@@ -79,39 +79,109 @@ impl<A: AdminApi> Run<'_, A> {
         project: &Project,
         id: &KeyId,
         names: &[String],
+        successor: Option<&str>,
     ) {
         if self.options.keep_deleted_secrets {
             work.note("kept its stored secret (--keep-deleted-secrets)");
             return;
         }
-        let mut removed = false;
-        for name in names {
-            match self.store_remove(project, id, name).await {
-                Ok(true) => removed = true,
-                Ok(false) => {}
-                Err(error) => {
-                    work.note(format!(
-                        "failed to remove its stored secret under {} from {}: {}; remove it by hand",
-                        quoted(name),
-                        self.store.describe(),
-                        store_error(&error)
-                    ));
-                    return;
-                }
-            }
-        }
-        if removed {
-            self.progress(
-                work.outcome.index,
-                format!("removed its stored secret from {}", self.store.describe()),
-            );
-        } else if names.first().is_some_and(|n| pending_stem(n).is_some()) {
-            work.note("no stored secret to remove (its create was interrupted before storing it)");
+        let Some(first) = names.first() else { return };
+        // The name the secret was stored under: a pending or retiring key's declared name.
+        let stored_under = retiring_stem(first)
+            .or_else(|| pending_stem(first))
+            .unwrap_or(first)
+            .to_owned();
+        let removing = {
+            let (project, id, names) = (project.clone(), id.clone(), names.to_vec());
+            let (stored, successor) = (stored_under.clone(), successor.map(str::to_owned));
+            self.on_store_answer(move |store| {
+                let removed =
+                    store.remove_left(&project, &id, &names, &stored, successor.as_deref());
+                let blind = store.cannot_follow(&project, &stored, Lifecycle::Delete);
+                (removed, blind)
+            })
+            .await
+        };
+        let (removed, blind) = match removing {
+            Ok(answer) => answer,
+            Err(error) => (Err(error), Vec::new()),
+        };
+        // A replace's successor took the name over: there is nothing left there to delete.
+        let blind: Vec<String> = if successor == Some(stored_under.as_str()) {
+            Vec::new()
         } else {
-            work.note(
-                "no stored secret to remove (keyplan did not create this key, or it was replaced)",
-            );
+            blind
+        };
+        for destination in &blind {
+            work.note(format!(
+                "{destination} cannot follow deletes: delete the secret of {} there by hand, \
+                 or give that store a delete_command",
+                quoted(&stored_under)
+            ));
         }
+        match removed {
+            Ok(true) => self.progress(
+                work.outcome.index,
+                format!(
+                    "removed its stored secret from {}",
+                    self.store.location(project, &stored_under)
+                ),
+            ),
+            Ok(false) if !blind.is_empty() => {}
+            Ok(false) if pending_stem(first).is_some() => {
+                work.note(
+                    "no stored secret to remove (its create was interrupted before storing it)",
+                );
+            }
+            Ok(false) if successor == Some(stored_under.as_str()) => {
+                work.note("no stored secret to remove (the new key's secret took its place)");
+            }
+            Ok(false) => work.note(
+                "no stored secret to remove (keyplan did not create this key, or it was replaced)",
+            ),
+            Err(error) => work.note(format!(
+                "failed to remove its stored secret under {} from {}: {}; remove it by hand",
+                quoted(&stored_under),
+                self.store.location(project, &stored_under),
+                store_error(&error)
+            )),
+        }
+    }
+
+    /// The destinations of `key_name`'s secret that cannot follow `step` (see
+    /// [`SecretStore::cannot_follow`]).
+    pub(super) async fn follows_not(
+        &self,
+        project: &Project,
+        key_name: &str,
+        step: Lifecycle,
+    ) -> Vec<String> {
+        let (project, name) = (project.clone(), key_name.to_owned());
+        self.on_store_answer(move |store| store.cannot_follow(&project, &name, step))
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Notes each destination that cannot follow the rename of `from` to `to`, with what to
+    /// do there by hand. Whether there was one.
+    pub(super) async fn note_unfollowed_rename(
+        &self,
+        work: &mut Work,
+        project: &Project,
+        from: &str,
+        to: &str,
+    ) -> bool {
+        let blind = self.follows_not(project, to, Lifecycle::Rename).await;
+        for destination in &blind {
+            work.note(format!(
+                "{destination} cannot follow renames: its secret is still under {} there; store \
+                 it under {} there by hand (and delete the old one), or give that store a \
+                 rename_command",
+                quoted(from),
+                quoted(to)
+            ));
+        }
+        !blind.is_empty()
     }
 
     pub(super) async fn remove_quietly(&self, project: &Project, id: &KeyId, name: &str) {
@@ -135,9 +205,18 @@ impl<A: AdminApi> Run<'_, A> {
         F: FnOnce(&dyn SecretStore) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
+        self.on_store_answer(call).await?
+    }
+
+    /// [`Self::on_store`] for a call whose answer is not a `Result` of its own.
+    pub(super) async fn on_store_answer<T, F>(&self, call: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&dyn SecretStore) -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let store = Arc::clone(&self.store);
         match tokio::task::spawn_blocking(move || call(store.as_ref())).await {
-            Ok(result) => result,
+            Ok(result) => Ok(result),
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             Err(_) => Err(StoreError::new(
                 "the secret store call was cancelled: keyplan is shutting down",

@@ -299,19 +299,19 @@ pub fn open_store(
     manifest: &Manifest,
     overrides: &StoreArgs,
 ) -> Result<std::sync::Arc<dyn SecretStore>, CommandError> {
-    Ok(crate::secrets::open(&store_config(manifest, overrides))?.into())
+    let default = store_config(manifest, overrides);
+    Ok(crate::secrets::open_destinations(&manifest.routing, &default)?.into())
 }
 
 /// The store configuration in force.
 pub fn store_config(manifest: &Manifest, overrides: &StoreArgs) -> SecretsConfig {
     match (&overrides.secrets_file, &manifest.desired.secrets) {
-        (Some(path), existing) => SecretsConfig::File {
+        (Some(path), Some(SecretsConfig::File { format, prefix, .. })) => SecretsConfig::File {
             path: path.clone(),
-            format: match existing {
-                Some(SecretsConfig::File { format, .. }) => *format,
-                _ => crate::desired::FileFormat::Json,
-            },
+            format: *format,
+            prefix: prefix.clone(),
         },
+        (Some(path), _) => SecretsConfig::file(path.clone(), crate::desired::FileFormat::Json),
         (None, Some(config)) => config.clone(),
         (None, None) => SecretsConfig::default_keyring(),
     }
@@ -360,4 +360,34 @@ pub fn held_to_settle(
         }
     }
     held
+}
+
+/// Warns, for each planned rename or delete (or replace under a new name), about every secret
+/// destination of that key that cannot follow it, and says what to do there by hand.
+pub fn warn_unfollowed(ui: &super::ui::Ui, store: &dyn SecretStore, plan: &crate::plan::Plan) {
+    use crate::plan::Action;
+    use crate::secrets::Lifecycle;
+    for change in &plan.changes {
+        let Some(before) = change.before() else {
+            continue;
+        };
+        if crate::plan::is_in_flight_name(&before.name) {
+            continue;
+        }
+        let after = change.after().map(|a| a.name.as_str());
+        let (step, asked) = match (change.action(), after) {
+            (Action::Update, Some(to)) if to != before.name => (Lifecycle::Rename, to),
+            (Action::Replace, Some(to)) if to != before.name => (Lifecycle::Delete, &*before.name),
+            (Action::Delete, _) => (Lifecycle::Delete, &*before.name),
+            _ => continue,
+        };
+        for destination in store.cannot_follow(&change.project, asked, step) {
+            ui.warn(&crate::render::words::cannot_follow(
+                step == Lifecycle::Rename,
+                &before.name,
+                asked,
+                &destination,
+            ));
+        }
+    }
 }

@@ -118,6 +118,9 @@ pub async fn make_plan<'m, A: AdminApi>(
             .unwrap_or_default(),
     };
     let plan = crate::plan::compute_plan(&observed.desired, &observed.live, &options)?;
+    if let Some(store) = store {
+        super::context::warn_unfollowed(ui, store, &plan);
+    }
     Ok((observed, plan))
 }
 

@@ -10,6 +10,7 @@ mod diagnostic;
 mod duration;
 mod import;
 mod schema;
+mod schema_stores;
 pub(crate) mod suggest;
 mod validate;
 
@@ -20,7 +21,7 @@ pub use diagnostic::{Diagnostic, Diagnostics};
 pub use import::render_manifest;
 pub use schema::json_schema;
 
-use crate::desired::Desired;
+use crate::desired::{Desired, Routing};
 
 /// The manifest file keyplan reads when no `-f/--file` is given.
 pub const DEFAULT_PATH: &str = "keyplan.toml";
@@ -29,6 +30,8 @@ pub const DEFAULT_PATH: &str = "keyplan.toml";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
     pub desired: Desired,
+    /// The `[stores.NAME]` tables and the `secrets` lists choosing them.
+    pub routing: Routing,
     /// The manifest's path as the user gave it, for messages.
     pub path: PathBuf,
     /// SHA-256 of the text that was validated (hex).
@@ -101,10 +104,11 @@ pub fn parse(source: &str, path: &Path) -> Result<Manifest, ManifestError> {
     let mut diagnostics = Diagnostics::default();
     if errors.is_empty() {
         match validate::check(source, path, root.get_ref()) {
-            Ok((desired, mut warnings)) => {
+            Ok(((desired, routing), mut warnings)) => {
                 warnings.sort_by_key(|item| (item.span.start, item.span.end));
                 return Ok(Manifest {
                     desired,
+                    routing,
                     path: path.to_path_buf(),
                     sha256: format!("{:x}", sha2::Sha256::digest(source.as_bytes())),
                     warnings,

@@ -23,7 +23,7 @@ pub fn json_schema() -> Value {
         "minLength": 1,
         "maxLength": MAX_KEY_NAME_CHARS,
     });
-    let schema = json!({
+    let mut schema = json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "keyplan manifest",
         "description": "Pinecone API keys as code: the keys each project should hold. Reference: docs/manifest.md.",
@@ -56,7 +56,7 @@ pub fn json_schema() -> Value {
             "placeholder_template": {
                 "type": "string",
                 "minLength": 1,
-                "description": "Text with placeholders {project}, {project_id} and {key}.",
+                "description": "Text with placeholders {project}, {project_id} and {key}, each optionally transformed: {key:upper_snake}, {key:lower_snake}, {key:kebab}.",
             },
             "secrets": {
                 "description": "Where keyplan stores the secret of each key it creates. Default: the OS keyring, service \"keyplan\", entry \"{project}/{key}\".",
@@ -79,7 +79,7 @@ pub fn json_schema() -> Value {
                         "description": "keyring only: the entry name; placeholders {project}, {project_id}, {key}; must contain {key}. Default \"{project}/{key}\".",
                         "type": "string",
                         "minLength": 1,
-                        "pattern": "\\{key\\}",
+                        "pattern": "\\{key(:[a-z_]+)?\\}",
                         "default": "{project}/{key}",
                     },
                     "path": {
@@ -207,6 +207,7 @@ pub fn json_schema() -> Value {
             },
         },
     });
+    super::schema_stores::add(&mut schema);
     debug_assert!(
         fields_match(&schema),
         "schema and validator disagree on fields"

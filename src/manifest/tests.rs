@@ -148,10 +148,10 @@ fn a_secrets_file_is_relative_to_the_manifest() {
     let manifest = parse(source, Path::new("deploy/keyplan.toml")).unwrap();
     assert_eq!(
         manifest.desired.secrets,
-        Some(SecretsConfig::File {
-            path: PathBuf::from("deploy/out/secrets.env"),
-            format: FileFormat::Dotenv,
-        })
+        Some(SecretsConfig::file(
+            PathBuf::from("deploy/out/secrets.env"),
+            FileFormat::Dotenv,
+        ))
     );
     let manifest = parse(source, Path::new("keyplan.toml")).unwrap();
     let Some(SecretsConfig::File { path, .. }) = manifest.desired.secrets else {
@@ -160,7 +160,7 @@ fn a_secrets_file_is_relative_to_the_manifest() {
     assert_eq!(path, PathBuf::from("out/secrets.env"));
     let absolute = source.replace("out/secrets.env", "/var/lib/keyplan/secrets.json");
     let manifest = parse(&absolute, Path::new("deploy/keyplan.toml")).unwrap();
-    let Some(SecretsConfig::File { path, format }) = manifest.desired.secrets else {
+    let Some(SecretsConfig::File { path, format, .. }) = manifest.desired.secrets else {
         panic!("expected a file store");
     };
     assert_eq!(
@@ -179,8 +179,8 @@ fn a_command_store_keeps_its_arguments() {
     );
     assert_eq!(
         desired.secrets,
-        Some(SecretsConfig::Command {
-            command: [
+        Some(SecretsConfig::command(
+            [
                 "gh",
                 "secret",
                 "set",
@@ -190,13 +190,13 @@ fn a_command_store_keeps_its_arguments() {
             ]
             .map(String::from)
             .to_vec()
-        })
+        ))
     );
     // Shell variables and braces around anything but a bare word pass through.
     let shell = ok(
         "[secrets]\nstore = \"command\"\ncommand = [\"sh\", \"-c\", \"read -r s; vault kv put kv/{project}/{key} v=\\\"${s}\\\" {a: 1} {\"]\n[[project]]\nname = \"p\"\n",
     );
-    assert!(matches!(shell.secrets, Some(SecretsConfig::Command { .. })));
+    assert!(matches!(shell.secrets, Some(SecretsConfig::Command(_))));
     assert_eq!(
         messages(
             "[secrets]\nstore = \"command\"\ncommand = [\"x\", \"{keys}\", \"{Project}\"]\n[[project]]\nname = \"p\"\n"
@@ -514,5 +514,44 @@ fn unknown_roles_need_the_top_level_flag() {
     assert!(
         typed.iter().any(|m| m.contains("allow_unknown_roles")),
         "{typed:?}"
+    );
+}
+
+#[test]
+fn secrets_lists_route_keys_under_every_name_they_had() {
+    let source = "[stores.gh]\nstore = \"command\"\ncommand = [\"gh\", \"{key:upper_snake}\"]\n\
+                  [stores.vault]\nstore = \"file\"\npath = \"v.json\"\n\
+                  [[project]]\nname = \"p\"\nsecrets = [\"vault\"]\n\
+                  [[project.key]]\nname = \"k\"\nprevious_names = [\"old\"]\nroles = [\"ProjectViewer\"]\nsecrets = [\"gh\", \"vault\"]\n";
+    let manifest = parse(source, Path::new("keyplan.toml")).unwrap();
+    let routing = &manifest.routing;
+    assert_eq!(routing.stores.keys().collect::<Vec<_>>(), ["gh", "vault"]);
+    let routes: Vec<(Option<&str>, Vec<&str>)> = routing
+        .routes
+        .iter()
+        .map(|r| {
+            (
+                r.key.as_deref(),
+                r.stores.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            (None, vec!["vault"]),
+            (Some("k"), vec!["gh", "vault"]),
+            (Some("old"), vec!["gh", "vault"]),
+        ]
+    );
+    // Every key of the one project is routed: the default store is not needed.
+    assert!(!routing.default_used);
+    let unrouted = source.replace("secrets = [\"vault\"]\n", "");
+    let unrouted = unrouted.replace("secrets = [\"gh\", \"vault\"]\n", "");
+    assert!(
+        parse(&unrouted, Path::new("keyplan.toml"))
+            .unwrap()
+            .routing
+            .default_used
     );
 }

@@ -594,3 +594,23 @@ impl fmt::Display for PlanError {
         Ok(())
     }
 }
+
+/// The warning for a planned rename or delete that a secret destination cannot carry out
+/// itself (a command store without `rename_command` or `delete_command`): what to do by hand.
+pub fn cannot_follow(renaming: bool, key: &str, to: &str, destination: &str) -> String {
+    if renaming {
+        format!(
+            "{destination} cannot follow renames: after apply, the secret of {} is still under \
+             that name there; store it under {} there by hand (and delete the old one), or give \
+             that store a rename_command",
+            quoted(key),
+            quoted(to)
+        )
+    } else {
+        format!(
+            "{destination} cannot follow deletes: after apply, delete the secret of {} there by \
+             hand, or give that store a delete_command",
+            quoted(key)
+        )
+    }
+}

@@ -10,11 +10,14 @@ use crate::model::{KeyId, Project, Secret};
 mod command;
 mod file;
 mod keyring;
+mod routed;
+pub mod template;
 
 pub use command::CommandStore;
 pub use file::FileStore;
-pub use file::dotenv_name;
+pub use file::{dotenv_name, dotenv_name_with};
 pub use keyring::{KeyringLayout, KeyringStore, platform_store};
+pub use routed::{Destinations, open_destinations};
 
 /// Who a secret belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +50,13 @@ impl StoreError {
         self.hint = Some(hint.into());
         self
     }
+}
+
+/// A step of a key's life after its creation that a store may have to follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Rename,
+    Delete,
 }
 
 /// A place that keeps secrets.
@@ -85,6 +95,28 @@ pub trait SecretStore: Send + Sync {
     fn remove(&self, project: &Project, key_id: &KeyId, key_name: &str)
     -> Result<bool, StoreError>;
 
+    /// Removes what a deleted or replaced key `key_id` left: its secret may be under any of
+    /// `names` (its live name, the name it was stored under, its successor's name);
+    /// `stored_under` is the name its secret was stored under, `successor` the name a replacing
+    /// key's secret now holds (a replace). A store that records key ids removes only that
+    /// key's records under each name; a write-only store removes by name, so it leaves a name
+    /// its successor took over alone.
+    fn remove_left(
+        &self,
+        project: &Project,
+        key_id: &KeyId,
+        names: &[String],
+        stored_under: &str,
+        successor: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let _ = (stored_under, successor);
+        let mut removed = false;
+        for name in names {
+            removed |= self.remove(project, key_id, name)?;
+        }
+        Ok(removed)
+    }
+
     /// The key id whose secret is stored under (project, key name); `None` when there is none
     /// or the store cannot be read back (a command store).
     fn held_key_id(&self, project: &Project, key_name: &str) -> Result<Option<KeyId>, StoreError>;
@@ -107,6 +139,14 @@ pub trait SecretStore: Send + Sync {
     fn known_projects(&self) -> Result<Option<Vec<Project>>, StoreError> {
         Ok(None)
     }
+
+    /// The destinations of `key_name`'s secret that cannot follow `step` (a command store
+    /// without a `rename_command` or `delete_command`), by description: apply tells the user
+    /// to do that step there by hand. Empty when every destination follows.
+    fn cannot_follow(&self, project: &Project, key_name: &str, step: Lifecycle) -> Vec<String> {
+        let _ = (project, key_name, step);
+        Vec::new()
+    }
 }
 
 /// Opens the store a `[secrets]` table describes.
@@ -118,34 +158,19 @@ pub fn open(config: &SecretsConfig) -> Result<Box<dyn SecretStore>, StoreError> 
         SecretsConfig::Keyring { service, entry } => {
             Box::new(KeyringStore::new(service.clone(), entry.clone())?)
         }
-        SecretsConfig::File { path, format } => Box::new(FileStore::new(path.clone(), *format)),
-        SecretsConfig::Command { command } => Box::new(CommandStore::new(command.clone())?),
+        SecretsConfig::File {
+            path,
+            format,
+            prefix,
+        } => Box::new(FileStore::new(path.clone(), *format).with_prefix(prefix.clone())),
+        SecretsConfig::Command(config) => Box::new(CommandStore::from_config(config)?),
     })
 }
 
-/// Fills `{project}` (the project's name), `{project_id}` and `{key}` (the key's name) into a
-/// template, in one pass, so a name that itself contains `{key}` is never expanded again.
-/// Other text, including unknown `{...}`, is kept as written.
+/// Fills the placeholders of an entry template (`{project}`, `{project_id}`, `{key}`, with
+/// their transforms) in one pass; see [`template::expand`].
 pub fn entry_name(template: &str, project: &Project, key_name: &str) -> String {
-    let mut out = String::with_capacity(template.len() + key_name.len() + project.name.len());
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let tail = &rest[open..];
-        let (value, len) = if tail.starts_with("{project_id}") {
-            (project.id.as_str(), "{project_id}".len())
-        } else if tail.starts_with("{project}") {
-            (project.name.as_str(), "{project}".len())
-        } else if tail.starts_with("{key}") {
-            (key_name, "{key}".len())
-        } else {
-            ("{", 1)
-        };
-        out.push_str(value);
-        rest = &tail[len..];
-    }
-    out.push_str(rest);
-    out
+    template::expand(template, &template::Values::new(project, key_name))
 }
 
 #[cfg(test)]

@@ -84,10 +84,10 @@ fn the_example_manifest_parses() {
     let desired = &manifest.desired;
     assert_eq!(
         desired.secrets,
-        Some(SecretsConfig::File {
-            path: PathBuf::from("examples/secrets.json"),
-            format: FileFormat::Json,
-        })
+        Some(SecretsConfig::file(
+            PathBuf::from("examples/secrets.json"),
+            FileFormat::Json
+        ))
     );
     let selectors: Vec<_> = desired
         .projects

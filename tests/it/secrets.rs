@@ -16,11 +16,7 @@ use crate::common::test_name;
 use crate::support_stores::{project, record};
 
 fn file_store(path: &Path, format: FileFormat) -> Box<dyn SecretStore> {
-    secrets::open(&SecretsConfig::File {
-        path: path.to_owned(),
-        format,
-    })
-    .unwrap()
+    secrets::open(&SecretsConfig::file(path.to_owned(), format)).unwrap()
 }
 
 /// A JSON file store at `secrets.json` in a fresh directory, which lives as long as the
@@ -778,7 +774,7 @@ fn a_dotenv_file_with_a_broken_record_is_refused() {
 /// Stores `secret` for key `ci` (`k-1`) of project `prod` (`p-1`) with a command store running
 /// `command`.
 fn put_by_command(command: Vec<String>, secret: &str) -> Result<(), StoreError> {
-    secrets::open(&SecretsConfig::Command { command })
+    secrets::open(&SecretsConfig::command(command))
         .unwrap()
         .put(
             &record(&project("p-1", "prod"), "k-1", "ci"),
@@ -824,9 +820,10 @@ fn commands_run_one_at_a_time() {
     )
     .unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    let store = secrets::open(&SecretsConfig::Command {
-        command: vec![script.display().to_string(), "{key}".into()],
-    })
+    let store = secrets::open(&SecretsConfig::command(vec![
+        script.display().to_string(),
+        "{key}".into(),
+    ]))
     .unwrap();
     let prod = project("p-1", "prod");
     std::thread::scope(|scope| {
@@ -863,15 +860,13 @@ fn commands_run_one_at_a_time() {
 fn the_command_gets_the_secret_on_stdin_only() {
     let dir = tempfile::tempdir().unwrap();
     let script = recording_script(dir.path(), 0);
-    let store = secrets::open(&SecretsConfig::Command {
-        command: vec![
-            script.display().to_string(),
-            "set".into(),
-            "{key}".into(),
-            "--project={project}".into(),
-            "{project_id}".into(),
-        ],
-    })
+    let store = secrets::open(&SecretsConfig::command(vec![
+        script.display().to_string(),
+        "set".into(),
+        "{key}".into(),
+        "--project={project}".into(),
+        "{project_id}".into(),
+    ]))
     .unwrap();
     store.probe().unwrap();
     let secret = "pcsk_command_secret_3141";
@@ -1016,9 +1011,11 @@ fn a_failing_commands_cut_split_or_wrapped_echo_of_the_secret_is_redacted() {
 #[test]
 fn a_command_that_never_reads_stdin_still_finishes() {
     // A big secret and a child that ignores stdin: no deadlock, its status decides.
-    let store = secrets::open(&SecretsConfig::Command {
-        command: vec!["sh".into(), "-c".into(), "exit 0".into()],
-    })
+    let store = secrets::open(&SecretsConfig::command(vec![
+        "sh".into(),
+        "-c".into(),
+        "exit 0".into(),
+    ]))
     .unwrap();
     let big = "x".repeat(1 << 20);
     store
@@ -1030,9 +1027,9 @@ fn a_command_that_never_reads_stdin_still_finishes() {
 fn a_missing_command_fails_the_probe_without_running_anything() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("ran");
-    let store = secrets::open(&SecretsConfig::Command {
-        command: vec!["keyplan-test-no-such-program".into()],
-    })
+    let store = secrets::open(&SecretsConfig::command(vec![
+        "keyplan-test-no-such-program".into(),
+    ]))
     .unwrap();
     let error = store.probe().unwrap_err();
     assert!(error.message.contains("not found"), "{error}");
@@ -1044,10 +1041,7 @@ fn a_missing_command_fails_the_probe_without_running_anything() {
     )
     .unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    let store = secrets::open(&SecretsConfig::Command {
-        command: vec![script.display().to_string()],
-    })
-    .unwrap();
+    let store = secrets::open(&SecretsConfig::command(vec![script.display().to_string()])).unwrap();
     store.probe().unwrap();
     assert!(!marker.exists());
     // Not executable: refused.

@@ -37,6 +37,16 @@ pub(super) struct Checker<'a> {
     pub(super) key_ids: BTreeMap<String, usize>,
     /// The top level's `allow_unknown_roles = true`: roles outside the six are sent as declared.
     pub(super) allow_unknown_roles: bool,
+    /// The `[stores.NAME]` names declared, for checking `secrets` lists.
+    pub(super) store_names: Vec<String>,
+    /// The `secrets` of the keys of the project being read.
+    pub(super) key_routes: super::routes::KeyRoutes,
+    /// Every `secrets` route read so far.
+    pub(super) routes: Vec<crate::desired::SecretRoute>,
+    /// Whether some key may use the default store (see `Routing::default_used`).
+    pub(super) default_used: bool,
+    /// The named stores and routes, once the document is read.
+    pub(super) routing: crate::desired::Routing,
 }
 
 /// A table's known fields, looked up by name (unknown ones were reported on the way in).
@@ -81,6 +91,11 @@ impl<'a> Checker<'a> {
             warnings: Vec::new(),
             key_ids: BTreeMap::new(),
             allow_unknown_roles: false,
+            store_names: Vec::new(),
+            key_routes: super::routes::KeyRoutes::default(),
+            routes: Vec::new(),
+            default_used: false,
+            routing: crate::desired::Routing::default(),
         }
     }
 

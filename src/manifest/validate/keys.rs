@@ -20,6 +20,7 @@ pub(crate) const KEY_FIELDS: &[&str] = &[
     "protected",
     "role_change",
     "rotate_after",
+    "secrets",
 ];
 
 /// A declared key, kept with its positions for the checks across keys.
@@ -125,6 +126,8 @@ impl Checker<'_> {
                 );
             self.report(diagnostic);
         }
+
+        self.key_secrets(fields.get("secrets"), name.as_ref(), &previous_names);
 
         let seen = SeenKey {
             name: name.clone(),

@@ -12,6 +12,7 @@
 mod checker;
 mod keys;
 mod projects;
+mod routes;
 mod secrets;
 
 use std::path::Path;
@@ -19,14 +20,17 @@ use std::path::Path;
 use toml::de::DeTable;
 
 use super::diagnostic::Diagnostic;
-use crate::desired::{Desired, ProjectSelector};
+use crate::desired::{Desired, ProjectSelector, Routing};
 use checker::Checker;
 
 pub(crate) use keys::{KEY_FIELDS, declarable_role};
 pub(crate) use projects::PROJECT_FIELDS;
 pub(crate) use secrets::{SECRETS_FIELDS, STORES};
 
-pub(crate) const ROOT_FIELDS: &[&str] = &["allow_unknown_roles", "secrets", "project"];
+pub(crate) const ROOT_FIELDS: &[&str] = &["allow_unknown_roles", "secrets", "stores", "project"];
+
+/// What a valid manifest means: the desired keys, and where their secrets go.
+pub(crate) type Checked = (Desired, Routing);
 
 /// Checks the document and builds the desired state with the warnings found; `Err` holds
 /// every problem found.
@@ -34,10 +38,11 @@ pub(crate) fn check(
     source: &str,
     path: &Path,
     root: &DeTable<'_>,
-) -> Result<(Desired, Vec<Diagnostic>), Vec<Diagnostic>> {
+) -> Result<(Checked, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut checker = Checker::new(source, path);
     let desired = checker.document(root);
-    checker.finish(desired)
+    let routing = std::mem::take(&mut checker.routing);
+    checker.finish((desired, routing))
 }
 
 impl Checker<'_> {
@@ -50,6 +55,11 @@ impl Checker<'_> {
             .and_then(|value| self.bool("allow_unknown_roles", value))
             .unwrap_or(false);
         let secrets = fields.get("secrets").and_then(|value| self.secrets(value));
+        // Before the projects: their `secrets` lists name these stores.
+        let stores = fields
+            .get("stores")
+            .map(|value| self.stores(value))
+            .unwrap_or_default();
         let mut projects = Vec::new();
         match fields.get("project") {
             Some(value) => {
@@ -90,6 +100,11 @@ impl Checker<'_> {
             }
             None => {}
         }
+        self.routing = Routing {
+            stores,
+            routes: std::mem::take(&mut self.routes),
+            default_used: self.default_used,
+        };
         Desired { projects, secrets }
     }
 }

@@ -11,7 +11,7 @@ use super::keys::SeenKey;
 use crate::desired::{DesiredProject, KeyGlob, ProjectSelector, UnmanagedPolicy};
 use crate::model::ProjectId;
 
-pub(crate) const PROJECT_FIELDS: &[&str] = &["name", "id", "unmanaged", "ignore", "key"];
+pub(crate) const PROJECT_FIELDS: &[&str] = &["name", "id", "unmanaged", "ignore", "secrets", "key"];
 
 impl Checker<'_> {
     /// One `[[project]]`, and the span of what selects it (for duplicate-project errors).
@@ -60,6 +60,12 @@ impl Checker<'_> {
                 seen.push(seen_key);
             }
         }
+        let project_stores = fields.get("secrets").and_then(|v| self.secrets_list(v));
+        self.project_routes(
+            selector.as_ref().map(|(s, _)| s),
+            project_stores,
+            unmanaged == UnmanagedPolicy::Delete,
+        );
         let project_label = selector
             .as_ref()
             .map_or_else(|| "this project".to_owned(), |(s, _)| s.to_string());

@@ -27,7 +27,7 @@ impl FileStore {
         };
         let (result, changed) = change(&mut contents)?;
         if changed {
-            let bytes = contents.render(self.format)?;
+            let bytes = contents.render(self.format, &self.prefix)?;
             let metadata = WRITER
                 .write(&self.path, &bytes)
                 .map_err(|e| self.write_error(&e))?;
@@ -148,8 +148,9 @@ impl FileStore {
         if text.trim().is_empty() {
             return Ok(None);
         }
-        let contents =
-            Arc::new(Contents::parse(self.format, text).map_err(|what| self.corrupt(&what))?);
+        let contents = Arc::new(
+            Contents::parse(self.format, text, &self.prefix).map_err(|what| self.corrupt(&what))?,
+        );
         self.parsed.put(stamp, bytes, Arc::clone(&contents));
         Ok(Some(contents))
     }

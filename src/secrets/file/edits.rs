@@ -5,7 +5,7 @@
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use super::FileStore;
-use super::format::{Contents, FileRecord, Item, dotenv_name};
+use super::format::{Contents, FileRecord, Item, dotenv_name_with};
 use crate::desired::FileFormat;
 use crate::model::{KeyId, Project, Secret};
 use crate::secrets::{SecretRecord, StoreError};
@@ -163,9 +163,11 @@ impl FileStore {
         contents.remove_key(&record.project, &record.key_id);
         if self.format == FileFormat::Dotenv {
             // A replace: the new key's secret takes the old key's variable.
-            let name = dotenv_name(&record.project.name, &record.key_name);
+            let name = dotenv_name_with(&self.prefix, &record.project.name, &record.key_name);
             contents.items.retain(|item| match item {
-                Item::Record(r) => dotenv_name(&r.project_name, &r.key_name) != name,
+                Item::Record(r) => {
+                    dotenv_name_with(&self.prefix, &r.project_name, &r.key_name) != name
+                }
                 Item::Verbatim(_) => true,
             });
         }
@@ -195,10 +197,10 @@ impl FileStore {
         if self.format != FileFormat::Dotenv {
             return Ok(());
         }
-        let name = dotenv_name(&project.name, key_name);
+        let name = dotenv_name_with(&self.prefix, &project.name, key_name);
         let clash = contents.records().find(|r| {
             r.key_id != key_id.as_str()
-                && dotenv_name(&r.project_name, &r.key_name) == name
+                && dotenv_name_with(&self.prefix, &r.project_name, &r.key_name) == name
                 && !(replacing && r.project_id == project.id.as_str() && r.key_name == key_name)
         });
         match clash {

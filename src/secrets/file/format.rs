@@ -131,10 +131,10 @@ impl Contents {
 
     /// Parses the file's text; the error says what is wrong with the file, to follow its name.
     /// It never quotes the text, which holds secrets.
-    pub(super) fn parse(format: FileFormat, text: &str) -> Result<Self, String> {
+    pub(super) fn parse(format: FileFormat, text: &str, prefix: &str) -> Result<Self, String> {
         match format {
             FileFormat::Json => Self::parse_json(text),
-            FileFormat::Dotenv => Self::parse_dotenv(text),
+            FileFormat::Dotenv => Self::parse_dotenv(text, prefix),
         }
     }
 
@@ -160,7 +160,7 @@ impl Contents {
         })
     }
 
-    fn parse_dotenv(text: &str) -> Result<Contents, String> {
+    fn parse_dotenv(text: &str, prefix: &str) -> Result<Contents, String> {
         let mut items = Vec::new();
         let mut pending: Option<(DotenvMeta, usize)> = None;
         for (index, line) in text.lines().enumerate() {
@@ -175,7 +175,7 @@ impl Contents {
                     .map_err(|_| format!("has an unreadable keyplan record on line {number}"))?;
                 pending = Some((meta, number));
             } else if let Some((meta, _)) = pending.take() {
-                let expected = dotenv_name(&meta.project_name, &meta.key_name);
+                let expected = dotenv_name_with(prefix, &meta.project_name, &meta.key_name);
                 let value = line
                     .split_once('=')
                     .filter(|(name, _)| *name == expected)
@@ -207,8 +207,8 @@ impl Contents {
         })
     }
 
-    /// The file's text in `format`.
-    pub(super) fn render(&self, format: FileFormat) -> Result<Vec<u8>, StoreError> {
+    /// The file's text in `format` (dotenv variables starting with `prefix`).
+    pub(super) fn render(&self, format: FileFormat, prefix: &str) -> Result<Vec<u8>, StoreError> {
         match format {
             FileFormat::Json => {
                 let document = DocumentOut {
@@ -240,7 +240,11 @@ impl Contents {
                             text.push_str(DOTENV_RECORD_PREFIX);
                             text.push_str(&meta);
                             text.push('\n');
-                            text.push_str(&dotenv_name(&record.project_name, &record.key_name));
+                            text.push_str(&dotenv_name_with(
+                                prefix,
+                                &record.project_name,
+                                &record.key_name,
+                            ));
                             text.push('=');
                             text.push_str(&record.value);
                         }
@@ -253,9 +257,18 @@ impl Contents {
     }
 }
 
-/// The dotenv variable of a key: `KEYPLAN_<PROJECT>_<KEY>`, upper-cased, every character other
-/// than an ASCII letter or digit turned into `_`.
+/// The dotenv variable of a key with the default prefix: `KEYPLAN_<PROJECT>_<KEY>`.
 pub fn dotenv_name(project_name: &str, key_name: &str) -> String {
+    dotenv_name_with(
+        crate::desired::SecretsConfig::DEFAULT_DOTENV_PREFIX,
+        project_name,
+        key_name,
+    )
+}
+
+/// The dotenv variable of a key: `<prefix><PROJECT>_<KEY>`, names upper-cased, every character
+/// other than an ASCII letter or digit turned into `_`.
+pub fn dotenv_name_with(prefix: &str, project_name: &str, key_name: &str) -> String {
     let clean = |s: &str| -> String {
         s.chars()
             .map(|c| {
@@ -267,7 +280,7 @@ pub fn dotenv_name(project_name: &str, key_name: &str) -> String {
             })
             .collect()
     };
-    format!("KEYPLAN_{}_{}", clean(project_name), clean(key_name))
+    format!("{prefix}{}_{}", clean(project_name), clean(key_name))
 }
 
 #[cfg(test)]
@@ -278,5 +291,7 @@ mod tests {
     fn dotenv_names_are_upper_case_with_underscores() {
         assert_eq!(dotenv_name("prod-eu", "ci.read"), "KEYPLAN_PROD_EU_CI_READ");
         assert_eq!(dotenv_name("Ünï", "a b"), "KEYPLAN__N__A_B");
+        assert_eq!(dotenv_name_with("PC_", "prod", "ci"), "PC_PROD_CI");
+        assert_eq!(dotenv_name_with("", "prod", "ci"), "PROD_CI");
     }
 }

@@ -28,7 +28,7 @@ use crate::model::{KeyId, Project, Secret};
 use cache::ParseCache;
 use edits::{Edit, PutQueue};
 
-pub use format::dotenv_name;
+pub use format::{dotenv_name, dotenv_name_with};
 
 /// Every write of the file: 0600 from the temp file's creation, so that the secrets in it are
 /// never readable by others, not even before the rename.
@@ -40,6 +40,8 @@ const WRITER: AtomicWriter = AtomicWriter::new().mode(0o600);
 pub struct FileStore {
     path: PathBuf,
     format: FileFormat,
+    /// What every dotenv variable starts with.
+    prefix: String,
     puts: Arc<PutQueue>,
     parsed: Arc<ParseCache>,
     swept: Swept,
@@ -65,10 +67,18 @@ impl FileStore {
         FileStore {
             path,
             format,
+            prefix: crate::desired::SecretsConfig::DEFAULT_DOTENV_PREFIX.to_owned(),
             puts: Arc::default(),
             parsed: Arc::default(),
             swept: Swept::default(),
         }
+    }
+
+    /// Starts every dotenv variable with `prefix` instead of `KEYPLAN_`.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
     }
 
     pub fn path(&self) -> &Path {
