@@ -7,7 +7,9 @@
 
 use serde_json::{Value, json};
 
-use super::validate::{KEY_FIELDS, PROJECT_FIELDS, ROOT_FIELDS, SECRETS_FIELDS, STORES};
+use super::validate::{
+    KEY_FIELDS, POLICY_FIELDS, PROJECT_FIELDS, ROOT_FIELDS, SECRETS_FIELDS, STORES,
+};
 use crate::model::{MAX_KEY_NAME_CHARS, Role};
 
 const UUID_PATTERN: &str =
@@ -36,6 +38,11 @@ pub fn json_schema() -> Value {
                 "default": false,
             },
             "secrets": {"$ref": "#/definitions/secrets"},
+            "policy": {
+                "description": "Organisation policy: rules every key of the projects they cover must satisfy (docs/policy.md).",
+                "type": "array",
+                "items": {"$ref": "#/definitions/policy"},
+            },
             "project": {
                 "description": "The projects keyplan manages. Projects not listed are never touched.",
                 "type": "array",
@@ -45,6 +52,7 @@ pub fn json_schema() -> Value {
         },
         "required": ["project"],
         "definitions": {
+            "policy": policy_definition(),
             "role": {
                 "description": "A Pinecone API key role. Others only with allow_unknown_roles = true.",
                 "type": "string",
@@ -214,6 +222,48 @@ pub fn json_schema() -> Value {
     schema
 }
 
+/// One `[[policy]]` rule.
+fn policy_definition() -> Value {
+    json!({
+        "description": "A policy rule: checks on every key of the projects it covers (at least one of forbid_roles, max_age, name_pattern, max_keys).",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "projects": {
+                "description": "Globs on project names (*, ?, [abc], {a,b}); default: every project.",
+                "type": "array",
+                "items": {"type": "string"},
+            },
+            "forbid_roles": {
+                "description": "Roles no key may hold.",
+                "type": "array",
+                "items": {"$ref": "#/definitions/role"},
+            },
+            "max_age": {
+                "description": "The oldest a live key may be; declared keys need rotate_after no longer than this. Like \"90d\".",
+                "type": "string",
+                "pattern": DURATION_PATTERN,
+            },
+            "name_pattern": {
+                "description": "A regular expression every key name must match, like \"^[a-z][a-z0-9-]*$\".",
+                "type": "string",
+                "format": "regex",
+            },
+            "max_keys": {
+                "description": "The most keys a project may hold.",
+                "type": "integer",
+                "minimum": 1,
+            },
+        },
+        "anyOf": [
+            {"required": ["forbid_roles"]},
+            {"required": ["max_age"]},
+            {"required": ["name_pattern"]},
+            {"required": ["max_keys"]},
+        ],
+    })
+}
+
 /// Whether the schema lists exactly the fields the validator accepts.
 fn fields_match(schema: &Value) -> bool {
     let names = |pointer: &str| -> Vec<String> {
@@ -234,6 +284,7 @@ fn fields_match(schema: &Value) -> bool {
         && names("/definitions/secrets/properties") == sorted(SECRETS_FIELDS)
         && names("/definitions/project/properties") == sorted(PROJECT_FIELDS)
         && names("/definitions/key/properties") == sorted(KEY_FIELDS)
+        && names("/definitions/policy/properties") == sorted(POLICY_FIELDS)
 }
 
 #[cfg(test)]

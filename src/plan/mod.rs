@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{KeyId, KeyRef, LiveKey, Project, ProjectId};
 
+mod audit;
 mod cause;
 mod change;
 pub mod drift;
@@ -19,6 +20,7 @@ mod error;
 mod guard;
 mod names;
 
+pub use audit::{audit, judged_name};
 pub use cause::{Cause, CreateLeftover, NoteKind, PlanNote, RotationDue};
 pub use change::{Action, Change, ChangeKind, KeyAfter, KeyBefore, UnmanagedKey};
 pub use drift::{DriftItem, DriftKind, DriftReport, drift};
@@ -107,4 +109,7 @@ pub struct PlanOptions {
     /// For each (project id, key name), the key id whose secret the store holds, if the store
     /// can tell. Settles duplicates left by interrupted or concurrent applies.
     pub held: BTreeMap<(ProjectId, String), KeyId>,
+    /// The plan is only looked at, never applied (`drift`): `[[policy]]` violations do not
+    /// refuse it, since the caller audits the live keys against the rules itself.
+    pub audit_only: bool,
 }

@@ -19,6 +19,7 @@ mod human;
 mod json;
 mod markdown;
 mod paint;
+mod policy;
 pub mod words;
 
 pub use apply::{
@@ -26,6 +27,7 @@ pub use apply::{
     event_line,
 };
 pub use paint::Paint;
+pub use policy::{violation_detail, violation_fix, violation_line};
 use words::{Causes, quoted, roles_inline, verb};
 
 pub use drift::{drift_human, drift_json, drift_markdown, drift_summary_line};

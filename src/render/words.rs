@@ -485,6 +485,7 @@ impl PlanError {
             PlanError::ReplaceUnknown { target, problem } => {
                 format!("--replace {target}: {}", replace_problem(target, problem))
             }
+            PlanError::Policy { violations } => super::policy::refusal(violations),
             PlanError::Multiple(errors) => format!("{} problems prevent a plan", errors.len()),
         }
     }
@@ -544,6 +545,11 @@ impl PlanError {
             PlanError::ReplaceUnknown { .. } => {
                 "name a declared key that exists live, as PROJECT/KEY with PROJECT the \
                  project's name or id"
+                    .to_owned()
+            }
+            PlanError::Policy { .. } => {
+                "each line says how to fix it; the rules are the manifest's [[policy]] tables \
+                 (docs/policy.md)"
                     .to_owned()
             }
             PlanError::Multiple(_) => return None,

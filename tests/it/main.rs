@@ -20,6 +20,7 @@ mod keyring;
 mod keyring_linux;
 mod manifest;
 mod output;
+mod policy;
 mod quota;
 mod rerun;
 mod roles;

@@ -37,6 +37,8 @@ pub(super) struct Checker<'a> {
     pub(super) key_ids: BTreeMap<String, usize>,
     /// The top level's `allow_unknown_roles = true`: roles outside the six are sent as declared.
     pub(super) allow_unknown_roles: bool,
+    /// The `[[policy]]` rules, read before the projects so their keys are judged as read.
+    pub(super) policies: Vec<crate::desired::PolicyRule>,
 }
 
 /// A table's known fields, looked up by name (unknown ones were reported on the way in).
@@ -81,6 +83,7 @@ impl<'a> Checker<'a> {
             warnings: Vec::new(),
             key_ids: BTreeMap::new(),
             allow_unknown_roles: false,
+            policies: Vec::new(),
         }
     }
 
@@ -104,6 +107,16 @@ impl Checker<'_> {
 
     pub(super) fn report(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
+    }
+
+    /// How many errors were reported so far (to tell whether a section added any).
+    pub(super) fn error_count(&self) -> usize {
+        self.diagnostics.len()
+    }
+
+    /// The source text of `range`, if it is one.
+    pub(super) fn source_text(&self, range: Range<usize>) -> Option<&str> {
+        self.source.get(range)
     }
 
     /// A declared name's characters: a control character or a bidirectional control is an

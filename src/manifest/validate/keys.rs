@@ -243,7 +243,7 @@ impl Checker<'_> {
 
     /// One declared role: one of the six, or, with `allow_unknown_roles = true`, any name that
     /// reads like a role (sent to the API as declared; a near miss of a known role warns).
-    fn role(&mut self, name: &Spanned<String>) -> Option<Role> {
+    pub(super) fn role(&mut self, name: &Spanned<String>) -> Option<Role> {
         let text = name.get_ref();
         if let Ok(role) = text.parse::<Role>() {
             return Some(role);

@@ -11,6 +11,7 @@
 
 mod checker;
 mod keys;
+mod policy;
 mod projects;
 mod secrets;
 
@@ -23,10 +24,11 @@ use crate::desired::{Desired, ProjectSelector};
 use checker::Checker;
 
 pub(crate) use keys::{KEY_FIELDS, declarable_role};
+pub(crate) use policy::POLICY_FIELDS;
 pub(crate) use projects::PROJECT_FIELDS;
 pub(crate) use secrets::{SECRETS_FIELDS, STORES};
 
-pub(crate) const ROOT_FIELDS: &[&str] = &["allow_unknown_roles", "secrets", "project"];
+pub(crate) const ROOT_FIELDS: &[&str] = &["allow_unknown_roles", "secrets", "policy", "project"];
 
 /// Checks the document and builds the desired state with the warnings found; `Err` holds
 /// every problem found.
@@ -50,6 +52,10 @@ impl Checker<'_> {
             .and_then(|value| self.bool("allow_unknown_roles", value))
             .unwrap_or(false);
         let secrets = fields.get("secrets").and_then(|value| self.secrets(value));
+        // Read before the projects: each project's keys are judged against them.
+        if let Some(value) = fields.get("policy") {
+            self.policies = self.policies(value);
+        }
         let mut projects = Vec::new();
         match fields.get("project") {
             Some(value) => {
@@ -90,6 +96,10 @@ impl Checker<'_> {
             }
             None => {}
         }
-        Desired { projects, secrets }
+        Desired {
+            projects,
+            secrets,
+            policies: std::mem::take(&mut self.policies),
+        }
     }
 }

@@ -52,14 +52,24 @@ impl Checker<'_> {
 
         let mut keys = Vec::new();
         let mut seen = Vec::new();
+        let mut key_spans = Vec::new();
         if let Some(value) = fields.get("key") {
             for table in self.tables("project.key", value) {
                 // A key with errors still takes part in the checks across keys.
                 let (key, seen_key) = self.key(table);
+                if let (Some(_), Some(name)) = (&key, &seen_key.name) {
+                    key_spans.push(name.span());
+                }
                 keys.extend(key);
                 seen.push(seen_key);
             }
         }
+        let judged: Vec<_> = keys.iter().zip(key_spans).collect();
+        let project_name = match &selector {
+            Some((ProjectSelector::Name(name), _)) => Some(name.as_str()),
+            _ => None,
+        };
+        self.judge_project(project_name, &header, &judged);
         let project_label = selector
             .as_ref()
             .map_or_else(|| "this project".to_owned(), |(s, _)| s.to_string());
