@@ -10,6 +10,7 @@ pub mod error;
 mod import;
 mod plan;
 mod progress;
+mod report;
 pub mod saved_plan;
 mod secret;
 mod show;
@@ -65,6 +66,7 @@ async fn dispatch(ui: &Ui, cli: Cli) -> CommandResult {
         Command::Apply(args) => apply::run(ui, global, &args).await,
         Command::Show(args) => show::run(ui, &args),
         Command::Drift(args) => drift::run(ui, global, &args).await,
+        Command::Report(args) => report::run(ui, global, &args).await,
         Command::Import(args) => import::run(ui, global, &args).await,
         Command::Schema => {
             let schema = serde_json::to_string_pretty(&crate::manifest::json_schema())

@@ -18,6 +18,7 @@ pub mod drift;
 mod engine;
 mod error;
 mod guard;
+mod inventory;
 mod names;
 
 pub use audit::{audit, judged_name};
@@ -30,6 +31,7 @@ pub use guard::{
     ApprovedPlan, GuardLimits, GuardRefusal, GuardRefused, Override, ProjectDeletes, Share,
     ShareError,
 };
+pub use inventory::{Inventory, InventoryKey, Managed, inventory};
 pub use names::{
     PENDING_SUFFIX, RETIRING_SUFFIX, is_in_flight_name, pending_name, pending_stem, retiring_name,
     retiring_stem,

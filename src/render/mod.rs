@@ -20,6 +20,7 @@ mod json;
 mod markdown;
 mod paint;
 mod policy;
+mod report;
 pub mod words;
 
 pub use apply::{
@@ -28,6 +29,7 @@ pub use apply::{
 };
 pub use paint::Paint;
 pub use policy::{violation_detail, violation_fix, violation_line};
+pub use report::{report_human, report_json, report_markdown, report_summary_line};
 use words::{Causes, quoted, roles_inline, verb};
 
 pub use drift::{drift_human, drift_json, drift_markdown, drift_summary_line};

@@ -22,6 +22,7 @@ mod manifest;
 mod output;
 mod policy;
 mod quota;
+mod report;
 mod rerun;
 mod roles;
 mod secret_get;

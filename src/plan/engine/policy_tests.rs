@@ -10,7 +10,7 @@ use crate::desired::{
 };
 use crate::model::Role::{DataPlaneViewer, ProjectEditor};
 use crate::model::{KeyId, ProjectId, Role, RoleSet};
-use crate::plan::{LiveState, audit};
+use crate::plan::{LiveState, Managed, audit};
 use crate::policy::{Violation, ViolationKind};
 
 fn rule(projects: &[&str]) -> PolicyRule {
@@ -217,5 +217,75 @@ fn the_audit_judges_every_live_key_ignored_ones_included_by_its_declared_name() 
                 }
             ),
         ]
+    );
+}
+
+#[test]
+fn the_inventory_lists_every_live_key_with_its_age_due_date_treatment_and_violations() {
+    let policy = PolicyRule {
+        forbid_roles: RoleSet::from([ProjectEditor]),
+        max_keys: Some(3),
+        ..rule(&[])
+    };
+    let mut query = viewer("query");
+    query.rotate_after = Some(RotateAfter {
+        limit: SignedDuration::from_hours(24 * 30),
+        spelled: "30d".into(),
+    });
+    let desired = manifest(vec![query], &["laptop*"], policy);
+    let live = state(vec![
+        live("k1", "query", DataPlaneViewer, Some("2026-05-01T00:00:00Z")),
+        live(
+            "k2",
+            "laptop-ann",
+            ProjectEditor,
+            Some("2026-05-30T00:00:00Z"),
+        ),
+        live("k3", "query (keyplan: retiring)", DataPlaneViewer, None),
+        live("k4", "adhoc", DataPlaneViewer, None),
+    ]);
+    let now: jiff::Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
+    let report = crate::plan::inventory(&desired, &[prod()], &live, now);
+    let rows: Vec<_> = report
+        .keys
+        .iter()
+        .map(|k| {
+            (
+                k.name.as_str(),
+                k.age_days,
+                k.managed,
+                k.rotation_due.map(|t| t.to_string()),
+                k.violations.len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("adhoc", None, Managed::Unmanaged, None, 0),
+            ("laptop-ann", Some(2), Managed::Ignored, None, 1),
+            (
+                "query",
+                Some(31),
+                Managed::Declared,
+                Some("2026-05-31T00:00:00Z".to_owned()),
+                0
+            ),
+            (
+                "query (keyplan: retiring)",
+                None,
+                Managed::InFlight,
+                None,
+                0
+            ),
+        ]
+    );
+    assert_eq!(
+        report
+            .project_violations
+            .iter()
+            .map(|v| &v.kind)
+            .collect::<Vec<_>>(),
+        [&ViolationKind::TooManyKeys { count: 4, max: 3 }]
     );
 }
