@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use super::validate::{
-    KEY_FIELDS, POLICY_FIELDS, PROJECT_FIELDS, ROOT_FIELDS, SECRETS_FIELDS, STORES,
+    DEFAULTS_FIELDS, KEY_FIELDS, POLICY_FIELDS, PROJECT_FIELDS, ROOT_FIELDS, SECRETS_FIELDS, STORES,
 };
 use crate::model::{MAX_KEY_NAME_CHARS, Role};
 
@@ -38,6 +38,7 @@ pub fn json_schema() -> Value {
                 "default": false,
             },
             "secrets": {"$ref": "#/definitions/secrets"},
+            "defaults": defaults_definition(),
             "policy": {
                 "description": "Organisation policy: rules every key of the projects they cover must satisfy (docs/policy.md).",
                 "type": "array",
@@ -222,6 +223,37 @@ pub fn json_schema() -> Value {
     schema
 }
 
+/// The `[defaults]` table.
+fn defaults_definition() -> Value {
+    json!({
+        "description": "Values every project and key takes unless it sets its own (the own field replaces the default whole). A protected key takes no default rotate_after.",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "unmanaged": {
+                "description": "Default for each project's `unmanaged`.",
+                "type": "string",
+                "enum": ["keep", "delete"],
+            },
+            "ignore": {
+                "description": "Default for each project's `ignore` globs.",
+                "type": "array",
+                "items": {"type": "string"},
+            },
+            "role_change": {
+                "description": "Default for each key's `role_change`.",
+                "type": "string",
+                "enum": ["update", "replace"],
+            },
+            "rotate_after": {
+                "description": "Default for each key's `rotate_after`, like \"90d\".",
+                "type": "string",
+                "pattern": DURATION_PATTERN,
+            },
+        },
+    })
+}
+
 /// One `[[policy]]` rule.
 fn policy_definition() -> Value {
     json!({
@@ -285,6 +317,7 @@ fn fields_match(schema: &Value) -> bool {
         && names("/definitions/project/properties") == sorted(PROJECT_FIELDS)
         && names("/definitions/key/properties") == sorted(KEY_FIELDS)
         && names("/definitions/policy/properties") == sorted(POLICY_FIELDS)
+        && names("/properties/defaults/properties") == sorted(DEFAULTS_FIELDS)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod api_version;
 mod cli;
 mod client;
 mod common;
+mod defaults;
 mod docs;
 mod emulator;
 mod faults;

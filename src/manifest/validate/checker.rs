@@ -39,6 +39,8 @@ pub(super) struct Checker<'a> {
     pub(super) allow_unknown_roles: bool,
     /// The `[[policy]]` rules, read before the projects so their keys are judged as read.
     pub(super) policies: Vec<crate::desired::PolicyRule>,
+    /// The `[defaults]` table, read before the projects and keys that fall back to it.
+    pub(super) defaults: super::defaults::Defaults,
 }
 
 /// A table's known fields, looked up by name (unknown ones were reported on the way in).
@@ -84,6 +86,7 @@ impl<'a> Checker<'a> {
             key_ids: BTreeMap::new(),
             allow_unknown_roles: false,
             policies: Vec::new(),
+            defaults: super::defaults::Defaults::default(),
         }
     }
 

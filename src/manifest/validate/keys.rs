@@ -105,15 +105,14 @@ impl Checker<'_> {
             .and_then(|v| self.bool("protected", v))
             .unwrap_or(false);
         let role_change = match fields.get("role_change") {
-            Some(value) => match self.choice("role_change", value, &["update", "replace"]) {
-                Some("replace") => RoleChange::Replace,
-                _ => RoleChange::Update,
-            },
-            None => RoleChange::Update,
+            Some(value) => self.role_change(value).unwrap_or_default(),
+            None => self.defaults.role_change.unwrap_or_default(),
         };
-        let rotate_after = fields
-            .get("rotate_after")
-            .and_then(|value| self.rotate_after(value));
+        let rotate_after = match fields.get("rotate_after") {
+            Some(value) => self.rotate_after(value),
+            None if protected => None,
+            None => self.defaults.rotate_after.clone(),
+        };
         if protected
             && rotate_after.is_some()
             && let Some(span) = fields.key_span("rotate_after")
@@ -204,7 +203,14 @@ impl Checker<'_> {
         previous_names
     }
 
-    fn rotate_after(&mut self, value: &Value<'_>) -> Option<RotateAfter> {
+    pub(super) fn role_change(&mut self, value: &Value<'_>) -> Option<RoleChange> {
+        match self.choice("role_change", value, &["update", "replace"])? {
+            "replace" => Some(RoleChange::Replace),
+            _ => Some(RoleChange::Update),
+        }
+    }
+
+    pub(super) fn rotate_after(&mut self, value: &Value<'_>) -> Option<RotateAfter> {
         let text = self.string("rotate_after", value)?;
         match parse_duration(text.get_ref()) {
             Ok(limit) => Some(RotateAfter {

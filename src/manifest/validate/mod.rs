@@ -10,6 +10,7 @@
 //! typed reads and reporting they all use. This file checks the top level.
 
 mod checker;
+mod defaults;
 mod keys;
 mod policy;
 mod projects;
@@ -23,12 +24,19 @@ use super::diagnostic::Diagnostic;
 use crate::desired::{Desired, ProjectSelector};
 use checker::Checker;
 
+pub(crate) use defaults::DEFAULTS_FIELDS;
 pub(crate) use keys::{KEY_FIELDS, declarable_role};
 pub(crate) use policy::POLICY_FIELDS;
 pub(crate) use projects::PROJECT_FIELDS;
 pub(crate) use secrets::{SECRETS_FIELDS, STORES};
 
-pub(crate) const ROOT_FIELDS: &[&str] = &["allow_unknown_roles", "secrets", "policy", "project"];
+pub(crate) const ROOT_FIELDS: &[&str] = &[
+    "allow_unknown_roles",
+    "secrets",
+    "defaults",
+    "policy",
+    "project",
+];
 
 /// Checks the document and builds the desired state with the warnings found; `Err` holds
 /// every problem found.
@@ -52,6 +60,10 @@ impl Checker<'_> {
             .and_then(|value| self.bool("allow_unknown_roles", value))
             .unwrap_or(false);
         let secrets = fields.get("secrets").and_then(|value| self.secrets(value));
+        // Read before the projects, which fall back to them.
+        if let Some(value) = fields.get("defaults") {
+            self.defaults = self.defaults(value);
+        }
         // Read before the projects: each project's keys are judged against them.
         if let Some(value) = fields.get("policy") {
             self.policies = self.policies(value);

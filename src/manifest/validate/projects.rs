@@ -38,16 +38,13 @@ impl Checker<'_> {
         let selector = self.selector(&fields, &header, name, id);
 
         let unmanaged = match fields.get("unmanaged") {
-            Some(value) => match self.choice("unmanaged", value, &["keep", "delete"]) {
-                Some("delete") => UnmanagedPolicy::Delete,
-                _ => UnmanagedPolicy::Keep,
-            },
-            None => UnmanagedPolicy::Keep,
+            Some(value) => self.unmanaged(value).unwrap_or_default(),
+            None => self.defaults.unmanaged.unwrap_or_default(),
         };
 
         let (ignore, ignore_spans) = match fields.get("ignore") {
             Some(value) => self.ignore(value),
-            None => (Vec::new(), Vec::new()),
+            None => self.defaults.ignore.clone().unwrap_or_default(),
         };
 
         let mut keys = Vec::new();
@@ -169,8 +166,15 @@ impl Checker<'_> {
         }
     }
 
+    pub(super) fn unmanaged(&mut self, value: &Value<'_>) -> Option<UnmanagedPolicy> {
+        match self.choice("unmanaged", value, &["keep", "delete"])? {
+            "delete" => Some(UnmanagedPolicy::Delete),
+            _ => Some(UnmanagedPolicy::Keep),
+        }
+    }
+
     /// The `ignore` globs, compiled, with their spans.
-    fn ignore(&mut self, value: &Value<'_>) -> (Vec<KeyGlob>, Vec<Range<usize>>) {
+    pub(super) fn ignore(&mut self, value: &Value<'_>) -> (Vec<KeyGlob>, Vec<Range<usize>>) {
         let mut globs = Vec::new();
         let mut spans = Vec::new();
         for pattern in self.string_array("ignore", value).unwrap_or_default() {
