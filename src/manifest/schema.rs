@@ -129,7 +129,7 @@ pub fn json_schema() -> Value {
                 ],
             },
             "project": {
-                "description": "A project, named by exactly one of `name` and `id`.",
+                "description": "A project, named by exactly one of `name` and `id`; or several, by `names` or `ids`, each declaring the same keys.",
                 "type": "object",
                 "additionalProperties": false,
                 "properties": {
@@ -139,9 +139,20 @@ pub fn json_schema() -> Value {
                         "minLength": 1,
                     },
                     "id": {
-                        "description": "The project's id (a UUID).",
+                        "description": "The project's id (a UUID, or ${env:VAR} references).",
                         "type": "string",
-                        "pattern": UUID_PATTERN,
+                    },
+                    "names": {
+                        "description": "Several projects' exact names: the table declares the same keys in each. ${env:VAR} references are filled in from the environment.",
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "string", "minLength": 1},
+                    },
+                    "ids": {
+                        "description": "Several projects' ids: the table declares the same keys in each.",
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "string"},
                     },
                     "unmanaged": {
                         "description": "Live keys the manifest does not declare: \"keep\" (default) reports them, \"delete\" deletes them.",
@@ -165,6 +176,8 @@ pub fn json_schema() -> Value {
                 "oneOf": [
                     {"required": ["name"]},
                     {"required": ["id"]},
+                    {"required": ["names"]},
+                    {"required": ["ids"]},
                 ],
             },
             "key": {

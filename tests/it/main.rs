@@ -13,6 +13,7 @@ mod common;
 mod defaults;
 mod docs;
 mod emulator;
+mod environments;
 mod faults;
 mod hardening_api;
 mod hardening_names;

@@ -11,10 +11,12 @@
 
 mod checker;
 mod defaults;
+mod env;
 mod keys;
 mod policy;
 mod projects;
 mod secrets;
+mod selectors;
 
 use std::path::Path;
 
@@ -73,10 +75,8 @@ impl Checker<'_> {
             Some(value) => {
                 let tables = self.tables("project", value);
                 let mut seen: Vec<(ProjectSelector, usize)> = Vec::new();
-                for table in tables {
-                    let Some((project, selector_span)) = self.project(table) else {
-                        continue;
-                    };
+                let declared: Vec<_> = tables.into_iter().flat_map(|t| self.project(t)).collect();
+                for (project, selector_span) in declared {
                     if let Some((_, line)) = seen.iter().find(|(s, _)| *s == project.selector) {
                         let diagnostic = self
                             .at(

@@ -1,41 +1,29 @@
-//! One `[[project]]` table: what selects the project (`name` or `id`), its policy for keys
+//! One `[[project]]` table: what selects the project (`name`, `id`, `names` or `ids`, in
+//! `selectors.rs`), its policy for keys
 //! the manifest does not declare (`unmanaged`, `ignore`), and its keys, checked together.
 
 use std::ops::Range;
 
-use toml::Spanned;
 use toml::de::DeValue;
 
-use super::checker::{Checker, Fields, Value, quote};
+use super::checker::{Checker, Value, quote};
 use super::keys::SeenKey;
 use crate::desired::{DesiredProject, KeyGlob, ProjectSelector, UnmanagedPolicy};
-use crate::model::ProjectId;
 
-pub(crate) const PROJECT_FIELDS: &[&str] = &["name", "id", "unmanaged", "ignore", "key"];
+pub(crate) const PROJECT_FIELDS: &[&str] =
+    &["name", "id", "names", "ids", "unmanaged", "ignore", "key"];
 
 impl Checker<'_> {
-    /// One `[[project]]`, and the span of what selects it (for duplicate-project errors).
-    pub(super) fn project(&mut self, value: &Value<'_>) -> Option<(DesiredProject, Range<usize>)> {
+    /// The projects one `[[project]]` declares (one, or one per entry of `names` / `ids`),
+    /// each with the span of what selects it (for duplicate-project errors).
+    pub(super) fn project(&mut self, value: &Value<'_>) -> Vec<(DesiredProject, Range<usize>)> {
         let DeValue::Table(table) = value.get_ref() else {
-            return None;
+            return Vec::new();
         };
         let header = value.span();
         let fields = self.fields(table, PROJECT_FIELDS, "[[project]]");
 
-        let name = fields.get("name").and_then(|v| self.string("name", v));
-        let name = name.filter(|name| {
-            if name.get_ref().is_empty() {
-                let diagnostic = self.at(name.span(), "project name is empty");
-                self.report(diagnostic);
-                false
-            } else {
-                self.name_chars("project name", name)
-            }
-        });
-        let id = fields
-            .get("id")
-            .and_then(|v| self.uuid("id", "project id", v));
-        let selector = self.selector(&fields, &header, name, id);
+        let selectors = self.selectors(&fields, &header);
 
         let unmanaged = match fields.get("unmanaged") {
             Some(value) => self.unmanaged(value).unwrap_or_default(),
@@ -62,27 +50,33 @@ impl Checker<'_> {
             }
         }
         let judged: Vec<_> = keys.iter().zip(key_spans).collect();
-        let project_name = match &selector {
-            Some((ProjectSelector::Name(name), _)) => Some(name.as_str()),
-            _ => None,
+        for (selector, _) in &selectors {
+            let name = match selector {
+                ProjectSelector::Name(name) => Some(name.as_str()),
+                ProjectSelector::Id(_) => None,
+            };
+            self.judge_project(name, &header, &judged);
+        }
+        let project_label = match selectors.as_slice() {
+            [(selector, _)] => selector.to_string(),
+            _ => "this project".to_owned(),
         };
-        self.judge_project(project_name, &header, &judged);
-        let project_label = selector
-            .as_ref()
-            .map_or_else(|| "this project".to_owned(), |(s, _)| s.to_string());
         self.across_keys(&seen, &project_label);
         self.ignored_keys(&seen, &ignore, &ignore_spans);
+        self.ids_in_several_projects(&seen, selectors.len());
 
-        let (selector, span) = selector?;
-        Some((
-            DesiredProject {
-                selector,
-                unmanaged,
-                ignore,
-                keys,
-            },
-            span,
-        ))
+        selectors
+            .into_iter()
+            .map(|(selector, span)| {
+                let project = DesiredProject {
+                    selector,
+                    unmanaged,
+                    ignore: ignore.clone(),
+                    keys: keys.clone(),
+                };
+                (project, span)
+            })
+            .collect()
     }
 
     /// A declared key (or a previous name) that an `ignore` glob also matches: keyplan cannot
@@ -118,51 +112,6 @@ impl Checker<'_> {
                     );
                 self.report(diagnostic);
             }
-        }
-    }
-
-    /// Exactly one of `name` and `id`: the selector and the span of its value.
-    fn selector(
-        &mut self,
-        fields: &Fields<'_, '_>,
-        header: &Range<usize>,
-        name: Option<Spanned<String>>,
-        id: Option<Spanned<String>>,
-    ) -> Option<(ProjectSelector, Range<usize>)> {
-        match (&fields.get("name"), &fields.get("id")) {
-            (Some(_), Some(_)) => {
-                let later = fields
-                    .key_span("name")
-                    .into_iter()
-                    .chain(fields.key_span("id"))
-                    .max_by_key(|span| span.start)
-                    .unwrap_or(header.clone());
-                let diagnostic = self
-                    .at(later, "project has both `name` and `id`")
-                    .with_hint(
-                        "keep exactly one: `id` names one project for certain, `name` must match \
-                         exactly one project in the organisation",
-                    );
-                self.report(diagnostic);
-                None
-            }
-            (None, None) if fields.missing("name") && fields.missing("id") => {
-                let diagnostic = self
-                    .at(header.clone(), "project has neither `name` nor `id`")
-                    .with_hint("add name = \"<project name>\" or id = \"<project id>\"");
-                self.report(diagnostic);
-                None
-            }
-            _ => match (name, id) {
-                (Some(name), _) => {
-                    Some((ProjectSelector::Name(name.get_ref().clone()), name.span()))
-                }
-                (_, Some(id)) => Some((
-                    ProjectSelector::Id(ProjectId(id.get_ref().clone())),
-                    id.span(),
-                )),
-                _ => None,
-            },
         }
     }
 
