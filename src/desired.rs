@@ -130,6 +130,9 @@ pub struct DesiredKey {
     pub role_change: RoleChange,
     /// Replace the key once its `created_at` is older than this.
     pub rotate_after: Option<RotateAfter>,
+    /// After a replace, keep the old key under its retiring name this long after the new key's
+    /// `created_at`, so consumers can pick up the new secret.
+    pub rotation_overlap: Option<RotateAfter>,
 }
 
 impl DesiredKey {
@@ -143,6 +146,7 @@ impl DesiredKey {
             protected: false,
             role_change: RoleChange::Update,
             rotate_after: None,
+            rotation_overlap: None,
         }
     }
 }

@@ -220,6 +220,11 @@ pub fn json_schema() -> Value {
                         "enum": ["update", "replace"],
                         "default": "update",
                     },
+                    "rotation_overlap": {
+                        "description": "After a replace, keep the old key under its retiring name this long after the new key's creation, then delete it on the next apply: like \"7d\".",
+                        "type": "string",
+                        "pattern": DURATION_PATTERN,
+                    },
                     "rotate_after": {
                         "description": "Replace the key once it is older than this: a whole number and a unit, m (minutes), h (hours), d (days) or w (weeks), like \"90d\".",
                         "type": "string",
@@ -260,6 +265,11 @@ fn defaults_definition() -> Value {
             },
             "rotate_after": {
                 "description": "Default for each key's `rotate_after`, like \"90d\".",
+                "type": "string",
+                "pattern": DURATION_PATTERN,
+            },
+            "rotation_overlap": {
+                "description": "Default for each key's `rotation_overlap`, like \"7d\".",
                 "type": "string",
                 "pattern": DURATION_PATTERN,
             },

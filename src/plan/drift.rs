@@ -45,7 +45,7 @@ pub struct DriftReport {
     pub missing: Vec<DriftItem>,
     /// Live keys the manifest does not declare (and does not ignore).
     pub unmanaged: Vec<DriftItem>,
-    /// Keys older than their `rotate_after`.
+    /// Keys older than their `rotate_after`, and retiring keys past their `rotation_overlap`.
     pub rotation_due: Vec<DriftItem>,
     /// Keys left by an interrupted replace or create, and duplicates left by an interrupted
     /// or concurrent apply.
@@ -109,10 +109,11 @@ pub fn drift(plan: &Plan) -> DriftReport {
                 },
             ));
         }
+        // A retiring key past its rotation_overlap is an unfinished rotation.
         if change
             .causes
             .iter()
-            .any(|c| matches!(c, Cause::RotationDue(_)))
+            .any(|c| matches!(c, Cause::RotationDue(_) | Cause::OverlapEnded { .. }))
         {
             report.rotation_due.push(pending(change));
         }

@@ -22,6 +22,7 @@ mod keyring;
 mod keyring_linux;
 mod manifest;
 mod output;
+mod overlap;
 mod policy;
 mod quota;
 mod report;

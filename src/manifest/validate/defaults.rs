@@ -1,5 +1,5 @@
 //! `[defaults]`: values every project and key takes unless it sets its own (`unmanaged`,
-//! `ignore`, `role_change`, `rotate_after`). Read before the projects; a project's or key's
+//! `ignore`, `role_change`, `rotate_after`, `rotation_overlap`). Read before the projects; a project's or key's
 //! own field replaces the default whole (an own `ignore` list is not merged with the default
 //! one). A protected key takes no default `rotate_after`: rotation replaces the key, which
 //! protection forbids, and a default must not make every protected key an error.
@@ -11,7 +11,13 @@ use toml::de::DeValue;
 use super::checker::{Checker, Value};
 use crate::desired::{KeyGlob, RoleChange, RotateAfter, UnmanagedPolicy};
 
-pub(crate) const DEFAULTS_FIELDS: &[&str] = &["unmanaged", "ignore", "role_change", "rotate_after"];
+pub(crate) const DEFAULTS_FIELDS: &[&str] = &[
+    "unmanaged",
+    "ignore",
+    "role_change",
+    "rotate_after",
+    "rotation_overlap",
+];
 
 /// The `[defaults]` table, read.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +27,7 @@ pub(super) struct Defaults {
     pub(super) ignore: Option<(Vec<KeyGlob>, Vec<Range<usize>>)>,
     pub(super) role_change: Option<RoleChange>,
     pub(super) rotate_after: Option<RotateAfter>,
+    pub(super) rotation_overlap: Option<RotateAfter>,
 }
 
 impl Checker<'_> {
@@ -42,6 +49,9 @@ impl Checker<'_> {
             rotate_after: fields
                 .get("rotate_after")
                 .and_then(|v| self.rotate_after(v)),
+            rotation_overlap: fields
+                .get("rotation_overlap")
+                .and_then(|v| self.duration("rotation_overlap", v)),
         }
     }
 }

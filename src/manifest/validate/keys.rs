@@ -20,6 +20,7 @@ pub(crate) const KEY_FIELDS: &[&str] = &[
     "protected",
     "role_change",
     "rotate_after",
+    "rotation_overlap",
 ];
 
 /// A declared key, kept with its positions for the checks across keys.
@@ -113,6 +114,10 @@ impl Checker<'_> {
             None if protected => None,
             None => self.defaults.rotate_after.clone(),
         };
+        let rotation_overlap = match fields.get("rotation_overlap") {
+            Some(value) => self.duration("rotation_overlap", value),
+            None => self.defaults.rotation_overlap.clone(),
+        };
         if protected
             && rotate_after.is_some()
             && let Some(span) = fields.key_span("rotate_after")
@@ -142,6 +147,7 @@ impl Checker<'_> {
                 protected,
                 role_change,
                 rotate_after,
+                rotation_overlap,
             }),
             _ => None,
         };
@@ -211,7 +217,12 @@ impl Checker<'_> {
     }
 
     pub(super) fn rotate_after(&mut self, value: &Value<'_>) -> Option<RotateAfter> {
-        let text = self.string("rotate_after", value)?;
+        self.duration("rotate_after", value)
+    }
+
+    /// A duration field (`rotate_after`, `rotation_overlap`), keeping its spelling.
+    pub(super) fn duration(&mut self, field: &str, value: &Value<'_>) -> Option<RotateAfter> {
+        let text = self.string(field, value)?;
         match parse_duration(text.get_ref()) {
             Ok(limit) => Some(RotateAfter {
                 limit,

@@ -34,6 +34,8 @@ mod resolve;
 pub use resolve::resolve_projects;
 
 #[cfg(test)]
+mod overlap_tests;
+#[cfg(test)]
 mod policy_tests;
 #[cfg(test)]
 mod tests;
