@@ -166,6 +166,11 @@ pub fn json_schema() -> Value {
                         "items": {"type": "string"},
                         "default": [],
                     },
+                    "rotation_overlap": {
+                        "description": "Default rotation_overlap for this project's keys (over [defaults]).",
+                        "type": "string",
+                        "pattern": DURATION_PATTERN,
+                    },
                     "key": {
                         "description": "The keys this project should hold.",
                         "type": "array",

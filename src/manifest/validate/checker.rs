@@ -41,6 +41,8 @@ pub(super) struct Checker<'a> {
     pub(super) policies: Vec<crate::desired::PolicyRule>,
     /// The `[defaults]` table, read before the projects and keys that fall back to it.
     pub(super) defaults: super::defaults::Defaults,
+    /// The `rotation_overlap` of the `[[project]]` being read, for its keys that set none.
+    pub(super) project_overlap: Option<crate::desired::RotateAfter>,
 }
 
 /// A table's known fields, looked up by name (unknown ones were reported on the way in).
@@ -87,6 +89,7 @@ impl<'a> Checker<'a> {
             allow_unknown_roles: false,
             policies: Vec::new(),
             defaults: super::defaults::Defaults::default(),
+            project_overlap: None,
         }
     }
 

@@ -116,7 +116,10 @@ impl Checker<'_> {
         };
         let rotation_overlap = match fields.get("rotation_overlap") {
             Some(value) => self.duration("rotation_overlap", value),
-            None => self.defaults.rotation_overlap.clone(),
+            None => self
+                .project_overlap
+                .clone()
+                .or_else(|| self.defaults.rotation_overlap.clone()),
         };
         if protected
             && rotate_after.is_some()

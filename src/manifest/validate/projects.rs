@@ -10,8 +10,16 @@ use super::checker::{Checker, Value, quote};
 use super::keys::SeenKey;
 use crate::desired::{DesiredProject, KeyGlob, ProjectSelector, UnmanagedPolicy};
 
-pub(crate) const PROJECT_FIELDS: &[&str] =
-    &["name", "id", "names", "ids", "unmanaged", "ignore", "key"];
+pub(crate) const PROJECT_FIELDS: &[&str] = &[
+    "name",
+    "id",
+    "names",
+    "ids",
+    "unmanaged",
+    "ignore",
+    "rotation_overlap",
+    "key",
+];
 
 impl Checker<'_> {
     /// The projects one `[[project]]` declares (one, or one per entry of `names` / `ids`),
@@ -35,6 +43,10 @@ impl Checker<'_> {
             None => self.defaults.ignore.clone().unwrap_or_default(),
         };
 
+        // The project's rotation_overlap, for its keys that set none (over `[defaults]`).
+        self.project_overlap = fields
+            .get("rotation_overlap")
+            .and_then(|v| self.duration("rotation_overlap", v));
         let mut keys = Vec::new();
         let mut seen = Vec::new();
         let mut key_spans = Vec::new();
@@ -49,6 +61,7 @@ impl Checker<'_> {
                 seen.push(seen_key);
             }
         }
+        self.project_overlap = None;
         let judged: Vec<_> = keys.iter().zip(key_spans).collect();
         for (selector, _) in &selectors {
             let name = match selector {

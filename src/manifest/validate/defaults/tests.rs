@@ -117,3 +117,32 @@ fn bad_defaults_are_reported_where_they_are() {
         ]
     );
 }
+
+#[test]
+fn rotation_overlap_is_the_keys_else_the_projects_else_the_default() {
+    let desired = ok("[defaults]\nrotation_overlap = \"7d\"\n\
+         [[project]]\nname = \"p\"\nrotation_overlap = \"2d\"\n\
+         [[project.key]]\nname = \"own\"\nroles = [\"DataPlaneViewer\"]\nrotation_overlap = \"1h\"\n\
+         [[project.key]]\nname = \"project\"\nroles = [\"DataPlaneViewer\"]\n\
+         [[project]]\nname = \"q\"\n\
+         [[project.key]]\nname = \"default\"\nroles = [\"DataPlaneViewer\"]\n");
+    let overlaps: Vec<(&str, Option<&str>)> = desired
+        .projects
+        .iter()
+        .flat_map(|p| &p.keys)
+        .map(|k| {
+            (
+                k.name.as_str(),
+                k.rotation_overlap.as_ref().map(|o| o.spelled.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        overlaps,
+        [
+            ("own", Some("1h")),
+            ("project", Some("2d")),
+            ("default", Some("7d"))
+        ]
+    );
+}
