@@ -69,7 +69,12 @@ impl Checker<'_> {
 
     /// The span of `len` bytes at byte `offset` of a string value, when the source spells the
     /// value verbatim between its quotes; else the whole value.
-    fn char_span(&self, text: &Spanned<String>, offset: usize, len: usize) -> Range<usize> {
+    pub(super) fn char_span(
+        &self,
+        text: &Spanned<String>,
+        offset: usize,
+        len: usize,
+    ) -> Range<usize> {
         let span = text.span();
         let verbatim = self
             .source_text(span.start + 1..span.end.saturating_sub(1))

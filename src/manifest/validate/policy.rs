@@ -7,7 +7,6 @@
 
 use std::ops::Range;
 
-use toml::Spanned;
 use toml::de::DeValue;
 
 use super::checker::{Checker, Value, quote};
@@ -130,7 +129,10 @@ impl Checker<'_> {
                 Err(error) => (first_line(&error.to_string()), None),
             },
         };
-        let span = self.inside(&text, error.1);
+        let span = match error.1 {
+            Some(offset) => self.char_span(&text, offset, 1),
+            None => text.span(),
+        };
         let diagnostic = self
             .at(
                 span,
@@ -160,22 +162,6 @@ impl Checker<'_> {
             self.report(diagnostic);
         }
         count
-    }
-
-    /// The span of character `offset` of a string value's text, when the source spells the
-    /// value verbatim between its quotes; else the whole value.
-    fn inside(&self, text: &Spanned<String>, offset: Option<usize>) -> Range<usize> {
-        let span = text.span();
-        let verbatim = self
-            .source_text(span.start + 1..span.end.saturating_sub(1))
-            .is_some_and(|raw| raw == text.get_ref());
-        match offset {
-            Some(offset) if verbatim => {
-                let at = span.start + 1 + offset;
-                at..at + 1
-            }
-            _ => span,
-        }
     }
 
     /// Judges a project's declared keys (with the spans of their names) against every rule

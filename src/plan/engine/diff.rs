@@ -199,7 +199,7 @@ impl<'a> ProjectContext<'a> {
         current: &LiveKey,
         retiring: &LiveKey,
         out: &mut ProjectOutcome,
-    ) -> Option<Cause> {
+    ) -> Option<Overlap> {
         let overlap = declared.rotation_overlap.as_ref()?;
         if self.requested.contains(&declared.name) {
             return None;
@@ -210,11 +210,11 @@ impl<'a> ProjectContext<'a> {
             .and_then(|created| created.checked_add(overlap.limit).ok());
         let note = match (until, self.options.now) {
             (Some(until), Some(now)) if now >= until => {
-                return Some(Cause::OverlapEnded {
+                return Some(Overlap::Ended(Cause::OverlapEnded {
                     of: declared.name.clone(),
                     overlap: spelled,
                     since: until,
-                });
+                }));
             }
             (Some(until), Some(_)) => NoteKind::Retiring {
                 id: retiring.id.clone(),
@@ -227,9 +227,7 @@ impl<'a> ProjectContext<'a> {
             },
         };
         out.notes.push(self.note(declared, note));
-        Some(Cause::KeepsOldKey {
-            overlap: overlap.spelled.clone(),
-        })
+        Some(Overlap::Kept)
     }
 
     fn protected(
@@ -257,4 +255,10 @@ fn keeps_old_key(declared: &DesiredKey) -> Option<Cause> {
         .map(|overlap| Cause::KeepsOldKey {
             overlap: overlap.spelled.clone(),
         })
+}
+
+/// A retiring key under `rotation_overlap`: kept for now, or deleted for this cause.
+pub(super) enum Overlap {
+    Kept,
+    Ended(Cause),
 }

@@ -9,6 +9,7 @@ use crate::model::{KeyId, LiveKey};
 use crate::plan::{Cause, CreateLeftover, PlanError, pending_name, retiring_name, retiring_stem};
 
 use super::bind::Extra;
+use super::diff::Overlap;
 use super::{ProjectContext, ProjectOutcome};
 
 /// A retiring key and the index of the declared key it belongs to (`None`: no declared key
@@ -187,9 +188,9 @@ impl<'a> ProjectContext<'a> {
                     let overlap =
                         current[*index].and_then(|new| self.overlap(declared, new, key, out));
                     match overlap {
-                        Some(Cause::KeepsOldKey { .. }) => continue,
-                        Some(ended) => {
-                            out.changes.push(self.delete(key, ended));
+                        Some(Overlap::Kept) => continue,
+                        Some(Overlap::Ended(cause)) => {
+                            out.changes.push(self.delete(key, cause));
                             continue;
                         }
                         None => Some(declared.name.clone()),
