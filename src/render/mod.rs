@@ -18,6 +18,7 @@ mod drift;
 mod human;
 mod json;
 mod markdown;
+mod overlap;
 mod paint;
 mod policy;
 mod report;

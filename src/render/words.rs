@@ -240,14 +240,9 @@ impl fmt::Display for Cause {
             Cause::Unmanaged => {
                 f.write_str("not declared in the manifest and unmanaged = \"delete\"")
             }
-            Cause::KeepsOldKey { overlap } => write!(
-                f,
-                "the old key stays under its retiring name for {overlap} (rotation_overlap)"
-            ),
-            Cause::OverlapEnded { of, overlap, since } => write!(
-                f,
-                "retiring key of {of:?}: its overlap of {overlap} ended at {since}"
-            ),
+            Cause::KeepsOldKey { .. } | Cause::OverlapEnded { .. } => {
+                super::overlap::cause(self, f)
+            }
         }
     }
 }
@@ -281,17 +276,9 @@ impl fmt::Display for NoteKind {
                 "age not checked: no current time was given, so rotate_after = \"{limit}\" \
                  cannot be checked"
             ),
-            NoteKind::Retiring { id, overlap, until } => write!(
-                f,
-                "retiring: the old key {id} stays until {until} (rotation_overlap = \
-                 \"{overlap}\"); the first apply after that deletes it"
-            ),
-            NoteKind::RetiringUntimed { id, overlap } => write!(
-                f,
-                "retiring: the old key {id} is kept, since the new key's creation time is \
-                 unknown and rotation_overlap = \"{overlap}\" cannot be timed; `--replace` \
-                 of the key deletes it"
-            ),
+            NoteKind::Retiring { .. } | NoteKind::RetiringUntimed { .. } => {
+                super::overlap::note(self, f)
+            }
         }
     }
 }
