@@ -17,6 +17,56 @@ pub struct Desired {
     pub projects: Vec<DesiredProject>,
     /// The `[secrets]` table, if the manifest has one: the default destination.
     pub secrets: Option<SecretsConfig>,
+    /// The `[[policy]]` rules, in file order: what every key of the projects they cover must
+    /// satisfy (`crate::policy` checks them).
+    pub policies: Vec<PolicyRule>,
+}
+
+/// One `[[policy]]` rule. Every check is optional; a rule has at least one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyRule {
+    /// Where the rule is declared, `path:line`, so every violation can point at it.
+    pub location: String,
+    /// Globs on project names; empty: every declared project.
+    pub projects: Vec<KeyGlob>,
+    /// Roles no key may hold.
+    pub forbid_roles: RoleSet,
+    /// The oldest a live key may be; declared keys need a `rotate_after` no longer than this.
+    pub max_age: Option<RotateAfter>,
+    /// A regular expression every key name must match (anywhere, unless anchored).
+    pub name_pattern: Option<NamePattern>,
+    /// The most keys a project may hold.
+    pub max_keys: Option<usize>,
+}
+
+/// A compiled regular expression over key names, keeping its source text.
+#[derive(Debug, Clone)]
+pub struct NamePattern {
+    source: String,
+    regex: regex::Regex,
+}
+
+impl NamePattern {
+    pub fn new(pattern: &str) -> Result<Self, regex::Error> {
+        Ok(NamePattern {
+            source: pattern.to_owned(),
+            regex: regex::Regex::new(pattern)?,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    pub fn is_match(&self, name: &str) -> bool {
+        self.regex.is_match(name)
+    }
+}
+
+impl PartialEq for NamePattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
 }
 
 /// The named destinations of a manifest and which keys go to them (the plan needs none of
@@ -104,6 +154,9 @@ pub struct DesiredKey {
     pub role_change: RoleChange,
     /// Replace the key once its `created_at` is older than this.
     pub rotate_after: Option<RotateAfter>,
+    /// After a replace, keep the old key under its retiring name this long after the new key's
+    /// `created_at`, so consumers can pick up the new secret.
+    pub rotation_overlap: Option<RotateAfter>,
 }
 
 impl DesiredKey {
@@ -117,6 +170,7 @@ impl DesiredKey {
             protected: false,
             role_change: RoleChange::Update,
             rotate_after: None,
+            rotation_overlap: None,
         }
     }
 }

@@ -18,6 +18,7 @@ pub(crate) mod lock;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod policy;
 pub mod render;
 pub mod report;
 pub mod secrets;

@@ -9,7 +9,7 @@ use futures_util::future::join_all;
 
 use crate::live::AdminApi;
 use crate::model::{KeyUpdate, NewKey, Project};
-use crate::plan::{KeyAfter, KeyBefore, pending_name, retiring_name, retiring_stem};
+use crate::plan::{Cause, KeyAfter, KeyBefore, pending_name, retiring_name, retiring_stem};
 use crate::render::words::{project_label, quoted};
 
 use super::{
@@ -290,6 +290,19 @@ impl<'a, A: AdminApi> Run<'a, A> {
     async fn retire_old(&self, mut work: Work, before: &KeyBefore) -> Outcome {
         let index = work.outcome.index;
         let change = &self.plan.changes[index];
+        // rotation_overlap: the old key stays under its retiring name; a later plan deletes
+        // it once the overlap has passed since the new key's creation.
+        if let Some(overlap) = change.causes.iter().find_map(|c| match c {
+            Cause::KeepsOldKey { overlap } => Some(overlap),
+            _ => None,
+        }) {
+            work.note(format!(
+                "kept the old key {} under its retiring name for {overlap} (rotation_overlap); \
+                 the first apply after that deletes it",
+                before.id
+            ));
+            return self.done(work);
+        }
         match self.api.delete_key(&before.id).await {
             Ok(true) => self.progress(index, format!("deleted old key {}", before.id)),
             Ok(false) => work.note(format!("the old key {} was already gone", before.id)),

@@ -1149,6 +1149,7 @@ fn replan(h: &Harness, p: &Project, keys: Vec<crate::desired::DesiredKey>) -> Pl
             keys,
         }],
         secrets: None,
+        ..Desired::default()
     };
     let live = crate::plan::LiveState {
         projects: vec![p.clone()],

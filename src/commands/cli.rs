@@ -141,6 +141,10 @@ pub enum Command {
     /// Audit: report keys changed outside keyplan, missing keys and unmanaged keys.
     #[command(after_help = DRIFT_EXAMPLES)]
     Drift(DriftArgs),
+    /// Audit report: every live key of the declared projects with its age, roles, rotation
+    /// due date and policy status.
+    #[command(after_help = REPORT_EXAMPLES)]
+    Report(ReportArgs),
     /// Write a manifest for the live keys to stdout.
     #[command(after_help = IMPORT_EXAMPLES)]
     Import(ImportArgs),
@@ -252,6 +256,12 @@ Examples:
   keyplan drift                                  # exit 0 in sync, 2 drift found
   keyplan drift --format markdown >> \"$GITHUB_STEP_SUMMARY\"
   keyplan drift --project prod --format json";
+
+const REPORT_EXAMPLES: &str = "\
+Examples:
+  keyplan report                                 # every live key, its age and policy status
+  keyplan report --format markdown >> \"$GITHUB_STEP_SUMMARY\"
+  keyplan report --project prod --format json";
 
 const IMPORT_EXAMPLES: &str = "\
 Examples:
@@ -411,6 +421,16 @@ pub struct DriftArgs {
     /// marker `<!-- keyplan:drift title=... -->`.
     #[arg(long, value_name = "TEXT", value_parser = parse_title)]
     pub title: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Only these projects (name or id; repeatable).
+    #[arg(long = "project", value_name = "NAME_OR_ID")]
+    pub projects: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

@@ -288,6 +288,7 @@ fn select_projects<'d>(
         Cow::Owned(Desired {
             projects,
             secrets: desired.secrets.clone(),
+            policies: desired.policies.clone(),
         }),
         resolved,
     ))

@@ -1,4 +1,5 @@
-//! `keyplan drift`: the scheduled audit. Exit 0 in sync, 2 drift found, 1 error.
+//! `keyplan drift`: the scheduled audit. Exit 0 in sync, 2 drift or a policy violation found,
+//! 1 error.
 
 use crate::plan::PlanOptions;
 use crate::render::RenderOptions;
@@ -26,12 +27,16 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResul
         if !args.projects.is_empty() {
             ui.warn("--project: the audit covers only the named projects");
         }
+        let now = jiff::Timestamp::now();
         let options = PlanOptions {
-            now: Some(jiff::Timestamp::now()),
+            now: Some(now),
+            audit_only: true,
             ..PlanOptions::default()
         };
         let plan = crate::plan::compute_plan(&observed.desired, &observed.live, &options)?;
-        let report = crate::plan::drift(&plan);
+        let mut report = crate::plan::drift(&plan);
+        report.violations =
+            crate::plan::audit(&observed.desired, &observed.resolved, &observed.live, now);
         let color = RenderOptions {
             color: ui.color_stdout(),
             ..RenderOptions::default()

@@ -233,7 +233,8 @@ impl From<StoreError> for CommandError {
 
 impl From<PlanError> for CommandError {
     fn from(error: PlanError) -> Self {
-        // Several problems print as one list, each with its own hint.
+        // Several problems print as one list, each with its own hint. A plan refused by a
+        // [[policy]] rule is a manifest error like `validate`'s: exit 1, never --force-able.
         let converted = CommandError::failed(error.to_string()).about(Topic::Plan);
         match error.hint() {
             Some(hint) => converted.hint(hint),

@@ -12,6 +12,7 @@ mod import;
 mod logging;
 mod plan;
 mod progress;
+mod report;
 pub mod saved_plan;
 mod secret;
 mod show;
@@ -72,6 +73,7 @@ async fn dispatch(ui: &Ui, cli: Cli) -> CommandResult {
         Command::Apply(args) => apply::run(ui, global, &args).await,
         Command::Show(args) => show::run(ui, &args),
         Command::Drift(args) => drift::run(ui, global, &args).await,
+        Command::Report(args) => report::run(ui, global, &args).await,
         Command::Import(args) => import::run(ui, global, &args).await,
         Command::Schema(args) => {
             use crate::render::schemas;

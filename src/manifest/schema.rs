@@ -7,7 +7,9 @@
 
 use serde_json::{Value, json};
 
-use super::validate::{KEY_FIELDS, PROJECT_FIELDS, ROOT_FIELDS, SECRETS_FIELDS, STORES};
+use super::validate::{
+    DEFAULTS_FIELDS, KEY_FIELDS, POLICY_FIELDS, PROJECT_FIELDS, ROOT_FIELDS, SECRETS_FIELDS, STORES,
+};
 use crate::model::{MAX_KEY_NAME_CHARS, Role};
 
 const UUID_PATTERN: &str =
@@ -36,6 +38,12 @@ pub fn json_schema() -> Value {
                 "default": false,
             },
             "secrets": {"$ref": "#/definitions/secrets"},
+            "defaults": defaults_definition(),
+            "policy": {
+                "description": "Organisation policy: rules every key of the projects they cover must satisfy (docs/policy.md).",
+                "type": "array",
+                "items": {"$ref": "#/definitions/policy"},
+            },
             "project": {
                 "description": "The projects keyplan manages. Projects not listed are never touched.",
                 "type": "array",
@@ -45,6 +53,7 @@ pub fn json_schema() -> Value {
         },
         "required": ["project"],
         "definitions": {
+            "policy": policy_definition(),
             "role": {
                 "description": "A Pinecone API key role. Others only with allow_unknown_roles = true.",
                 "type": "string",
@@ -120,7 +129,7 @@ pub fn json_schema() -> Value {
                 ],
             },
             "project": {
-                "description": "A project, named by exactly one of `name` and `id`.",
+                "description": "A project, named by exactly one of `name` and `id`; or several, by `names` or `ids`, each declaring the same keys.",
                 "type": "object",
                 "additionalProperties": false,
                 "properties": {
@@ -130,9 +139,20 @@ pub fn json_schema() -> Value {
                         "minLength": 1,
                     },
                     "id": {
-                        "description": "The project's id (a UUID).",
+                        "description": "The project's id (a UUID, or ${env:VAR} references).",
                         "type": "string",
-                        "pattern": UUID_PATTERN,
+                    },
+                    "names": {
+                        "description": "Several projects' exact names: the table declares the same keys in each. ${env:VAR} references are filled in from the environment.",
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "string", "minLength": 1},
+                    },
+                    "ids": {
+                        "description": "Several projects' ids: the table declares the same keys in each.",
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "string"},
                     },
                     "unmanaged": {
                         "description": "Live keys the manifest does not declare: \"keep\" (default) reports them, \"delete\" deletes them.",
@@ -146,6 +166,11 @@ pub fn json_schema() -> Value {
                         "items": {"type": "string"},
                         "default": [],
                     },
+                    "rotation_overlap": {
+                        "description": "Default rotation_overlap for this project's keys (over [defaults]).",
+                        "type": "string",
+                        "pattern": DURATION_PATTERN,
+                    },
                     "key": {
                         "description": "The keys this project should hold.",
                         "type": "array",
@@ -156,6 +181,8 @@ pub fn json_schema() -> Value {
                 "oneOf": [
                     {"required": ["name"]},
                     {"required": ["id"]},
+                    {"required": ["names"]},
+                    {"required": ["ids"]},
                 ],
             },
             "key": {
@@ -198,6 +225,11 @@ pub fn json_schema() -> Value {
                         "enum": ["update", "replace"],
                         "default": "update",
                     },
+                    "rotation_overlap": {
+                        "description": "After a replace, keep the old key under its retiring name this long after the new key's creation, then delete it on the next apply: like \"7d\".",
+                        "type": "string",
+                        "pattern": DURATION_PATTERN,
+                    },
                     "rotate_after": {
                         "description": "Replace the key once it is older than this: a whole number and a unit, m (minutes), h (hours), d (days) or w (weeks), like \"90d\".",
                         "type": "string",
@@ -213,6 +245,84 @@ pub fn json_schema() -> Value {
         "schema and validator disagree on fields"
     );
     schema
+}
+
+/// The `[defaults]` table.
+fn defaults_definition() -> Value {
+    json!({
+        "description": "Values every project and key takes unless it sets its own (the own field replaces the default whole). A protected key takes no default rotate_after.",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "unmanaged": {
+                "description": "Default for each project's `unmanaged`.",
+                "type": "string",
+                "enum": ["keep", "delete"],
+            },
+            "ignore": {
+                "description": "Default for each project's `ignore` globs.",
+                "type": "array",
+                "items": {"type": "string"},
+            },
+            "role_change": {
+                "description": "Default for each key's `role_change`.",
+                "type": "string",
+                "enum": ["update", "replace"],
+            },
+            "rotate_after": {
+                "description": "Default for each key's `rotate_after`, like \"90d\".",
+                "type": "string",
+                "pattern": DURATION_PATTERN,
+            },
+            "rotation_overlap": {
+                "description": "Default for each key's `rotation_overlap`, like \"7d\".",
+                "type": "string",
+                "pattern": DURATION_PATTERN,
+            },
+        },
+    })
+}
+
+/// One `[[policy]]` rule.
+fn policy_definition() -> Value {
+    json!({
+        "description": "A policy rule: checks on every key of the projects it covers (at least one of forbid_roles, max_age, name_pattern, max_keys).",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "projects": {
+                "description": "Globs on project names (*, ?, [abc], {a,b}); default: every project.",
+                "type": "array",
+                "items": {"type": "string"},
+            },
+            "forbid_roles": {
+                "description": "Roles no key may hold.",
+                "type": "array",
+                "items": {"$ref": "#/definitions/role"},
+            },
+            "max_age": {
+                "description": "The oldest a live key may be; declared keys need rotate_after no longer than this. Like \"90d\".",
+                "type": "string",
+                "pattern": DURATION_PATTERN,
+            },
+            "name_pattern": {
+                "description": "A regular expression every key name must match, like \"^[a-z][a-z0-9-]*$\".",
+                "type": "string",
+                "format": "regex",
+            },
+            "max_keys": {
+                "description": "The most keys a project may hold.",
+                "type": "integer",
+                "minimum": 1,
+            },
+        },
+        "anyOf": [
+            {"required": ["forbid_roles"]},
+            {"required": ["max_age"]},
+            {"required": ["name_pattern"]},
+            {"required": ["max_keys"]},
+        ],
+    })
 }
 
 /// Whether the schema lists exactly the fields the validator accepts.
@@ -235,6 +345,8 @@ fn fields_match(schema: &Value) -> bool {
         && names("/definitions/secrets/properties") == sorted(SECRETS_FIELDS)
         && names("/definitions/project/properties") == sorted(PROJECT_FIELDS)
         && names("/definitions/key/properties") == sorted(KEY_FIELDS)
+        && names("/definitions/policy/properties") == sorted(POLICY_FIELDS)
+        && names("/properties/defaults/properties") == sorted(DEFAULTS_FIELDS)
 }
 
 #[cfg(test)]

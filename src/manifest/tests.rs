@@ -45,6 +45,7 @@ fn a_minimal_manifest_takes_every_default() {
                 keys: vec![DesiredKey::new("k", RoleSet::from([Role::ProjectViewer]))],
             }],
             secrets: None,
+            ..Desired::default()
         }
     );
 }

@@ -67,6 +67,16 @@ pub enum Cause {
     RetiringLeftover { of: Option<String> },
     /// A live key the manifest does not declare, in a project with `unmanaged = "delete"`.
     Unmanaged,
+    /// On a replace: the old key is kept under its retiring name for the key's
+    /// `rotation_overlap` after the new key is created, not deleted by this apply.
+    KeepsOldKey { overlap: String },
+    /// A retiring key kept for `rotation_overlap` whose overlap has passed since the new key of
+    /// `of` was created: it goes now.
+    OverlapEnded {
+        of: String,
+        overlap: String,
+        since: jiff::Timestamp,
+    },
 }
 
 impl Cause {
@@ -118,4 +128,13 @@ pub enum NoteKind {
     AgeUnknown { id: KeyId, limit: String },
     /// No current time was given to the plan, so `rotate_after` cannot be checked.
     AgeNotChecked { limit: String },
+    /// The old key `id` stays under its retiring name until `until` (`rotation_overlap`).
+    Retiring {
+        id: KeyId,
+        overlap: String,
+        until: jiff::Timestamp,
+    },
+    /// The old key `id` is kept under its retiring name: the new key has no `created_at` (or
+    /// the plan has no clock), so the overlap cannot be timed.
+    RetiringUntimed { id: KeyId, overlap: String },
 }

@@ -45,23 +45,27 @@ pub struct DriftReport {
     pub missing: Vec<DriftItem>,
     /// Live keys the manifest does not declare (and does not ignore).
     pub unmanaged: Vec<DriftItem>,
-    /// Keys older than their `rotate_after`.
+    /// Keys older than their `rotate_after`, and retiring keys past their `rotation_overlap`.
     pub rotation_due: Vec<DriftItem>,
     /// Keys left by an interrupted replace or create, and duplicates left by an interrupted
     /// or concurrent apply.
     pub leftovers: Vec<DriftItem>,
     /// Not drift, but worth knowing (e.g. a key whose age cannot be checked).
     pub notes: Vec<PlanNote>,
+    /// Live keys breaking the `[[policy]]` rules ([`super::audit`]), set by the caller, which
+    /// has the live state.
+    pub violations: Vec<crate::policy::Violation>,
 }
 
 impl DriftReport {
-    /// No drift: every list but the notes is empty.
+    /// No drift and no policy violation: every list but the notes is empty.
     pub fn is_clean(&self) -> bool {
         self.changed.is_empty()
             && self.missing.is_empty()
             && self.unmanaged.is_empty()
             && self.rotation_due.is_empty()
             && self.leftovers.is_empty()
+            && self.violations.is_empty()
     }
 }
 
@@ -75,6 +79,7 @@ pub fn drift(plan: &Plan) -> DriftReport {
         rotation_due: Vec::new(),
         leftovers: Vec::new(),
         notes: plan.notes.clone(),
+        violations: Vec::new(),
     };
     for change in &plan.changes {
         // A leftover is only a leftover: finishing a create whose roles differ is not a key
@@ -104,10 +109,11 @@ pub fn drift(plan: &Plan) -> DriftReport {
                 },
             ));
         }
+        // A retiring key past its rotation_overlap is an unfinished rotation.
         if change
             .causes
             .iter()
-            .any(|c| matches!(c, Cause::RotationDue(_)))
+            .any(|c| matches!(c, Cause::RotationDue(_) | Cause::OverlapEnded { .. }))
         {
             report.rotation_due.push(pending(change));
         }

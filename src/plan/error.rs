@@ -118,6 +118,11 @@ pub enum PlanError {
         target: KeyRef,
         problem: ReplaceProblem,
     },
+    /// Declared keys (or the keys a plan would create) break `[[policy]]` rules: the plan may
+    /// neither create nor keep them.
+    Policy {
+        violations: Vec<crate::policy::Violation>,
+    },
     /// Several of the above, reported at once.
     Multiple(Vec<PlanError>),
 }

@@ -11,14 +11,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{KeyId, KeyRef, LiveKey, Project, ProjectId};
 
+mod audit;
 mod cause;
 mod change;
 pub mod drift;
 mod engine;
 mod error;
 mod guard;
+mod inventory;
 mod names;
 
+pub use audit::{audit, judged_name};
 pub use cause::{Cause, CreateLeftover, NoteKind, PlanNote, RotationDue};
 pub use change::{Action, Change, ChangeKind, KeyAfter, KeyBefore, UnmanagedKey};
 pub use drift::{DriftItem, DriftKind, DriftReport, drift};
@@ -28,6 +31,7 @@ pub use guard::{
     ApprovedPlan, GuardLimits, GuardRefusal, GuardRefused, Override, ProjectDeletes, Share,
     ShareError,
 };
+pub use inventory::{Inventory, InventoryKey, Managed, inventory};
 pub use names::{
     PENDING_SUFFIX, RETIRING_SUFFIX, is_in_flight_name, pending_name, pending_stem, retiring_name,
     retiring_stem,
@@ -107,4 +111,7 @@ pub struct PlanOptions {
     /// For each (project id, key name), the key id whose secret the store holds, if the store
     /// can tell. Settles duplicates left by interrupted or concurrent applies.
     pub held: BTreeMap<(ProjectId, String), KeyId>,
+    /// The plan is only looked at, never applied (`drift`): `[[policy]]` violations do not
+    /// refuse it, since the caller audits the live keys against the rules itself.
+    pub audit_only: bool,
 }

@@ -8,6 +8,7 @@ use crate::plan::{DriftItem, DriftKind, DriftReport, FORMAT_VERSION, PlanNote};
 
 use super::json::{NoteDoc, ProjectDoc, to_pretty};
 use super::markdown::{Heading, MARKDOWN_LIMIT, code, escape_text, head};
+use super::policy::ViolationDoc;
 use super::words::{BracketedRoles, Causes, verb};
 use super::{Paint, RenderOptions, quoted};
 
@@ -99,7 +100,15 @@ pub fn drift_summary_line(report: &DriftReport) -> String {
             } else {
                 "leftovers"
             }
-        )
+        ) + &policy_count(report)
+    }
+}
+
+/// `; 2 policy violations` before the final stop, when there are any.
+fn policy_count(report: &DriftReport) -> String {
+    match report.violations.len() {
+        0 => String::new(),
+        n => format!(" Policy: {}.", super::words::count(n, "violation")),
     }
 }
 
@@ -137,6 +146,7 @@ pub fn drift_human(report: &DriftReport, opts: &RenderOptions) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&super::policy::violations_human(&report.violations, paint));
     if !report.notes.is_empty() {
         let _ = writeln!(out, "{}", paint.paint(Paint::BOLD, "Notes:"));
         for note in &report.notes {
@@ -167,6 +177,7 @@ struct DriftDoc<'a> {
     unmanaged: Vec<ItemDoc<'a>>,
     rotation_due: Vec<ItemDoc<'a>>,
     leftovers: Vec<ItemDoc<'a>>,
+    violations: Vec<ViolationDoc<'a>>,
     notes: Vec<NoteDoc<'a>>,
     projects: Vec<ProjectDoc<'a>>,
 }
@@ -178,6 +189,7 @@ struct DriftSummaryDoc {
     unmanaged: usize,
     rotation_due: usize,
     leftovers: usize,
+    violations: usize,
 }
 
 #[derive(Serialize)]
@@ -210,12 +222,14 @@ pub fn drift_json(report: &DriftReport) -> String {
             unmanaged: report.unmanaged.len(),
             rotation_due: report.rotation_due.len(),
             leftovers: report.leftovers.len(),
+            violations: report.violations.len(),
         },
         changed: items(&report.changed),
         missing: items(&report.missing),
         unmanaged: items(&report.unmanaged),
         rotation_due: items(&report.rotation_due),
         leftovers: items(&report.leftovers),
+        violations: report.violations.iter().map(ViolationDoc::of).collect(),
         notes: report.notes.iter().map(NoteDoc::of).collect(),
         projects: report.projects.iter().map(ProjectDoc::of).collect(),
     })
@@ -237,6 +251,9 @@ pub fn drift_markdown(report: &DriftReport, heading: Heading) -> String {
         for (_, title, list) in sections(report) {
             let _ = writeln!(out, "| {} | {} |", escape_text(title), list.len());
         }
+        if !report.violations.is_empty() {
+            let _ = writeln!(out, "| Policy violations | {} |", report.violations.len());
+        }
         out.push('\n');
     }
     // The findings, then the notes, each a section of lines; once one line does not fit, the
@@ -245,9 +262,17 @@ pub fn drift_markdown(report: &DriftReport, heading: Heading) -> String {
         let lines: Vec<String> = list.iter().map(finding_line).collect();
         (title, lines)
     });
+    let violations = (
+        "Policy violations",
+        report
+            .violations
+            .iter()
+            .map(super::policy::violation_markdown)
+            .collect(),
+    );
     let notes = ("Notes", report.notes.iter().map(note_line).collect());
     let mut left_out = 0;
-    for (title, lines) in findings.into_iter().chain([notes]) {
+    for (title, lines) in findings.into_iter().chain([violations, notes]) {
         if lines.is_empty() {
             continue;
         }

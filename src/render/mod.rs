@@ -20,7 +20,10 @@ mod failure;
 mod human;
 mod json;
 mod markdown;
+mod overlap;
 mod paint;
+mod policy;
+mod report;
 pub mod schemas;
 mod validation;
 pub mod words;
@@ -31,6 +34,8 @@ pub use apply::{
 };
 pub use apply_doc::{apply_json_lines, apply_markdown};
 pub use paint::Paint;
+pub use policy::{violation_detail, violation_fix, violation_line};
+pub use report::{report_human, report_json, report_markdown, report_summary_line};
 pub use validation::{Validation, github_error, validation_github, validation_json};
 use words::{Causes, quoted, roles_inline, verb};
 

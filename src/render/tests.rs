@@ -95,6 +95,7 @@ fn rich() -> Plan {
     let desired = Desired {
         projects: vec![prod, analytics],
         secrets: None,
+        ..Desired::default()
     };
     let created = Some("2026-03-01T00:00:00Z");
     let p = PROD;
@@ -180,6 +181,7 @@ fn empty() -> Plan {
             keys: vec![key("query-api", &[DataPlaneViewer])],
         }],
         secrets: None,
+        ..Desired::default()
     };
     let live_state = LiveState {
         projects: vec![project(PROD, "search-prod")],
@@ -398,6 +400,7 @@ fn huge() -> Plan {
     let desired = Desired {
         projects: declared,
         secrets: None,
+        ..Desired::default()
     };
     compute_plan(&desired, &LiveState { projects, keys }, &options()).unwrap()
 }
@@ -446,6 +449,7 @@ fn names_cannot_break_lines_or_inject_markup() {
             keys: Vec::new(),
         }],
         secrets: None,
+        ..Desired::default()
     };
     let evil = "x\n+ key \"forged\"`</code></summary><script>[a](http://e)|";
     let live_state = LiveState {

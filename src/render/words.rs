@@ -240,6 +240,9 @@ impl fmt::Display for Cause {
             Cause::Unmanaged => {
                 f.write_str("not declared in the manifest and unmanaged = \"delete\"")
             }
+            Cause::KeepsOldKey { .. } | Cause::OverlapEnded { .. } => {
+                super::overlap::cause(self, f)
+            }
         }
     }
 }
@@ -273,6 +276,9 @@ impl fmt::Display for NoteKind {
                 "age not checked: no current time was given, so rotate_after = \"{limit}\" \
                  cannot be checked"
             ),
+            NoteKind::Retiring { .. } | NoteKind::RetiringUntimed { .. } => {
+                super::overlap::note(self, f)
+            }
         }
     }
 }
@@ -485,6 +491,7 @@ impl PlanError {
             PlanError::ReplaceUnknown { target, problem } => {
                 format!("--replace {target}: {}", replace_problem(target, problem))
             }
+            PlanError::Policy { violations } => super::policy::refusal(violations),
             PlanError::Multiple(errors) => format!("{} problems prevent a plan", errors.len()),
         }
     }
@@ -544,6 +551,11 @@ impl PlanError {
             PlanError::ReplaceUnknown { .. } => {
                 "name a declared key that exists live, as PROJECT/KEY with PROJECT the \
                  project's name or id"
+                    .to_owned()
+            }
+            PlanError::Policy { .. } => {
+                "each line says how to fix it; the rules are the manifest's [[policy]] tables \
+                 (docs/policy.md)"
                     .to_owned()
             }
             PlanError::Multiple(_) => return None,

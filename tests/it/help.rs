@@ -6,12 +6,13 @@
 use crate::common::Env;
 
 /// The subcommands every completion script and the man page must offer.
-const SUBCOMMANDS: [&str; 11] = [
+const SUBCOMMANDS: [&str; 12] = [
     "validate",
     "plan",
     "apply",
     "show",
     "drift",
+    "report",
     "import",
     "schema",
     "secret",

@@ -47,6 +47,12 @@ pub(super) struct Checker<'a> {
     pub(super) default_used: bool,
     /// The named stores and routes, once the document is read.
     pub(super) routing: crate::desired::Routing,
+    /// The `[[policy]]` rules, read before the projects so their keys are judged as read.
+    pub(super) policies: Vec<crate::desired::PolicyRule>,
+    /// The `[defaults]` table, read before the projects and keys that fall back to it.
+    pub(super) defaults: super::defaults::Defaults,
+    /// The `rotation_overlap` of the `[[project]]` being read, for its keys that set none.
+    pub(super) project_overlap: Option<crate::desired::RotateAfter>,
 }
 
 /// A table's known fields, looked up by name (unknown ones were reported on the way in).
@@ -96,6 +102,9 @@ impl<'a> Checker<'a> {
             routes: Vec::new(),
             default_used: false,
             routing: crate::desired::Routing::default(),
+            policies: Vec::new(),
+            defaults: super::defaults::Defaults::default(),
+            project_overlap: None,
         }
     }
 
@@ -119,6 +128,16 @@ impl Checker<'_> {
 
     pub(super) fn report(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
+    }
+
+    /// How many errors were reported so far (to tell whether a section added any).
+    pub(super) fn error_count(&self) -> usize {
+        self.diagnostics.len()
+    }
+
+    /// The source text of `range`, if it is one.
+    pub(super) fn source_text(&self, range: Range<usize>) -> Option<&str> {
+        self.source.get(range)
     }
 
     /// A declared name's characters: a control character or a bidirectional control is an

@@ -20,6 +20,7 @@ pub(crate) const KEY_FIELDS: &[&str] = &[
     "protected",
     "role_change",
     "rotate_after",
+    "rotation_overlap",
     "secrets",
 ];
 
@@ -106,15 +107,21 @@ impl Checker<'_> {
             .and_then(|v| self.bool("protected", v))
             .unwrap_or(false);
         let role_change = match fields.get("role_change") {
-            Some(value) => match self.choice("role_change", value, &["update", "replace"]) {
-                Some("replace") => RoleChange::Replace,
-                _ => RoleChange::Update,
-            },
-            None => RoleChange::Update,
+            Some(value) => self.role_change(value).unwrap_or_default(),
+            None => self.defaults.role_change.unwrap_or_default(),
         };
-        let rotate_after = fields
-            .get("rotate_after")
-            .and_then(|value| self.rotate_after(value));
+        let rotate_after = match fields.get("rotate_after") {
+            Some(value) => self.rotate_after(value),
+            None if protected => None,
+            None => self.defaults.rotate_after.clone(),
+        };
+        let rotation_overlap = match fields.get("rotation_overlap") {
+            Some(value) => self.duration("rotation_overlap", value),
+            None => self
+                .project_overlap
+                .clone()
+                .or_else(|| self.defaults.rotation_overlap.clone()),
+        };
         if protected
             && rotate_after.is_some()
             && let Some(span) = fields.key_span("rotate_after")
@@ -146,6 +153,7 @@ impl Checker<'_> {
                 protected,
                 role_change,
                 rotate_after,
+                rotation_overlap,
             }),
             _ => None,
         };
@@ -207,8 +215,20 @@ impl Checker<'_> {
         previous_names
     }
 
-    fn rotate_after(&mut self, value: &Value<'_>) -> Option<RotateAfter> {
-        let text = self.string("rotate_after", value)?;
+    pub(super) fn role_change(&mut self, value: &Value<'_>) -> Option<RoleChange> {
+        match self.choice("role_change", value, &["update", "replace"])? {
+            "replace" => Some(RoleChange::Replace),
+            _ => Some(RoleChange::Update),
+        }
+    }
+
+    pub(super) fn rotate_after(&mut self, value: &Value<'_>) -> Option<RotateAfter> {
+        self.duration("rotate_after", value)
+    }
+
+    /// A duration field (`rotate_after`, `rotation_overlap`), keeping its spelling.
+    pub(super) fn duration(&mut self, field: &str, value: &Value<'_>) -> Option<RotateAfter> {
+        let text = self.string(field, value)?;
         match parse_duration(text.get_ref()) {
             Ok(limit) => Some(RotateAfter {
                 limit,
@@ -246,7 +266,7 @@ impl Checker<'_> {
 
     /// One declared role: one of the six, or, with `allow_unknown_roles = true`, any name that
     /// reads like a role (sent to the API as declared; a near miss of a known role warns).
-    fn role(&mut self, name: &Spanned<String>) -> Option<Role> {
+    pub(super) fn role(&mut self, name: &Spanned<String>) -> Option<Role> {
         let text = name.get_ref();
         if let Ok(role) = text.parse::<Role>() {
             return Some(role);

@@ -10,10 +10,14 @@
 //! typed reads and reporting they all use. This file checks the top level.
 
 mod checker;
+mod defaults;
+mod env;
 mod keys;
+mod policy;
 mod projects;
 mod routes;
 mod secrets;
+mod selectors;
 
 use std::path::Path;
 
@@ -23,11 +27,20 @@ use super::diagnostic::Diagnostic;
 use crate::desired::{Desired, ProjectSelector, Routing};
 use checker::Checker;
 
+pub(crate) use defaults::DEFAULTS_FIELDS;
 pub(crate) use keys::{KEY_FIELDS, declarable_role};
+pub(crate) use policy::POLICY_FIELDS;
 pub(crate) use projects::PROJECT_FIELDS;
 pub(crate) use secrets::{SECRETS_FIELDS, STORES};
 
-pub(crate) const ROOT_FIELDS: &[&str] = &["allow_unknown_roles", "secrets", "stores", "project"];
+pub(crate) const ROOT_FIELDS: &[&str] = &[
+    "allow_unknown_roles",
+    "secrets",
+    "stores",
+    "defaults",
+    "policy",
+    "project",
+];
 
 /// What a valid manifest means: the desired keys, and where their secrets go.
 pub(crate) type Checked = (Desired, Routing);
@@ -60,15 +73,21 @@ impl Checker<'_> {
             .get("stores")
             .map(|value| self.stores(value))
             .unwrap_or_default();
+        // Read before the projects, which fall back to them.
+        if let Some(value) = fields.get("defaults") {
+            self.defaults = self.defaults(value);
+        }
+        // Read before the projects: each project's keys are judged against them.
+        if let Some(value) = fields.get("policy") {
+            self.policies = self.policies(value);
+        }
         let mut projects = Vec::new();
         match fields.get("project") {
             Some(value) => {
                 let tables = self.tables("project", value);
                 let mut seen: Vec<(ProjectSelector, usize)> = Vec::new();
-                for table in tables {
-                    let Some((project, selector_span)) = self.project(table) else {
-                        continue;
-                    };
+                let declared: Vec<_> = tables.into_iter().flat_map(|t| self.project(t)).collect();
+                for (project, selector_span) in declared {
                     if let Some((_, line)) = seen.iter().find(|(s, _)| *s == project.selector) {
                         let diagnostic = self
                             .at(
@@ -105,6 +124,10 @@ impl Checker<'_> {
             routes: std::mem::take(&mut self.routes),
             default_used: self.default_used,
         };
-        Desired { projects, secrets }
+        Desired {
+            projects,
+            secrets,
+            policies: std::mem::take(&mut self.policies),
+        }
     }
 }

@@ -1,87 +1,103 @@
-//! One `[[project]]` table: what selects the project (`name` or `id`), its policy for keys
+//! One `[[project]]` table: what selects the project (`name`, `id`, `names` or `ids`, in
+//! `selectors.rs`), its policy for keys
 //! the manifest does not declare (`unmanaged`, `ignore`), and its keys, checked together.
 
 use std::ops::Range;
 
-use toml::Spanned;
 use toml::de::DeValue;
 
-use super::checker::{Checker, Fields, Value, quote};
+use super::checker::{Checker, Value, quote};
 use super::keys::SeenKey;
 use crate::desired::{DesiredProject, KeyGlob, ProjectSelector, UnmanagedPolicy};
-use crate::model::ProjectId;
 
-pub(crate) const PROJECT_FIELDS: &[&str] = &["name", "id", "unmanaged", "ignore", "secrets", "key"];
+pub(crate) const PROJECT_FIELDS: &[&str] = &[
+    "name",
+    "id",
+    "names",
+    "ids",
+    "unmanaged",
+    "ignore",
+    "rotation_overlap",
+    "secrets",
+    "key",
+];
 
 impl Checker<'_> {
-    /// One `[[project]]`, and the span of what selects it (for duplicate-project errors).
-    pub(super) fn project(&mut self, value: &Value<'_>) -> Option<(DesiredProject, Range<usize>)> {
+    /// The projects one `[[project]]` declares (one, or one per entry of `names` / `ids`),
+    /// each with the span of what selects it (for duplicate-project errors).
+    pub(super) fn project(&mut self, value: &Value<'_>) -> Vec<(DesiredProject, Range<usize>)> {
         let DeValue::Table(table) = value.get_ref() else {
-            return None;
+            return Vec::new();
         };
         let header = value.span();
         let fields = self.fields(table, PROJECT_FIELDS, "[[project]]");
 
-        let name = fields.get("name").and_then(|v| self.string("name", v));
-        let name = name.filter(|name| {
-            if name.get_ref().is_empty() {
-                let diagnostic = self.at(name.span(), "project name is empty");
-                self.report(diagnostic);
-                false
-            } else {
-                self.name_chars("project name", name)
-            }
-        });
-        let id = fields
-            .get("id")
-            .and_then(|v| self.uuid("id", "project id", v));
-        let selector = self.selector(&fields, &header, name, id);
+        let selectors = self.selectors(&fields, &header);
 
         let unmanaged = match fields.get("unmanaged") {
-            Some(value) => match self.choice("unmanaged", value, &["keep", "delete"]) {
-                Some("delete") => UnmanagedPolicy::Delete,
-                _ => UnmanagedPolicy::Keep,
-            },
-            None => UnmanagedPolicy::Keep,
+            Some(value) => self.unmanaged(value).unwrap_or_default(),
+            None => self.defaults.unmanaged.unwrap_or_default(),
         };
 
         let (ignore, ignore_spans) = match fields.get("ignore") {
             Some(value) => self.ignore(value),
-            None => (Vec::new(), Vec::new()),
+            None => self.defaults.ignore.clone().unwrap_or_default(),
         };
 
+        // The project's rotation_overlap, for its keys that set none (over `[defaults]`).
+        self.project_overlap = fields
+            .get("rotation_overlap")
+            .and_then(|v| self.duration("rotation_overlap", v));
         let mut keys = Vec::new();
         let mut seen = Vec::new();
+        let mut key_spans = Vec::new();
         if let Some(value) = fields.get("key") {
             for table in self.tables("project.key", value) {
                 // A key with errors still takes part in the checks across keys.
                 let (key, seen_key) = self.key(table);
+                if let (Some(_), Some(name)) = (&key, &seen_key.name) {
+                    key_spans.push(name.span());
+                }
                 keys.extend(key);
                 seen.push(seen_key);
             }
         }
         let project_stores = fields.get("secrets").and_then(|v| self.secrets_list(v));
+        let routed: Vec<&ProjectSelector> = selectors.iter().map(|(s, _)| s).collect();
         self.project_routes(
-            selector.as_ref().map(|(s, _)| s),
-            project_stores,
+            &routed,
+            project_stores.as_deref(),
             unmanaged == UnmanagedPolicy::Delete,
         );
-        let project_label = selector
-            .as_ref()
-            .map_or_else(|| "this project".to_owned(), |(s, _)| s.to_string());
+        self.project_overlap = None;
+        let judged: Vec<_> = keys.iter().zip(key_spans).collect();
+        for (selector, _) in &selectors {
+            let name = match selector {
+                ProjectSelector::Name(name) => Some(name.as_str()),
+                ProjectSelector::Id(_) => None,
+            };
+            self.judge_project(name, &header, &judged);
+        }
+        let project_label = match selectors.as_slice() {
+            [(selector, _)] => selector.to_string(),
+            _ => "this project".to_owned(),
+        };
         self.across_keys(&seen, &project_label);
         self.ignored_keys(&seen, &ignore, &ignore_spans);
+        self.ids_in_several_projects(&seen, selectors.len());
 
-        let (selector, span) = selector?;
-        Some((
-            DesiredProject {
-                selector,
-                unmanaged,
-                ignore,
-                keys,
-            },
-            span,
-        ))
+        selectors
+            .into_iter()
+            .map(|(selector, span)| {
+                let project = DesiredProject {
+                    selector,
+                    unmanaged,
+                    ignore: ignore.clone(),
+                    keys: keys.clone(),
+                };
+                (project, span)
+            })
+            .collect()
     }
 
     /// A declared key (or a previous name) that an `ignore` glob also matches: keyplan cannot
@@ -120,53 +136,15 @@ impl Checker<'_> {
         }
     }
 
-    /// Exactly one of `name` and `id`: the selector and the span of its value.
-    fn selector(
-        &mut self,
-        fields: &Fields<'_, '_>,
-        header: &Range<usize>,
-        name: Option<Spanned<String>>,
-        id: Option<Spanned<String>>,
-    ) -> Option<(ProjectSelector, Range<usize>)> {
-        match (&fields.get("name"), &fields.get("id")) {
-            (Some(_), Some(_)) => {
-                let later = fields
-                    .key_span("name")
-                    .into_iter()
-                    .chain(fields.key_span("id"))
-                    .max_by_key(|span| span.start)
-                    .unwrap_or(header.clone());
-                let diagnostic = self
-                    .at(later, "project has both `name` and `id`")
-                    .with_hint(
-                        "keep exactly one: `id` names one project for certain, `name` must match \
-                         exactly one project in the organisation",
-                    );
-                self.report(diagnostic);
-                None
-            }
-            (None, None) if fields.missing("name") && fields.missing("id") => {
-                let diagnostic = self
-                    .at(header.clone(), "project has neither `name` nor `id`")
-                    .with_hint("add name = \"<project name>\" or id = \"<project id>\"");
-                self.report(diagnostic);
-                None
-            }
-            _ => match (name, id) {
-                (Some(name), _) => {
-                    Some((ProjectSelector::Name(name.get_ref().clone()), name.span()))
-                }
-                (_, Some(id)) => Some((
-                    ProjectSelector::Id(ProjectId(id.get_ref().clone())),
-                    id.span(),
-                )),
-                _ => None,
-            },
+    pub(super) fn unmanaged(&mut self, value: &Value<'_>) -> Option<UnmanagedPolicy> {
+        match self.choice("unmanaged", value, &["keep", "delete"])? {
+            "delete" => Some(UnmanagedPolicy::Delete),
+            _ => Some(UnmanagedPolicy::Keep),
         }
     }
 
     /// The `ignore` globs, compiled, with their spans.
-    fn ignore(&mut self, value: &Value<'_>) -> (Vec<KeyGlob>, Vec<Range<usize>>) {
+    pub(super) fn ignore(&mut self, value: &Value<'_>) -> (Vec<KeyGlob>, Vec<Range<usize>>) {
         let mut globs = Vec::new();
         let mut spans = Vec::new();
         for pattern in self.string_array("ignore", value).unwrap_or_default() {

@@ -126,8 +126,8 @@ impl Checker<'_> {
     /// declare: without a project `secrets`, those use the default store.
     pub(super) fn project_routes(
         &mut self,
-        selector: Option<&ProjectSelector>,
-        project_stores: Option<Vec<String>>,
+        selectors: &[&ProjectSelector],
+        project_stores: Option<&[String]>,
         unrouted: bool,
     ) {
         let keys = std::mem::take(&mut self.key_routes.routes);
@@ -135,21 +135,23 @@ impl Checker<'_> {
         if project_stores.is_none() && unrouted {
             self.default_used = true;
         }
-        let Some(selector) = selector else { return };
-        if let Some(stores) = project_stores {
-            self.routes.push(SecretRoute {
-                project: selector.clone(),
-                key: None,
-                stores,
-            });
-        }
-        for (names, stores) in keys {
-            for name in names {
+        // A table with `names` / `ids` routes the same way in each project it declares.
+        for selector in selectors {
+            if let Some(stores) = project_stores {
                 self.routes.push(SecretRoute {
-                    project: selector.clone(),
-                    key: Some(name),
-                    stores: stores.clone(),
+                    project: (*selector).clone(),
+                    key: None,
+                    stores: stores.to_vec(),
                 });
+            }
+            for (names, stores) in &keys {
+                for name in names {
+                    self.routes.push(SecretRoute {
+                        project: (*selector).clone(),
+                        key: Some(name.clone()),
+                        stores: stores.clone(),
+                    });
+                }
             }
         }
     }

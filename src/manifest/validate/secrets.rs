@@ -136,9 +136,12 @@ impl Checker<'_> {
                     );
                     self.report(diagnostic);
                 }
+                // `${env:VAR}` in the path is filled in before it is resolved.
                 let path = fields
                     .get("path")
-                    .and_then(|value| self.non_empty("path", value));
+                    .and_then(|value| self.string("path", value))
+                    .and_then(|text| self.expand_env("store path", text))
+                    .and_then(|text| self.filled("path", text));
                 let prefix = self.dotenv_prefix(&fields, format);
                 SecretsConfig::File {
                     path: self.resolve(&path?),
@@ -189,6 +192,11 @@ impl Checker<'_> {
 
     fn non_empty(&mut self, field: &str, value: &Value<'_>) -> Option<String> {
         let text = self.string(field, value)?;
+        self.filled(field, text)
+    }
+
+    /// `text`, unless it is empty (an error).
+    fn filled(&mut self, field: &str, text: toml::Spanned<String>) -> Option<String> {
         if text.get_ref().is_empty() {
             let diagnostic = self.at(text.span(), format!("`{field}` is empty"));
             self.report(diagnostic);

@@ -59,7 +59,8 @@ impl<'a> ProjectContext<'a> {
         }
         let Some((key, by)) = found.binding else {
             if let Some(retiring) = found.retiring {
-                let causes = vec![Cause::FinishingReplace];
+                let mut causes = vec![Cause::FinishingReplace];
+                causes.extend(keeps_old_key(declared));
                 if declared.protected {
                     errors.push(self.protected(declared, retiring, Action::Replace, causes));
                     return;
@@ -130,6 +131,7 @@ impl<'a> ProjectContext<'a> {
         }
         let mut causes = replace_causes;
         causes.extend(differences);
+        causes.extend(keeps_old_key(declared));
         if by == MatchedBy::Id {
             errors.push(PlanError::ReplacePinned {
                 project: self.project.clone(),
@@ -186,6 +188,48 @@ impl<'a> ProjectContext<'a> {
         })
     }
 
+    /// What becomes of a retiring key kept for `rotation_overlap` beside `current`, the
+    /// declared key's live key: kept (with a note saying until when, or why it cannot be
+    /// timed), or deleted once the overlap has passed since `current` was created. `None`
+    /// when the key has no overlap or `--replace` asks for it (the old key goes, as the new
+    /// rotation's own old key takes its place).
+    pub(super) fn overlap(
+        &self,
+        declared: &DesiredKey,
+        current: &LiveKey,
+        retiring: &LiveKey,
+        out: &mut ProjectOutcome,
+    ) -> Option<Overlap> {
+        let overlap = declared.rotation_overlap.as_ref()?;
+        if self.requested.contains(&declared.name) {
+            return None;
+        }
+        let spelled = overlap.spelled.clone();
+        let until = current
+            .created_at
+            .and_then(|created| created.checked_add(overlap.limit).ok());
+        let note = match (until, self.options.now) {
+            (Some(until), Some(now)) if now >= until => {
+                return Some(Overlap::Ended(Cause::OverlapEnded {
+                    of: declared.name.clone(),
+                    overlap: spelled,
+                    since: until,
+                }));
+            }
+            (Some(until), Some(_)) => NoteKind::Retiring {
+                id: retiring.id.clone(),
+                overlap: spelled,
+                until,
+            },
+            _ => NoteKind::RetiringUntimed {
+                id: retiring.id.clone(),
+                overlap: spelled,
+            },
+        };
+        out.notes.push(self.note(declared, note));
+        Some(Overlap::Kept)
+    }
+
     fn protected(
         &self,
         declared: &DesiredKey,
@@ -201,4 +245,20 @@ impl<'a> ProjectContext<'a> {
             causes,
         }
     }
+}
+
+/// The cause a replace of `declared` carries when its old key is kept for `rotation_overlap`.
+fn keeps_old_key(declared: &DesiredKey) -> Option<Cause> {
+    declared
+        .rotation_overlap
+        .as_ref()
+        .map(|overlap| Cause::KeepsOldKey {
+            overlap: overlap.spelled.clone(),
+        })
+}
+
+/// A retiring key under `rotation_overlap`: kept for now, or deleted for this cause.
+pub(super) enum Overlap {
+    Kept,
+    Ended(Cause),
 }

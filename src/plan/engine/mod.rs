@@ -26,12 +26,17 @@ use super::{
 
 mod bind;
 mod diff;
+mod policy;
 mod project;
 mod recovery;
 mod resolve;
 
 pub use resolve::resolve_projects;
 
+#[cfg(test)]
+mod overlap_tests;
+#[cfg(test)]
+mod policy_tests;
 #[cfg(test)]
 mod tests;
 
@@ -64,6 +69,16 @@ pub fn compute_plan(
         };
         let first_change = out.changes.len();
         let live = context.plan(keys, &mut out, &mut errors);
+        if !options.audit_only {
+            policy::judge(
+                desired,
+                declared,
+                project,
+                keys.len(),
+                &out.changes[first_change..],
+                &mut errors,
+            );
+        }
         guard_counts.push(ProjectDeletes {
             project: project.clone(),
             deletes: out.delete_count_from(first_change),

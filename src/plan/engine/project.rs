@@ -109,10 +109,11 @@ impl<'a> ProjectContext<'a> {
         self.delete_extras(&extras, out);
         self.pending_leftovers(&pending, &created, out);
 
-        let has_key: Vec<bool> = (0..bindings.len())
-            .map(|i| bindings[i].is_some() || created.contains_key(&i))
+        // Each declared key's own live key: its binding, or the pending key being finished.
+        let current: Vec<Option<&'a LiveKey>> = (0..bindings.len())
+            .map(|i| bindings[i].map(|(key, _)| key).or(created.get(&i).copied()))
             .collect();
-        let finishing = self.retiring(&retiring, &has_key, out);
+        let finishing = self.retiring(&retiring, &current, out);
         for (index, declared) in self.declared.keys.iter().enumerate() {
             let found = Found {
                 binding: bindings[index],

@@ -9,6 +9,7 @@ use crate::model::{KeyId, LiveKey};
 use crate::plan::{Cause, CreateLeftover, PlanError, pending_name, retiring_name, retiring_stem};
 
 use super::bind::Extra;
+use super::diff::Overlap;
 use super::{ProjectContext, ProjectOutcome};
 
 /// A retiring key and the index of the declared key it belongs to (`None`: no declared key
@@ -159,12 +160,12 @@ impl<'a> ProjectContext<'a> {
     pub(super) fn retiring(
         &self,
         retiring: &[Retiring<'a>],
-        has_key: &[bool],
+        current: &[Option<&'a LiveKey>],
         out: &mut ProjectOutcome,
     ) -> BTreeMap<usize, &'a LiveKey> {
         let mut finishing: BTreeMap<usize, &'a LiveKey> = BTreeMap::new();
         for (index, declared) in self.declared.keys.iter().enumerate() {
-            if has_key[index] {
+            if current[index].is_some() {
                 continue;
             }
             let owned = owned_by(retiring, index);
@@ -181,7 +182,20 @@ impl<'a> ProjectContext<'a> {
             let of = match owner {
                 None => None,
                 Some(index) if finishing.get(index).is_some_and(|k| k.id == key.id) => continue,
-                Some(index) => Some(self.declared.keys[*index].name.clone()),
+                Some(index) => {
+                    // Kept for rotation_overlap beside the new key, or deleted once it passed.
+                    let declared = &self.declared.keys[*index];
+                    let overlap =
+                        current[*index].and_then(|new| self.overlap(declared, new, key, out));
+                    match overlap {
+                        Some(Overlap::Kept) => continue,
+                        Some(Overlap::Ended(cause)) => {
+                            out.changes.push(self.delete(key, cause));
+                            continue;
+                        }
+                        None => Some(declared.name.clone()),
+                    }
+                }
             };
             out.changes
                 .push(self.delete(key, Cause::RetiringLeftover { of }));

@@ -61,6 +61,7 @@ fn desired(projects: Vec<DesiredProject>) -> Desired {
     Desired {
         projects,
         secrets: None,
+        ..Desired::default()
     }
 }
 
