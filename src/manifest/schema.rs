@@ -279,6 +279,12 @@ fn defaults_definition() -> Value {
                 "type": "string",
                 "pattern": DURATION_PATTERN,
             },
+            "secrets": {
+                "description": "Default for each project's `secrets`: names of [stores.NAME] tables.",
+                "type": "array",
+                "items": {"type": "string"},
+                "minItems": 1,
+            },
         },
     })
 }

@@ -1,6 +1,7 @@
 //! `[defaults]`: values every project and key takes unless it sets its own (`unmanaged`,
-//! `ignore`, `role_change`, `rotate_after`, `rotation_overlap`). Read before the projects; a project's or key's
-//! own field replaces the default whole (an own `ignore` list is not merged with the default
+//! `ignore`, `role_change`, `rotate_after`, `rotation_overlap`, `secrets`). Read after
+//! `[stores.NAME]` and before the projects; a project's or key's own field replaces the
+//! default whole (an own `ignore` list is not merged with the default
 //! one). A protected key takes no default `rotate_after`: rotation replaces the key, which
 //! protection forbids, and a default must not make every protected key an error.
 
@@ -17,6 +18,7 @@ pub(crate) const DEFAULTS_FIELDS: &[&str] = &[
     "role_change",
     "rotate_after",
     "rotation_overlap",
+    "secrets",
 ];
 
 /// The `[defaults]` table, read.
@@ -28,6 +30,8 @@ pub(super) struct Defaults {
     pub(super) role_change: Option<RoleChange>,
     pub(super) rotate_after: Option<RotateAfter>,
     pub(super) rotation_overlap: Option<RotateAfter>,
+    /// The `[stores.NAME]` tables of every project that routes nowhere itself.
+    pub(super) secrets: Option<Vec<String>>,
 }
 
 impl Checker<'_> {
@@ -52,6 +56,7 @@ impl Checker<'_> {
             rotation_overlap: fields
                 .get("rotation_overlap")
                 .and_then(|v| self.duration("rotation_overlap", v)),
+            secrets: fields.get("secrets").and_then(|v| self.secrets_list(v)),
         }
     }
 }

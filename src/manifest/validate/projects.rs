@@ -62,7 +62,10 @@ impl Checker<'_> {
                 seen.push(seen_key);
             }
         }
-        let project_stores = fields.get("secrets").and_then(|v| self.secrets_list(v));
+        let project_stores = match fields.get("secrets") {
+            Some(value) => self.secrets_list(value),
+            None => self.defaults.secrets.clone(),
+        };
         let routed: Vec<&ProjectSelector> = selectors.iter().map(|(s, _)| s).collect();
         self.project_routes(
             &routed,

@@ -146,3 +146,51 @@ fn rotation_overlap_is_the_keys_else_the_projects_else_the_default() {
         ]
     );
 }
+
+#[test]
+fn default_secrets_route_every_project_that_names_no_destination_itself() {
+    let source = "[stores.vault]\nstore = \"file\"\npath = \"v.json\"\n\
+                  [stores.gh]\nstore = \"file\"\npath = \"gh.json\"\n\
+                  [defaults]\nsecrets = [\"vault\"]\n\
+                  [[project]]\nnames = [\"a\", \"b\"]\n\
+                  [[project.key]]\nname = \"k\"\nroles = [\"ProjectViewer\"]\n\
+                  [[project]]\nname = \"c\"\nsecrets = [\"gh\"]\n\
+                  [[project.key]]\nname = \"k\"\nroles = [\"ProjectViewer\"]\n";
+    let manifest = parse(source, Path::new("keyplan.toml")).unwrap();
+    let routes: Vec<(String, Vec<&str>)> = manifest
+        .routing
+        .routes
+        .iter()
+        .map(|r| {
+            (
+                r.project.to_string(),
+                r.stores.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            ("project \"a\"".to_owned(), vec!["vault"]),
+            ("project \"b\"".to_owned(), vec!["vault"]),
+            ("project \"c\"".to_owned(), vec!["gh"]),
+        ]
+    );
+    // Every key is routed, so the [secrets] store is never opened.
+    assert!(!manifest.routing.default_used);
+}
+
+#[test]
+fn a_default_secrets_list_naming_no_store_is_an_error_where_it_is_written() {
+    let source = "[stores.vault]\nstore = \"file\"\npath = \"v.json\"\n\
+                  [defaults]\nsecrets = [\"vualt\"]\n[[project]]\nname = \"p\"\n";
+    let Err(ManifestError::Invalid(diagnostics)) = parse(source, Path::new("keyplan.toml")) else {
+        panic!("expected diagnostics");
+    };
+    let first = &diagnostics.items[0];
+    assert_eq!(first.message, "unknown store \"vualt\"");
+    assert_eq!(
+        first.hint.as_deref(),
+        Some("declare it as a [stores.vualt] table; declared: vault")
+    );
+}
