@@ -156,7 +156,10 @@ fn default_secrets_route_every_project_that_names_no_destination_itself() {
                   [[project.key]]\nname = \"k\"\nroles = [\"ProjectViewer\"]\n\
                   [[project]]\nname = \"c\"\nsecrets = [\"gh\"]\n\
                   [[project.key]]\nname = \"k\"\nroles = [\"ProjectViewer\"]\n";
-    let manifest = parse(source, Path::new("keyplan.toml")).unwrap();
+    let manifest = match parse(source, Path::new("keyplan.toml")) {
+        Ok(manifest) => manifest,
+        Err(error) => panic!("expected a valid manifest, got:\n{error}"),
+    };
     let routes: Vec<(String, Vec<&str>)> = manifest
         .routing
         .routes
