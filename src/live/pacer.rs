@@ -183,7 +183,10 @@ impl PacerState {
             }
             return;
         }
-        if window.share <= self.background + MARGIN {
+        // Once paced (a limit was found), any 429 beyond the background share means the pace
+        // is over the limit: each costs its request a whole-second `Retry-After`.
+        let margin = if self.interval.is_zero() { MARGIN } else { 0.0 };
+        if window.share <= self.background + margin {
             self.high_before = None;
             if window.share <= self.background && !self.interval.is_zero() {
                 self.interval = self.interval * SPEED_UP / 100;
