@@ -271,7 +271,9 @@ impl Bench<'_> {
         let creates = self.args.throttle_creates;
         println!(
             "\n## Random 429s (`Retry-After: 1`): apply of {creates} creates at the default \
-             concurrency, at {} ms\n",
+             concurrency, {} projects × {} keys, at {} ms\n",
+            world.org.projects.len(),
+            world.org.keys_per_project,
             world.latency.as_millis()
         );
         println!(

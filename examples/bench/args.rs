@@ -40,6 +40,10 @@ pub struct Args {
     /// Keys the random-429 scenario creates (at each 429 share), then deletes.
     #[arg(long, default_value_t = 100)]
     pub throttle_creates: usize,
+    /// Projects of the random-429 scenario's own organisation (its plan lists each once, and
+    /// every listing is one more request that may wait out a 429).
+    #[arg(long, default_value_t = 10)]
+    pub throttle_projects: usize,
     /// Keys in the manifest `keyplan validate` reads.
     #[arg(long, default_value_t = 10_000)]
     pub validate_keys: usize,

@@ -130,10 +130,12 @@ impl<'a> Bench<'a> {
         if a.wants("rate") {
             self.rate_limited(&world)?;
         }
-        if a.wants("throttle") {
-            self.random_throttles(&world)?;
-        }
         self.rt.block_on(world.emu.shutdown());
+        if a.wants("throttle") {
+            let world = self.world(a.throttle_projects, a.keys, a.latency())?;
+            self.random_throttles(&world)?;
+            self.rt.block_on(world.emu.shutdown());
+        }
 
         if !a.no_scaling && a.wants("scaling") {
             self.scaling()?;

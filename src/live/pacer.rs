@@ -1,12 +1,8 @@
 //! How fast the whole client may send: one [`Pacer`] per client, shared by all its requests.
 //!
-//! Unthrottled it adds nothing. After a 429 every request of the client goes out at a learned
-//! interval from a shared "not before" instant, so a large apply slows down instead of failing.
-//! Each throttled request also waits its own `Retry-After`, in the request loop.
-//!
-//! Known weakness (issue: throughput when the API pushes back): random 429s from a busy
-//! gateway are read as a rate limit, so at 20% random 429s the interval climbs towards its cap
-//! and a 100-create apply takes far longer than the 429s themselves cost.
+//! Unthrottled it adds nothing. A 429 delays the request it answered (its `Retry-After`, in the
+//! request loop) and nothing else, unless the 429s show a real rate limit: then every request
+//! of the client goes out at a learned interval, so a large apply slows down instead of failing.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -15,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::lock::lock;
 
-/// The interval the pacer starts with at the first 429 (50 requests per second).
+/// The interval the pacer starts with once it sees a rate limit (50 requests per second).
 const FIRST_INTERVAL: Duration = Duration::from_millis(20);
 /// The slowest the pacer goes between two request starts.
 const MAX_INTERVAL: Duration = Duration::from_secs(2);
@@ -24,33 +20,74 @@ const MIN_INTERVAL: Duration = Duration::from_micros(500);
 /// A `Retry-After` at least this long holds every request of the client, not just the one it
 /// came with: the server is asking for a real pause, not signalling a momentary overdraft.
 const LONG_PAUSE: Duration = Duration::from_secs(5);
+/// Answers per judgement: the 429 share of this many requests sent at the current pace.
+const WINDOW: u32 = 16;
+/// A window is "high" when its 429 share exceeds the background share by this much.
+const MARGIN: f64 = 0.125;
+/// A share this high is a limit at once; below it, two high windows in a row are needed, so
+/// that a random cluster of 429s in one window does not slow the run.
+const CLEAR_LIMIT: f64 = 0.5;
+/// A slowdown helped when the share at the slower pace is below this part of the share before.
+const HELPED: f64 = 0.6;
+/// A slowdown cost throughput when the goodput at the slower pace is below this part of the
+/// goodput before.
+const COST: f64 = 0.75;
+/// After a window without 429s beyond the background share, the interval shrinks by this
+/// factor (in per cent): the pace probes upwards for a limit that was raised or misjudged.
+const SPEED_UP: u32 = 90;
 
-/// One client's shared sending schedule, adapted to the server's rate limit.
+/// One client's shared sending schedule.
 ///
-/// Unthrottled, it adds nothing: every request may start at once. At a 429 the interval between
-/// request starts grows by a quarter (additive-increase/multiplicative-decrease on the rate, as
-/// TCP and the AWS SDKs' adaptive retry mode do), at most once per round of requests, since the
-/// answers to requests sent before the last slowdown say nothing about the new rate; every
-/// success shortens it by 1%. The rate so settles just under the server's limit.
-///
-/// The throttled request itself waits its `Retry-After`. The client's other requests wait one
-/// interval and then keep going at the learned rate, unless the `Retry-After` is long
-/// ([`LONG_PAUSE`]): holding every request for a whole-second `Retry-After` that really means
-/// "one token in 25 ms" leaves most of a rate limit unused (measured against the emulator's
-/// 40/s bucket: 100 listings took 14.5 s that way).
+/// Two kinds of 429 look alike on the wire: random ones (a busy gateway; slowing down does not
+/// make them rarer) and a rate limit (a token bucket; sending slower makes them stop). The
+/// pacer tells them apart by experiment. It judges the 429 share of every [`WINDOW`] answers
+/// to requests sent at the current pace; answers to requests sent before the last change of
+/// pace (resends included) say nothing about it and are not counted. When the share stands
+/// clearly above the background share of 429s, it slows down (the first time to
+/// [`FIRST_INTERVAL`], then by a quarter) and judges the next window at the slower pace: if the
+/// share fell, it was a limit and the pace stays; if not, the 429s are noise, the slowdown is
+/// undone and their share becomes the background share that later windows are measured
+/// against. Every success at the current pace shortens the interval by 1%, so the pace
+/// settles just under a limit (additive-increase/multiplicative-decrease, as TCP does).
 #[derive(Debug)]
 pub(crate) struct Pacer {
     state: Mutex<PacerState>,
+}
+
+/// Which pace a request was sent at: only answers at the current one are judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ticket {
+    level: u64,
 }
 
 #[derive(Debug)]
 struct PacerState {
     /// The earliest start of the next request.
     next_slot: Instant,
-    /// The spacing between request starts; zero when unthrottled.
+    /// The spacing between request starts; zero when unpaced.
     interval: Duration,
-    /// When the interval last grew.
-    last_slowdown: Option<Instant>,
+    /// Bumped at every change of pace other than the gradual speed-up.
+    level: u64,
+    /// Answers to requests sent at the current level.
+    ok: u32,
+    throttled: u32,
+    /// The share of the previous window at this level, when it was high.
+    high_before: Option<f64>,
+    /// The 429 share that slowing down did not remove.
+    background: f64,
+    /// When the current window began (the last judgement or change of pace).
+    window_start: Instant,
+    /// A slowdown being judged.
+    trial: Option<Trial>,
+}
+
+/// What the pace was like before a slowdown.
+#[derive(Debug, Clone, Copy)]
+struct Trial {
+    interval: Duration,
+    share: f64,
+    /// Successes per second.
+    goodput: f64,
 }
 
 impl Pacer {
@@ -59,56 +96,52 @@ impl Pacer {
             state: Mutex::new(PacerState {
                 next_slot: Instant::now(),
                 interval: Duration::ZERO,
-                last_slowdown: None,
+                level: 0,
+                ok: 0,
+                throttled: 0,
+                high_before: None,
+                background: 0.0,
+                window_start: Instant::now(),
+                trial: None,
             }),
         }
     }
 
-    /// Takes the sending slot if it is due (`Ok`), or says when to ask again (`Err`).
+    /// Takes the sending slot if it is due (`Ok`, with the pace it was sent at), or says when
+    /// to ask again (`Err`).
     ///
     /// Slots are not booked ahead: a request that waits asks again when the slot is due, so a
     /// slowdown applies at once to every waiting request, not only to those that come later.
-    pub(crate) fn try_take(&self, now: Instant) -> Result<(), Instant> {
+    pub(crate) fn try_take(&self, now: Instant) -> Result<Ticket, Instant> {
         let mut state = lock(&self.state);
         if now < state.next_slot {
             return Err(state.next_slot);
         }
         state.next_slot = now.max(state.next_slot) + state.interval;
-        Ok(())
+        Ok(Ticket { level: state.level })
     }
 
-    /// A request succeeded: speed up a little.
-    pub(crate) fn on_success(&self) {
+    /// A request sent with `ticket` succeeded.
+    pub(crate) fn on_success(&self, ticket: Ticket) {
         let mut state = lock(&self.state);
-        if !state.interval.is_zero() {
-            state.interval = state.interval * 99 / 100;
-            if state.interval < MIN_INTERVAL {
-                state.interval = Duration::ZERO;
-            }
+        if ticket.level != state.level {
+            return;
         }
+        state.ok += 1;
+        state.judge(Instant::now());
     }
 
-    /// A request sent at `sent_at` was answered 429 at `now`.
-    pub(crate) fn on_throttled(
-        &self,
-        sent_at: Instant,
-        now: Instant,
-        retry_after: Option<Duration>,
-    ) {
+    /// A request sent with `ticket` was answered 429 at `now`.
+    pub(crate) fn on_throttled(&self, ticket: Ticket, now: Instant, retry_after: Option<Duration>) {
         let mut state = lock(&self.state);
-        if state.last_slowdown.is_none_or(|at| sent_at >= at) {
-            state.interval = if state.interval.is_zero() {
-                FIRST_INTERVAL
-            } else {
-                (state.interval * 5 / 4).min(MAX_INTERVAL)
-            };
-            state.last_slowdown = Some(now);
+        if let Some(wait) = retry_after.filter(|wait| *wait >= LONG_PAUSE) {
+            state.next_slot = state.next_slot.max(now + wait);
         }
-        let pause = match retry_after {
-            Some(wait) if wait >= LONG_PAUSE => wait,
-            _ => state.interval,
-        };
-        state.next_slot = state.next_slot.max(now + pause);
+        if ticket.level != state.level {
+            return;
+        }
+        state.throttled += 1;
+        state.judge(now);
     }
 
     /// The current spacing between request starts.
@@ -116,82 +149,86 @@ impl Pacer {
     fn interval(&self) -> Duration {
         lock(&self.state).interval
     }
+
+    /// The 429 share the pacer has learned to ignore.
+    #[cfg(test)]
+    fn background(&self) -> f64 {
+        lock(&self.state).background
+    }
+}
+
+impl PacerState {
+    /// Judges a full window: slow down, keep or undo a slowdown, or carry on.
+    fn judge(&mut self, now: Instant) {
+        let answered = self.ok + self.throttled;
+        if answered < WINDOW {
+            return;
+        }
+        let span = now
+            .saturating_duration_since(self.window_start)
+            .as_secs_f64();
+        let window = Trial {
+            interval: self.interval,
+            share: f64::from(self.throttled) / f64::from(answered),
+            goodput: f64::from(self.ok) / span.max(1e-6),
+        };
+        (self.ok, self.throttled, self.window_start) = (0, 0, now);
+        if let Some(before) = self.trial.take() {
+            // Slower sending neither made the 429s rarer nor kept the goodput: they are noise
+            // (a rate limit keeps the goodput at the limit however slowly one sends above it).
+            if window.share >= before.share * HELPED && window.goodput < before.goodput * COST {
+                self.background = window.share;
+                self.interval = before.interval;
+                self.next_level(now);
+            }
+            return;
+        }
+        // Once paced (a limit was found), any 429 beyond the background share means the pace
+        // is over the limit: each costs its request a whole-second `Retry-After`.
+        let margin = if self.interval.is_zero() { MARGIN } else { 0.0 };
+        if window.share <= self.background + margin {
+            self.high_before = None;
+            if window.share <= self.background && !self.interval.is_zero() {
+                self.interval = self.interval * SPEED_UP / 100;
+                if self.interval < MIN_INTERVAL {
+                    self.interval = Duration::ZERO;
+                }
+            }
+            return;
+        }
+        match self.high_before {
+            Some(previous) => self.slow_down(
+                Trial {
+                    share: f64::midpoint(previous, window.share),
+                    ..window
+                },
+                now,
+            ),
+            // Already paced (a limit was found) or clearly limited: at once.
+            None if window.share >= CLEAR_LIMIT || !self.interval.is_zero() => {
+                self.slow_down(window, now);
+            }
+            None => self.high_before = Some(window.share),
+        }
+    }
+
+    fn slow_down(&mut self, before: Trial, now: Instant) {
+        self.trial = Some(before);
+        self.interval = if self.interval.is_zero() {
+            FIRST_INTERVAL
+        } else {
+            (self.interval * 5 / 4).min(MAX_INTERVAL)
+        };
+        self.next_level(now);
+    }
+
+    fn next_level(&mut self, now: Instant) {
+        self.level += 1;
+        self.high_before = None;
+        (self.ok, self.throttled, self.window_start) = (0, 0, now);
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_pacer_adds_nothing_until_throttled() {
-        let pacer = Pacer::new();
-        let now = Instant::now();
-        for _ in 0..100 {
-            assert_eq!(pacer.try_take(now), Ok(()));
-        }
-        pacer.on_success();
-        assert_eq!(pacer.interval(), Duration::ZERO);
-    }
-
-    #[test]
-    fn the_pacer_spaces_requests_and_pauses_everyone_only_for_a_long_retry_after() {
-        let pacer = Pacer::new();
-        let t0 = Instant::now();
-        pacer.on_throttled(t0, t0, Some(Duration::from_secs(1)));
-        assert_eq!(pacer.interval(), FIRST_INTERVAL);
-        let ms = |n| t0 + Duration::from_millis(n);
-        assert_eq!(pacer.try_take(ms(10)), Err(ms(20)));
-        assert_eq!(pacer.try_take(ms(20)), Ok(()));
-        assert_eq!(pacer.try_take(ms(21)), Err(ms(40)));
-        // A slowdown reaches requests already waiting.
-        pacer.on_throttled(ms(22), ms(25), None);
-        assert_eq!(pacer.interval(), Duration::from_millis(25));
-        assert_eq!(pacer.try_take(ms(40)), Err(ms(50)));
-        assert_eq!(pacer.try_take(ms(51)), Ok(()));
-        assert_eq!(pacer.try_take(ms(52)), Err(ms(76)));
-        let pacer = Pacer::new();
-        pacer.on_throttled(t0, t0, Some(Duration::from_secs(30)));
-        assert_eq!(pacer.try_take(t0), Err(t0 + Duration::from_secs(30)));
-    }
-
-    #[test]
-    fn the_pacer_slows_once_per_round_and_recovers_on_success() {
-        let pacer = Pacer::new();
-        let t0 = Instant::now();
-        let t1 = t0 + Duration::from_millis(5);
-        // Sixteen requests in flight, all sent before the first slowdown, all throttled: one cut.
-        pacer.on_throttled(t0, t1, None);
-        for _ in 0..15 {
-            pacer.on_throttled(t0, t1 + Duration::from_millis(1), None);
-        }
-        assert_eq!(pacer.interval(), FIRST_INTERVAL);
-        // A request sent after the slowdown and still throttled: slow down further.
-        pacer.on_throttled(
-            t1 + Duration::from_millis(2),
-            t1 + Duration::from_millis(9),
-            None,
-        );
-        assert_eq!(pacer.interval(), FIRST_INTERVAL * 5 / 4);
-        let mut last = pacer.interval();
-        for _ in 0..10 {
-            pacer.on_success();
-            assert!(pacer.interval() < last);
-            last = pacer.interval();
-        }
-        for _ in 0..1000 {
-            pacer.on_success();
-        }
-        assert_eq!(pacer.interval(), Duration::ZERO);
-    }
-
-    #[test]
-    fn the_pacer_never_waits_longer_than_its_cap_between_requests() {
-        let pacer = Pacer::new();
-        let mut now = Instant::now();
-        for _ in 0..100 {
-            now += Duration::from_millis(1);
-            pacer.on_throttled(now, now, None);
-        }
-        assert_eq!(pacer.interval(), MAX_INTERVAL);
-    }
-}
+#[path = "pacer_tests.rs"]
+mod tests;

@@ -21,7 +21,7 @@ use super::observer::{ClientObserver, Wait, sleep_observed};
 use super::stats::{ClientStats, Counters, bump};
 use crate::live::ApiError;
 use crate::live::auth::{self, Credentials, TokenCache};
-use crate::live::pacer::Pacer;
+use crate::live::pacer::{Pacer, Ticket};
 use crate::live::redact;
 use crate::live::retry::{Outcome, Resend, RetryPolicy, Verdict, parse_retry_after, verdict};
 use crate::live::wire::{self, TokenRequest, TokenWire};
@@ -182,17 +182,19 @@ impl Inner {
         let mut refreshed = false;
         let mut sent = 0_u32;
         loop {
-            if call.api {
-                self.take_slot().await;
-            }
+            let ticket = if call.api {
+                Some(self.take_slot().await)
+            } else {
+                None
+            };
             let bearer = if call.api {
                 Some(self.bearer().await?)
             } else {
                 None
             };
-            let sent_at = Instant::now();
             sent += 1;
             let token = bearer.as_ref().map(|(token, _)| token);
+            let sent_at = Instant::now();
             let attempt =
                 attempt(&self.http, call, token, &self.credentials, &self.counters).await?;
             super::observer::log_attempt(call, &attempt, sent_at.elapsed(), sent);
@@ -227,9 +229,9 @@ impl Inner {
             }
             if let Attempt::Reply(reply) = &attempt
                 && (200..300).contains(&reply.status)
-                && call.api
+                && let Some(ticket) = ticket
             {
-                self.pacer.on_success();
+                self.pacer.on_success(ticket);
             }
 
             let retry_after = match &attempt {
@@ -246,9 +248,8 @@ impl Inner {
                 Verdict::Throttled => {
                     bump(&self.counters.throttled);
                     throttles += 1;
-                    if call.api {
-                        self.pacer
-                            .on_throttled(sent_at, Instant::now(), retry_after);
+                    if let Some(ticket) = ticket {
+                        self.pacer.on_throttled(ticket, Instant::now(), retry_after);
                     }
                     // This request waits its Retry-After (or its own backoff) and then queues
                     // for a slot again; the pacer decides whether the others slow down too.
@@ -282,10 +283,15 @@ impl Inner {
 
     /// Waits for the pacer's sending slot. A long hold (only a long `Retry-After` holds every
     /// request) is reported to the observer.
-    async fn take_slot(&self) {
-        while let Err(due) = self.pacer.try_take(Instant::now()) {
-            let delay = due.saturating_duration_since(Instant::now());
-            sleep_observed(self.observer.get(), Wait::RateLimited, delay).await;
+    async fn take_slot(&self) -> Ticket {
+        loop {
+            match self.pacer.try_take(Instant::now()) {
+                Ok(ticket) => return ticket,
+                Err(due) => {
+                    let delay = due.saturating_duration_since(Instant::now());
+                    sleep_observed(self.observer.get(), Wait::RateLimited, delay).await;
+                }
+            }
         }
     }
 

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::desired::{Desired, DesiredKey, DesiredProject};
-use crate::model::{KeyRef, LiveKey, Project};
+use crate::model::{KeyId, KeyRef, LiveKey, Project};
 
 use super::error::collect_errors;
 use super::guard::{self, ProjectDeletes};
@@ -66,6 +66,12 @@ pub fn compute_plan(
             declared,
             options,
             requested: requested.get(&index).cloned().unwrap_or_default(),
+            held: options
+                .held
+                .range((project.id.clone(), String::new())..)
+                .take_while(|((id, _), _)| id == &project.id)
+                .map(|((_, name), key)| (name.as_str(), key))
+                .collect(),
         };
         let first_change = out.changes.len();
         let live = context.plan(keys, &mut out, &mut errors);
@@ -216,6 +222,9 @@ struct ProjectContext<'a> {
     options: &'a PlanOptions,
     /// Declared key names `--replace` asks to replace.
     requested: BTreeSet<String>,
+    /// This project's part of `options.held`, by key name: looked up for every declared key,
+    /// which against the whole map cost two string copies each.
+    held: rustc_hash::FxHashMap<&'a str, &'a KeyId>,
 }
 
 impl ProjectContext<'_> {

@@ -57,7 +57,7 @@ impl<'a> ProjectContext<'a> {
             .collect();
 
         let live = LiveIndex::new(&keys);
-        let mut claims = Claims::new();
+        let mut claims = Claims::new(keys.len());
         let mut extras: Vec<Extra<'a>> = Vec::new();
         let mut bindings: Vec<Binding<'a>> = Vec::new();
         for (index, declared) in self.declared.keys.iter().enumerate() {
