@@ -217,6 +217,42 @@ pub struct Observed<'m> {
     pub live: LiveState,
 }
 
+/// The read-only audits (`drift`, `report`): loads the manifest, lists the live keys of its
+/// projects (those `only` names, when some; the output then says that `what` covers only
+/// them), hands them to `then`, and closes the connection whatever `then` returns.
+pub async fn with_live_keys(
+    ui: &Ui,
+    global: &GlobalArgs,
+    only: &[String],
+    what: &str,
+    then: impl FnOnce(Observed<'_>) -> super::error::CommandResult,
+) -> super::error::CommandResult {
+    let manifest = load_manifest(ui, &global.file)?;
+    let connection = Connection::open(global, Some(&manifest.desired)).await?;
+    connection.api.observe(super::progress::Waits::new(ui));
+    connection.warn_if_token_expires_soon(ui);
+    let result = async {
+        let listing = super::progress::Activity::new(ui, "listing the live keys");
+        let observed = observe(
+            &connection.api,
+            &manifest.desired,
+            only,
+            global.concurrency.get(),
+        )
+        .await?;
+        drop(listing);
+        if !only.is_empty() {
+            ui.warn(&format!(
+                "--project: the {what} covers only the named projects"
+            ));
+        }
+        then(observed)
+    }
+    .await;
+    connection.close().await;
+    result
+}
+
 /// Lists the organisation's projects, resolves the manifest's, and lists their keys
 /// concurrently. `only` limits the run to some projects (by name or id).
 pub async fn observe<'m, A: AdminApi>(

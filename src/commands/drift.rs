@@ -5,28 +5,12 @@ use crate::plan::PlanOptions;
 use crate::render::RenderOptions;
 
 use super::cli::{DriftArgs, Format, GlobalArgs};
-use super::context::{Connection, load_manifest, observe};
+use super::context::with_live_keys;
 use super::error::{CommandResult, Success};
 use super::ui::Ui;
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResult {
-    let manifest = load_manifest(ui, &global.file)?;
-    let connection = Connection::open(global, Some(&manifest.desired)).await?;
-    connection.api.observe(super::progress::Waits::new(ui));
-    connection.warn_if_token_expires_soon(ui);
-    let result = async {
-        let listing = super::progress::Activity::new(ui, "listing the live keys");
-        let observed = observe(
-            &connection.api,
-            &manifest.desired,
-            &args.projects,
-            global.concurrency.get(),
-        )
-        .await?;
-        drop(listing);
-        if !args.projects.is_empty() {
-            ui.warn("--project: the audit covers only the named projects");
-        }
+    with_live_keys(ui, global, &args.projects, "audit", |observed| {
         let now = jiff::Timestamp::now();
         let options = PlanOptions {
             now: Some(now),
@@ -58,8 +42,6 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResul
         } else {
             Success::ChangesPresent
         })
-    }
-    .await;
-    connection.close().await;
-    result
+    })
+    .await
 }

@@ -5,28 +5,12 @@
 use crate::render::RenderOptions;
 
 use super::cli::{Format, GlobalArgs, ReportArgs};
-use super::context::{Connection, load_manifest, observe};
+use super::context::with_live_keys;
 use super::error::{CommandResult, Success};
 use super::ui::Ui;
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ReportArgs) -> CommandResult {
-    let manifest = load_manifest(ui, &global.file)?;
-    let connection = Connection::open(global, Some(&manifest.desired)).await?;
-    connection.api.observe(super::progress::Waits::new(ui));
-    connection.warn_if_token_expires_soon(ui);
-    let result = async {
-        let listing = super::progress::Activity::new(ui, "listing the live keys");
-        let observed = observe(
-            &connection.api,
-            &manifest.desired,
-            &args.projects,
-            global.concurrency.get(),
-        )
-        .await?;
-        drop(listing);
-        if !args.projects.is_empty() {
-            ui.warn("--project: the report covers only the named projects");
-        }
+    with_live_keys(ui, global, &args.projects, "report", |observed| {
         let report = crate::plan::inventory(
             &observed.desired,
             &observed.resolved,
@@ -43,8 +27,6 @@ pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ReportArgs) -> CommandResu
             Format::Markdown => crate::render::report_markdown(&report),
         });
         Ok(Success::Done)
-    }
-    .await;
-    connection.close().await;
-    result
+    })
+    .await
 }

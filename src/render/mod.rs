@@ -22,6 +22,7 @@ mod json;
 mod markdown;
 mod overlap;
 mod paint;
+mod plan_errors;
 mod policy;
 mod report;
 pub mod schemas;
