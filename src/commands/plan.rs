@@ -117,6 +117,7 @@ pub async fn make_plan<'m, A: AdminApi>(
             .map(|s| held_to_settle(s, &observed))
             .unwrap_or_default(),
         audit_only: false,
+        force: scope.force,
     };
     let plan = crate::plan::compute_plan(&observed.desired, &observed.live, &options)?;
     if let Some(store) = store {

@@ -77,6 +77,9 @@ pub enum Cause {
         overlap: String,
         since: jiff::Timestamp,
     },
+    /// A retiring key kept for `rotation_overlap` that cannot be timed (the new key of `of`
+    /// has no creation time): `--force` deletes it.
+    UntimedOverlapForced { of: String, overlap: String },
 }
 
 impl Cause {

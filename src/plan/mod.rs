@@ -114,4 +114,7 @@ pub struct PlanOptions {
     /// The plan is only looked at, never applied (`drift`): `[[policy]]` violations do not
     /// refuse it, since the caller audits the live keys against the rules itself.
     pub audit_only: bool,
+    /// `--force`: also deletes a retiring key kept for a `rotation_overlap` that cannot be
+    /// timed (without it, such a key stays until `--replace`).
+    pub force: bool,
 }

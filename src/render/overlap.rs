@@ -16,6 +16,11 @@ pub(super) fn cause(cause: &Cause, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f,
             "retiring key of {of:?}: its overlap of {overlap} ended at {since}"
         ),
+        Cause::UntimedOverlapForced { of, overlap } => write!(
+            f,
+            "retiring key of {of:?}: --force deletes it, though its overlap of {overlap} \
+             cannot be timed"
+        ),
         _ => Ok(()),
     }
 }
@@ -31,8 +36,8 @@ pub(super) fn note(note: &NoteKind, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         NoteKind::RetiringUntimed { id, overlap } => write!(
             f,
             "retiring: the old key {id} is kept, since the new key's creation time is unknown \
-             and rotation_overlap = \"{overlap}\" cannot be timed; `--replace` of the key \
-             deletes it"
+             and rotation_overlap = \"{overlap}\" cannot be timed; `--replace` of the key, \
+             or `--force`, deletes it"
         ),
         _ => Ok(()),
     }

@@ -237,9 +237,9 @@ impl fmt::Display for Cause {
             Cause::Unmanaged => {
                 f.write_str("not declared in the manifest and unmanaged = \"delete\"")
             }
-            Cause::KeepsOldKey { .. } | Cause::OverlapEnded { .. } => {
-                super::overlap::cause(self, f)
-            }
+            Cause::KeepsOldKey { .. }
+            | Cause::OverlapEnded { .. }
+            | Cause::UntimedOverlapForced { .. } => super::overlap::cause(self, f),
         }
     }
 }

@@ -221,6 +221,12 @@ impl<'a> ProjectContext<'a> {
                 overlap: spelled,
                 until,
             },
+            _ if self.options.force => {
+                return Some(Overlap::Ended(Cause::UntimedOverlapForced {
+                    of: declared.name.clone(),
+                    overlap: spelled,
+                }));
+            }
             _ => NoteKind::RetiringUntimed {
                 id: retiring.id.clone(),
                 overlap: spelled,

@@ -158,3 +158,31 @@ fn without_the_new_keys_creation_time_the_old_key_is_kept_and_the_plan_says_why(
         .collect();
     assert_eq!(actions, [(Action::Replace, "new"), (Action::Delete, "old")]);
 }
+
+#[test]
+fn force_deletes_a_kept_key_whose_overlap_cannot_be_timed_and_only_that_key() {
+    let mut options = at("2027-01-01T00:00:00Z");
+    options.force = true;
+    let plan = compute_plan(&manifest(), &after_replace(None), &options).unwrap();
+    let [change] = plan.changes.as_slice() else {
+        panic!("expected one change, got {:?}", plan.changes);
+    };
+    assert_eq!(change.action(), Action::Delete);
+    assert_eq!(change.before().unwrap().id, KeyId("old".into()));
+    assert_eq!(
+        change.causes,
+        [Cause::UntimedOverlapForced {
+            of: "query".into(),
+            overlap: "7d".into()
+        }]
+    );
+    // A timed overlap still runs its course: --force does not cut it short.
+    let within = after_replace(Some("2026-03-01T00:00:00Z"));
+    let mut options = at("2026-03-03T00:00:00Z");
+    options.force = true;
+    assert!(
+        compute_plan(&manifest(), &within, &options)
+            .unwrap()
+            .is_empty()
+    );
+}
