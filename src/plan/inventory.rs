@@ -51,6 +51,9 @@ pub struct InventoryKey {
 pub struct Inventory {
     /// When the report was made: ages and due dates are as of this time.
     pub now: jiff::Timestamp,
+    /// The declared projects the report covers, by name and id (a project with no live key
+    /// is still one the report looked at).
+    pub projects: Vec<Project>,
     /// Every live key of the declared projects, by project name, project id, key name, id.
     pub keys: Vec<InventoryKey>,
     /// Violations of whole projects (`max_keys`).
@@ -85,8 +88,11 @@ pub fn inventory(
             &b.id,
         ))
     });
+    let mut projects: Vec<Project> = seen.into_iter().cloned().collect();
+    projects.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
     Inventory {
         now,
+        projects,
         keys,
         project_violations: violations,
     }

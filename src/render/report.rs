@@ -58,8 +58,6 @@ fn details(key: &InventoryKey) -> String {
 
 /// The last line: `12 keys in 3 projects; 2 with policy violations, 1 due for rotation.`
 pub fn report_summary_line(report: &Inventory) -> String {
-    let mut projects: Vec<_> = report.keys.iter().map(|k| &k.project.id).collect();
-    projects.dedup();
     let violating = report
         .keys
         .iter()
@@ -73,7 +71,7 @@ pub fn report_summary_line(report: &Inventory) -> String {
     format!(
         "{} in {}; {} with policy violations, {} due for rotation{}.",
         super::words::count(report.keys.len(), "key"),
-        super::words::count(projects.len(), "project"),
+        super::words::count(report.projects.len(), "project"),
         violating,
         overdue,
         match report.project_violations.len() {
@@ -99,14 +97,23 @@ pub fn report_human(report: &Inventory, opts: &RenderOptions) -> String {
         "MANAGED",
         "POLICY",
     ];
+    // Keys are sorted as the projects are: each project's keys are the next run of them.
     let mut start = 0;
-    while start < report.keys.len() {
-        let project = &report.keys[start].project;
+    for project in &report.projects {
         let end = start
             + report.keys[start..]
                 .iter()
                 .take_while(|k| k.project == *project)
                 .count();
+        if start == end {
+            let title = format!(
+                "Project {} ({}): no keys",
+                quoted(&project.name),
+                project.id
+            );
+            let _ = writeln!(out, "{}\n", paint.paint(Paint::BOLD, &title));
+            continue;
+        }
         let rows: Vec<[String; 7]> = report.keys[start..end]
             .iter()
             .map(|k| {
@@ -183,6 +190,7 @@ pub fn report_human(report: &Inventory, opts: &RenderOptions) -> String {
 struct ReportDoc<'a> {
     format_version: &'static str,
     generated_at: String,
+    projects: Vec<ProjectDoc<'a>>,
     keys: Vec<KeyDoc<'a>>,
     project_violations: Vec<ViolationDoc<'a>>,
 }
@@ -208,6 +216,7 @@ pub fn report_json(report: &Inventory) -> String {
     to_pretty(&ReportDoc {
         format_version: FORMAT_VERSION,
         generated_at: report.now.to_string(),
+        projects: report.projects.iter().map(ProjectDoc::of).collect(),
         keys: report
             .keys
             .iter()

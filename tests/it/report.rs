@@ -124,3 +124,49 @@ fn report_lists_every_live_key_with_age_due_date_and_policy_status() {
     );
     env.assert_no_leaks(&[]);
 }
+
+#[test]
+fn a_declared_project_without_keys_is_in_the_report_as_one_with_no_keys() {
+    let env = Env::with_config(EmulatorConfig {
+        seed: Some(Seed {
+            projects: vec![
+                SeedProject {
+                    name: "search-prod".into(),
+                    id: None,
+                    keys: vec![key("query", Role::DataPlaneViewer, 1)],
+                },
+                SeedProject {
+                    name: "empty-prod".into(),
+                    id: None,
+                    keys: vec![],
+                },
+            ],
+        }),
+        ..EmulatorConfig::default()
+    });
+    env.manifest(&format!("{MANIFEST}\n[[project]]\nname = \"empty-prod\"\n"));
+
+    let human = env.keyplan(["report"]).run().code(0);
+    assert!(
+        human.stdout.contains("1 key in 2 projects;"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("Project \"empty-prod\" (") && l.ends_with("): no keys")),
+        "{}",
+        human.stdout
+    );
+    let json = env.keyplan(["report", "--format", "json"]).run().code(0);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let names: Vec<&str> = doc["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["empty-prod", "search-prod"]);
+}
