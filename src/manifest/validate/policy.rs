@@ -10,8 +10,7 @@ use std::ops::Range;
 use toml::de::DeValue;
 
 use super::checker::{Checker, Value, quote};
-use crate::desired::{DesiredKey, KeyGlob, NamePattern, PolicyRule, RotateAfter};
-use crate::manifest::duration::parse_duration;
+use crate::desired::{DesiredKey, KeyGlob, NamePattern, PolicyRule};
 use crate::model::RoleSet;
 use crate::policy::{ViolationKind, covers, judge_count, judge_declared};
 
@@ -45,7 +44,9 @@ impl Checker<'_> {
             Some(value) => self.forbid_roles(value),
             None => RoleSet::new(),
         };
-        let max_age = fields.get("max_age").and_then(|v| self.max_age(v));
+        let max_age = fields
+            .get("max_age")
+            .and_then(|v| self.duration("max_age", v));
         let name_pattern = fields
             .get("name_pattern")
             .and_then(|v| self.name_pattern(v));
@@ -74,22 +75,7 @@ impl Checker<'_> {
     fn project_globs(&mut self, value: &Value<'_>) -> Vec<KeyGlob> {
         let mut globs = Vec::new();
         for pattern in self.string_array("projects", value).unwrap_or_default() {
-            match KeyGlob::new(pattern.get_ref()) {
-                Ok(glob) => globs.push(glob),
-                Err(error) => {
-                    let diagnostic = self
-                        .at(
-                            pattern.span(),
-                            format!(
-                                "invalid glob {}: {}",
-                                quote(pattern.get_ref()),
-                                error.kind()
-                            ),
-                        )
-                        .with_hint("globs use * (any text), ? (one character), [abc] and {a,b}");
-                    self.report(diagnostic);
-                }
-            }
+            globs.extend(self.glob(&pattern));
         }
         globs
     }
@@ -100,21 +86,6 @@ impl Checker<'_> {
             roles.extend(self.role(&name));
         }
         roles
-    }
-
-    fn max_age(&mut self, value: &Value<'_>) -> Option<RotateAfter> {
-        let text = self.string("max_age", value)?;
-        match parse_duration(text.get_ref()) {
-            Ok(limit) => Some(RotateAfter {
-                limit,
-                spelled: text.get_ref().trim().to_owned(),
-            }),
-            Err((message, hint)) => {
-                let diagnostic = self.at(text.span(), message).with_hint(hint);
-                self.report(diagnostic);
-                None
-            }
-        }
     }
 
     /// A regular expression, its error pointed at the character where the parser gave up

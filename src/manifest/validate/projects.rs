@@ -151,26 +151,32 @@ impl Checker<'_> {
         let mut globs = Vec::new();
         let mut spans = Vec::new();
         for pattern in self.string_array("ignore", value).unwrap_or_default() {
-            match KeyGlob::new(pattern.get_ref()) {
-                Ok(glob) => {
-                    globs.push(glob);
-                    spans.push(pattern.span());
-                }
-                Err(error) => {
-                    let diagnostic = self
-                        .at(
-                            pattern.span(),
-                            format!(
-                                "invalid glob {}: {}",
-                                quote(pattern.get_ref()),
-                                error.kind()
-                            ),
-                        )
-                        .with_hint("globs use * (any text), ? (one character), [abc] and {a,b}");
-                    self.report(diagnostic);
-                }
+            if let Some(glob) = self.glob(&pattern) {
+                globs.push(glob);
+                spans.push(pattern.span());
             }
         }
         (globs, spans)
+    }
+
+    /// One glob (of key names in `ignore`, of project names in `[[policy]]`), or its error.
+    pub(super) fn glob(&mut self, pattern: &toml::Spanned<String>) -> Option<KeyGlob> {
+        match KeyGlob::new(pattern.get_ref()) {
+            Ok(glob) => Some(glob),
+            Err(error) => {
+                let diagnostic = self
+                    .at(
+                        pattern.span(),
+                        format!(
+                            "invalid glob {}: {}",
+                            quote(pattern.get_ref()),
+                            error.kind()
+                        ),
+                    )
+                    .with_hint("globs use * (any text), ? (one character), [abc] and {a,b}");
+                self.report(diagnostic);
+                None
+            }
+        }
     }
 }
