@@ -107,10 +107,15 @@ fn label((name, store): Destination<'_>) -> String {
     }
 }
 
-/// `error`, said of `destination`.
-fn at(destination: Destination<'_>, error: StoreError) -> StoreError {
+/// `error`, said of `destination` by name only: every message about the stores already
+/// describes them all (`describe`), and a command's own error quotes the command again.
+fn at((name, _): Destination<'_>, error: StoreError) -> StoreError {
+    let message = match name {
+        Some(name) => format!("store {name:?}: {}", error.message),
+        None => error.message,
+    };
     StoreError {
-        message: format!("{}: {}", label(destination), error.message),
+        message,
         hint: error.hint,
     }
 }
@@ -429,10 +434,7 @@ mod tests {
         );
         let error = routed.put(&record("prod", "both"), &Secret::new("pcsk_x"));
         let error = error.err().map(|e| e.message).unwrap_or_default();
-        assert!(
-            error.starts_with("store \"b\" (memory): refused"),
-            "{error}"
-        );
+        assert!(error.starts_with("store \"b\": refused"), "{error}");
         assert!(holds(&a).is_empty(), "not taken back from a");
 
         let stuck = Arc::new(Memory {
