@@ -338,3 +338,33 @@ fn an_imported_manifest_reads_well() {
     ];
     insta::assert_snapshot!("import", manifest::render_manifest(&[(project, keys)]));
 }
+
+/// The token exchange runs while the manifest is parsed (commands/context.rs
+/// `open_with_manifest`), but an invalid manifest's error is still the command's, whatever the
+/// exchange did; with a valid manifest the exchange's own error is, as it always was.
+#[test]
+fn an_invalid_manifest_is_the_error_even_when_the_credentials_are_refused_meanwhile() {
+    let env = crate::common::Env::new();
+    env.manifest("[[project]]\nname = \"prod\"\ncolour = \"blue\"\n");
+    let invalid = env
+        .keyplan(["plan", "--format", "json"])
+        .env("PINECONE_CLIENT_SECRET", "not-the-secret")
+        .run()
+        .code(1);
+    assert!(
+        invalid.stderr.contains("unknown field `colour`"),
+        "{}",
+        invalid.stderr
+    );
+    let document: serde_json::Value = serde_json::from_str(&invalid.stdout).unwrap();
+    assert_eq!(document["kind"], "manifest", "{}", invalid.stdout);
+
+    env.manifest(crate::common::PROD_READER_FILE_STORE);
+    let refused = env
+        .keyplan(["plan", "--format", "json"])
+        .env("PINECONE_CLIENT_SECRET", "not-the-secret")
+        .run()
+        .code(1);
+    let document: serde_json::Value = serde_json::from_str(&refused.stdout).unwrap();
+    assert_eq!(document["kind"], "credentials", "{}", refused.stdout);
+}
