@@ -25,16 +25,7 @@ pub const SANDBOX_STATE_FILE: &str = ".keyplan-sandbox.json";
 
 /// Loads the manifest, printing its diagnostics in full when it is invalid.
 pub fn load_manifest(ui: &Ui, path: &Path) -> Result<Manifest, CommandError> {
-    loaded_manifest(ui, path, crate::manifest::load(path))
-}
-
-/// A loaded manifest with its warnings shown, or its diagnostics shown and the error.
-fn loaded_manifest(
-    ui: &Ui,
-    path: &Path,
-    loaded: Result<Manifest, ManifestError>,
-) -> Result<Manifest, CommandError> {
-    match loaded {
+    match crate::manifest::load(path) {
         Ok(manifest) => {
             for warning in &manifest.warnings {
                 ui.info(&warning.render(ui.color_stderr()));
@@ -75,69 +66,6 @@ pub fn invalid_manifest(path: &Path, diagnostics: &crate::manifest::Diagnostics)
         .collect();
     error.hints = errors.iter().filter_map(|d| d.hint.clone()).collect();
     error
-}
-
-/// Loads the manifest and connects, the client's long waits shown on `ui`. Outside the sandbox
-/// the token exchange runs while the manifest is parsed (a manifest of thousands of keys
-/// takes about a round trip to parse). An invalid manifest still comes first: its error is
-/// the command's, whatever the exchange did.
-pub async fn open_with_manifest(
-    ui: &Ui,
-    global: &GlobalArgs,
-) -> Result<(Manifest, Connection), CommandError> {
-    if global.sandbox {
-        let manifest = load_manifest(ui, &global.file)?;
-        let connection = Connection::open(global, Some(&manifest.desired)).await?;
-        connection.api.observe(super::progress::Waits::new(ui));
-        return Ok((manifest, connection));
-    }
-    let connection = match Connection::open(global, None).await {
-        Ok(connection) => connection,
-        Err(error) => {
-            load_manifest(ui, &global.file)?;
-            return Err(error);
-        }
-    };
-    connection.api.observe(super::progress::Waits::new(ui));
-    let path = global.file.clone();
-    let parse = tokio::task::spawn_blocking(move || crate::manifest::load(&path));
-    let (manifest, fetched) = parse_while(ui, &global.file, parse, &connection.api).await;
-    match (manifest, fetched) {
-        (Ok(manifest), Ok(())) => Ok((manifest, connection)),
-        (Err(error), _) => Err(error),
-        (Ok(_), Err(error)) => Err(error.into()),
-    }
-}
-
-/// Waits for `parse` while the token exchange runs; once the manifest is known to be
-/// invalid, the exchange is dropped (its outcome no longer matters).
-async fn parse_while(
-    ui: &Ui,
-    path: &Path,
-    mut parse: tokio::task::JoinHandle<Result<Manifest, ManifestError>>,
-    api: &HttpAdminApi,
-) -> (
-    Result<Manifest, CommandError>,
-    Result<(), crate::live::ApiError>,
-) {
-    let token = api.prefetch_token();
-    tokio::pin!(token);
-    let (parsed, fetched) = tokio::select! {
-        parsed = &mut parse => (parsed, None),
-        fetched = &mut token => (parse.await, Some(fetched)),
-    };
-    let manifest = match parsed {
-        Ok(loaded) => loaded_manifest(ui, path, loaded),
-        Err(stopped) => Err(CommandError::failed(format!(
-            "reading the manifest stopped: {stopped}"
-        ))),
-    };
-    let fetched = match (&manifest, fetched) {
-        (Err(_), _) => Ok(()),
-        (Ok(_), Some(fetched)) => fetched,
-        (Ok(_), None) => token.await,
-    };
-    (manifest, fetched)
 }
 
 /// A connection to an Admin API: Pinecone's, or the embedded emulator's with `--sandbox`.
@@ -299,7 +227,9 @@ pub async fn with_live_keys(
     what: &str,
     then: impl FnOnce(Observed<'_>) -> super::error::CommandResult,
 ) -> super::error::CommandResult {
-    let (manifest, connection) = open_with_manifest(ui, global).await?;
+    let manifest = load_manifest(ui, &global.file)?;
+    let connection = Connection::open(global, Some(&manifest.desired)).await?;
+    connection.api.observe(super::progress::Waits::new(ui));
     connection.warn_if_token_expires_soon(ui);
     let result = async {
         let listing = super::progress::Activity::new(ui, "listing the live keys");

@@ -7,13 +7,15 @@ use crate::render::{Heading, RenderOptions};
 use crate::secrets::SecretStore;
 
 use super::cli::{Format, GlobalArgs, PlanArgs, PlanScope};
-use super::context::{Connection, Observed, held_to_settle, observe, open_with_manifest};
+use super::context::{Connection, Observed, held_to_settle, load_manifest, observe};
 use super::error::{CommandError, CommandResult, Success};
 use super::saved_plan::SavedPlan;
 use super::ui::Ui;
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
-    let (manifest, connection) = open_with_manifest(ui, global).await?;
+    let manifest = load_manifest(ui, &global.file)?;
+    let connection = Connection::open(global, Some(&manifest.desired)).await?;
+    connection.api.observe(super::progress::Waits::new(ui));
     connection.warn_if_token_expires_soon(ui);
     let result = plan_and_show(ui, global, args, &manifest, &connection).await;
     connection.close().await;

@@ -339,9 +339,8 @@ fn an_imported_manifest_reads_well() {
     insta::assert_snapshot!("import", manifest::render_manifest(&[(project, keys)]));
 }
 
-/// The token exchange runs while the manifest is parsed (commands/context.rs
-/// `open_with_manifest`), but an invalid manifest's error is still the command's, whatever the
-/// exchange did; with a valid manifest the exchange's own error is, as it always was.
+/// An invalid manifest's error is the command's even when the credentials are wrong too (the
+/// manifest is read before any request); with a valid manifest the refusal is the error.
 #[test]
 fn an_invalid_manifest_is_the_error_even_when_the_credentials_are_refused_meanwhile() {
     let env = crate::common::Env::new();

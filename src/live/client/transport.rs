@@ -87,17 +87,6 @@ impl HttpAdminApi {
         let _ = self.inner.observer.set(observer);
     }
 
-    /// Exchanges the client credentials for a token now (nothing to do with an access token),
-    /// so that the exchange can overlap other work: the first request then finds the token
-    /// cached. Fails exactly as that request would have.
-    pub async fn prefetch_token(&self) -> Result<(), ApiError> {
-        self.inner
-            .bearer()
-            .await
-            .map(drop)
-            .map_err(|err| self.inner.scrub(err))
-    }
-
     pub(super) fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.inner.api_base.clone();
         // A base URL that can be a base (checked in `parse_base`) always has path segments.
