@@ -60,6 +60,16 @@ pub struct Inventory {
     pub project_violations: Vec<Violation>,
 }
 
+impl Inventory {
+    /// Every violation: the keys' own, then the project-wide ones.
+    pub fn violations(&self) -> impl Iterator<Item = &Violation> {
+        self.keys
+            .iter()
+            .flat_map(|k| &k.violations)
+            .chain(&self.project_violations)
+    }
+}
+
 /// The report of the live keys of `projects` (the resolved declared projects, in the order of
 /// `desired.projects`).
 pub fn inventory(

@@ -121,8 +121,12 @@ impl<'a> ViolationDoc<'a> {
 }
 
 /// The "Policy violations:" section of a human report; empty when there are none.
-pub(super) fn violations_human(violations: &[Violation], paint: super::Paint) -> String {
-    if violations.is_empty() {
+pub(super) fn violations_human<'a>(
+    violations: impl IntoIterator<Item = &'a Violation>,
+    paint: super::Paint,
+) -> String {
+    let mut violations = violations.into_iter().peekable();
+    if violations.peek().is_none() {
         return String::new();
     }
     let mut out = format!(

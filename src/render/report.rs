@@ -9,7 +9,7 @@ use crate::plan::{FORMAT_VERSION, Inventory, InventoryKey, Managed};
 
 use super::json::{ProjectDoc, to_pretty};
 use super::markdown::{MARKDOWN_LIMIT, code, escape_text};
-use super::policy::{ViolationDoc, violation_detail, violation_line};
+use super::policy::{ViolationDoc, violation_detail};
 use super::words::{quoted, roles_inline};
 use super::{Paint, RenderOptions};
 
@@ -163,24 +163,7 @@ pub fn report_human(report: &Inventory, opts: &RenderOptions) -> String {
         out.push('\n');
         start = end;
     }
-    let violations: Vec<_> = report
-        .keys
-        .iter()
-        .flat_map(|k| &k.violations)
-        .chain(&report.project_violations)
-        .collect();
-    if !violations.is_empty() {
-        let _ = writeln!(out, "{}", paint.paint(Paint::BOLD, "Policy violations:"));
-        for violation in violations {
-            let _ = writeln!(
-                out,
-                "  {} {}",
-                paint.paint(Paint::RED, "✗"),
-                violation_line(violation)
-            );
-        }
-        out.push('\n');
-    }
+    out.push_str(&super::policy::violations_human(report.violations(), paint));
     out.push_str(&paint.paint(Paint::BOLD, &report_summary_line(report)));
     out.push('\n');
     out
@@ -278,12 +261,7 @@ pub fn report_markdown(report: &Inventory) -> String {
             escape_text(&status(k)).replace('|', "\\|")
         );
     }
-    let violations: Vec<_> = report
-        .keys
-        .iter()
-        .flat_map(|k| &k.violations)
-        .chain(&report.project_violations)
-        .collect();
+    let violations: Vec<_> = report.violations().collect();
     if !violations.is_empty() {
         out.push_str("\n### Policy violations\n\n");
         for violation in violations {

@@ -120,6 +120,23 @@ fn at((name, _): Destination<'_>, error: StoreError) -> StoreError {
     }
 }
 
+/// Runs a removal in every destination, each tried even after one fails: whether any removed
+/// something, or the first failure (named by its store).
+fn remove_from_each(
+    destinations: Vec<Destination<'_>>,
+    remove: impl Fn(&dyn SecretStore) -> Result<bool, StoreError>,
+) -> Result<bool, StoreError> {
+    let mut removed = false;
+    let mut failed = None;
+    for destination in destinations {
+        match remove(&**destination.1) {
+            Ok(done) => removed |= done,
+            Err(error) => failed = failed.or(Some(at(destination, error))),
+        }
+    }
+    failed.map_or(Ok(removed), Err)
+}
+
 impl SecretStore for Destinations {
     fn describe(&self) -> String {
         self.every().map(label).collect::<Vec<_>>().join(", ")
@@ -219,15 +236,9 @@ impl SecretStore for Destinations {
         key_id: &KeyId,
         key_name: &str,
     ) -> Result<bool, StoreError> {
-        let mut removed = false;
-        let mut failed = None;
-        for destination in self.of(project, key_name) {
-            match destination.1.remove(project, key_id, key_name) {
-                Ok(done) => removed |= done,
-                Err(error) => failed = failed.or(Some(at(destination, error))),
-            }
-        }
-        failed.map_or(Ok(removed), Err)
+        remove_from_each(self.of(project, key_name), |store| {
+            store.remove(project, key_id, key_name)
+        })
     }
 
     fn remove_left(
@@ -238,18 +249,9 @@ impl SecretStore for Destinations {
         stored_under: &str,
         successor: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let mut removed = false;
-        let mut failed = None;
-        for destination in self.of(project, stored_under) {
-            match destination
-                .1
-                .remove_left(project, key_id, names, stored_under, successor)
-            {
-                Ok(done) => removed |= done,
-                Err(error) => failed = failed.or(Some(at(destination, error))),
-            }
-        }
-        failed.map_or(Ok(removed), Err)
+        remove_from_each(self.of(project, stored_under), |store| {
+            store.remove_left(project, key_id, names, stored_under, successor)
+        })
     }
 
     /// The id every destination that can read back agrees on; `None` when one holds nothing
