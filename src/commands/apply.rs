@@ -3,25 +3,28 @@
 
 use crate::apply::{ApplyOptions, ApplyReport, Event};
 use crate::manifest::Manifest;
+use crate::model::Project;
 use crate::plan::{Action, ApprovedPlan};
 use crate::render::{Heading, Paint};
 use crate::secrets::SecretStore;
 
 use super::cli::{ApplyArgs, Format, GlobalArgs, PlanScope};
-use super::context::{Connection, load_manifest, open_store};
+use super::context::{Connection, open_store};
 use super::error::{CommandError, CommandResult, ErrorKind, Success, Topic};
 use super::plan::{approve_by_guard, make_plan, render_plan};
 use super::saved_plan::SavedPlan;
+use super::start::Started;
 use super::ui::{Approval, Ui};
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
-    let manifest = load_manifest(ui, &global.file)?;
-    let connection = Connection::open(global, Some(&manifest.desired)).await?;
-    connection.api.observe(super::progress::Waits::new(ui));
-    let result = match (connection.require_token_for_apply(), &args.plan_file) {
-        (Err(refused), _) => Err(refused),
-        (Ok(()), Some(path)) => apply_saved(ui, global, args, &manifest, &connection, path).await,
-        (Ok(()), None) => plan_then_apply(ui, global, args, &manifest, &connection).await,
+    let Started {
+        manifest,
+        connection,
+        projects,
+    } = super::start::start(ui, global, Connection::require_token_for_apply).await?;
+    let result = match &args.plan_file {
+        Some(path) => apply_saved(ui, global, args, &manifest, &connection, projects, path).await,
+        None => plan_then_apply(ui, global, args, &manifest, &connection, projects).await,
     };
     connection.close().await;
     result
@@ -33,11 +36,13 @@ async fn plan_then_apply(
     args: &ApplyArgs,
     manifest: &Manifest,
     connection: &Connection,
+    projects: Vec<Project>,
 ) -> CommandResult {
     let store = open_store(manifest, &args.store)?;
     let (_, plan) = make_plan(
         ui,
         &connection.api,
+        projects,
         manifest,
         &args.scope,
         Some(store.as_ref()),
@@ -68,6 +73,7 @@ async fn apply_saved(
     args: &ApplyArgs,
     manifest: &Manifest,
     connection: &Connection,
+    projects: Vec<Project>,
     path: &std::path::Path,
 ) -> CommandResult {
     let mut saved = SavedPlan::read(path)?;
@@ -83,6 +89,7 @@ async fn apply_saved(
     let (observed, plan) = make_plan(
         ui,
         &connection.api,
+        projects,
         manifest,
         &scope,
         store.as_ref().ok().map(AsRef::as_ref),

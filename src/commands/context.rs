@@ -18,6 +18,7 @@ use crate::secrets::SecretStore;
 
 use super::cli::{GlobalArgs, StoreArgs};
 use super::error::{CommandError, ErrorKind, Topic};
+use super::start::Started;
 use super::ui::Ui;
 
 /// The name of the sandbox's state file, kept beside the manifest.
@@ -25,7 +26,17 @@ pub const SANDBOX_STATE_FILE: &str = ".keyplan-sandbox.json";
 
 /// Loads the manifest, printing its diagnostics in full when it is invalid.
 pub fn load_manifest(ui: &Ui, path: &Path) -> Result<Manifest, CommandError> {
-    match crate::manifest::load(path) {
+    loaded_manifest(ui, path, crate::manifest::load(path))
+}
+
+/// What [`crate::manifest::load`] gave for `path`: the manifest, its warnings shown, or its
+/// diagnostics shown and the error.
+pub fn loaded_manifest(
+    ui: &Ui,
+    path: &Path,
+    loaded: Result<Manifest, ManifestError>,
+) -> Result<Manifest, CommandError> {
+    match loaded {
         Ok(manifest) => {
             for warning in &manifest.warnings {
                 ui.info(&warning.render(ui.color_stderr()));
@@ -227,14 +238,17 @@ pub async fn with_live_keys(
     what: &str,
     then: impl FnOnce(Observed<'_>) -> super::error::CommandResult,
 ) -> super::error::CommandResult {
-    let manifest = load_manifest(ui, &global.file)?;
-    let connection = Connection::open(global, Some(&manifest.desired)).await?;
-    connection.api.observe(super::progress::Waits::new(ui));
+    let Started {
+        manifest,
+        connection,
+        projects,
+    } = super::start::start(ui, global, |_| Ok(())).await?;
     connection.warn_if_token_expires_soon(ui);
     let result = async {
         let listing = super::progress::Activity::new(ui, "listing the live keys");
         let observed = observe(
             &connection.api,
+            projects,
             &manifest.desired,
             only,
             global.concurrency.get(),
@@ -253,15 +267,16 @@ pub async fn with_live_keys(
     result
 }
 
-/// Lists the organisation's projects, resolves the manifest's, and lists their keys
-/// concurrently. `only` limits the run to some projects (by name or id).
+/// Resolves the manifest's projects among the organisation's (`org`, as listed) and lists
+/// their keys concurrently. `only` limits the run to some projects (by name or id).
 pub async fn observe<'m, A: AdminApi>(
     api: &A,
+    org: Vec<Project>,
     desired: &'m Desired,
     only: &[String],
     concurrency: usize,
 ) -> Result<Observed<'m>, CommandError> {
-    let (org, (desired, resolved)) = observe_projects(api, desired, only).await?;
+    let (org, (desired, resolved)) = resolve_listed(org, desired, only)?;
     let ids: Vec<ProjectId> = resolved.iter().map(|p| p.id.clone()).collect();
     let keys = list_keys_of_projects(api, &ids, concurrency).await?;
     Ok(Observed {
@@ -274,14 +289,26 @@ pub async fn observe<'m, A: AdminApi>(
     })
 }
 
+/// The organisation's projects (sorted), then the manifest's projects kept and the project
+/// each resolved to.
+type Resolved<'d> = (Vec<Project>, (Cow<'d, Desired>, Vec<Project>));
+
 /// Lists the organisation's projects (sorted) and resolves the manifest's, keeping those `only`
 /// names (all when empty).
 pub async fn observe_projects<'d, A: AdminApi>(
     api: &A,
     desired: &'d Desired,
     only: &[String],
-) -> Result<(Vec<Project>, (Cow<'d, Desired>, Vec<Project>)), CommandError> {
-    let mut org = api.list_projects().await?;
+) -> Result<Resolved<'d>, CommandError> {
+    resolve_listed(api.list_projects().await?, desired, only)
+}
+
+/// [`observe_projects`] for the projects `org` lists.
+fn resolve_listed<'d>(
+    mut org: Vec<Project>,
+    desired: &'d Desired,
+    only: &[String],
+) -> Result<Resolved<'d>, CommandError> {
     org.sort();
     let resolved = crate::plan::resolve_projects(desired, &org)?;
     let selected = select_projects(desired, resolved, only)?;

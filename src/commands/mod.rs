@@ -16,6 +16,7 @@ mod report;
 pub mod saved_plan;
 mod secret;
 mod show;
+mod start;
 mod ui;
 mod validate;
 

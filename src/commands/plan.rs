@@ -2,22 +2,26 @@
 
 use crate::live::AdminApi;
 use crate::manifest::Manifest;
+use crate::model::Project;
 use crate::plan::{ApprovedPlan, GuardLimits, Override, Plan, PlanOptions};
 use crate::render::{Heading, RenderOptions};
 use crate::secrets::SecretStore;
 
 use super::cli::{Format, GlobalArgs, PlanArgs, PlanScope};
-use super::context::{Connection, Observed, held_to_settle, load_manifest, observe};
+use super::context::{Connection, Observed, held_to_settle, observe};
 use super::error::{CommandError, CommandResult, Success};
 use super::saved_plan::SavedPlan;
+use super::start::Started;
 use super::ui::Ui;
 
 pub async fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
-    let manifest = load_manifest(ui, &global.file)?;
-    let connection = Connection::open(global, Some(&manifest.desired)).await?;
-    connection.api.observe(super::progress::Waits::new(ui));
+    let Started {
+        manifest,
+        connection,
+        projects,
+    } = super::start::start(ui, global, |_| Ok(())).await?;
     connection.warn_if_token_expires_soon(ui);
-    let result = plan_and_show(ui, global, args, &manifest, &connection).await;
+    let result = plan_and_show(ui, global, args, &manifest, &connection, projects).await;
     connection.close().await;
     result
 }
@@ -28,6 +32,7 @@ async fn plan_and_show(
     args: &PlanArgs,
     manifest: &Manifest,
     connection: &Connection,
+    projects: Vec<Project>,
 ) -> CommandResult {
     // The store settles duplicates it holds a secret for; planning works without it.
     let store =
@@ -35,6 +40,7 @@ async fn plan_and_show(
     let (observed, plan) = make_plan(
         ui,
         &connection.api,
+        projects,
         manifest,
         &args.scope,
         store.as_deref(),
@@ -86,17 +92,26 @@ async fn plan_and_show(
     })
 }
 
-/// Observes the live keys and computes the plan for the manifest.
+/// Observes the live keys of the manifest's projects among the organisation's (`projects`, as
+/// listed) and computes the plan.
 pub async fn make_plan<'m, A: AdminApi>(
     ui: &Ui,
     api: &A,
+    projects: Vec<Project>,
     manifest: &'m Manifest,
     scope: &PlanScope,
     store: Option<&dyn SecretStore>,
     concurrency: usize,
 ) -> Result<(Observed<'m>, Plan), CommandError> {
     let listing = super::progress::Activity::new(ui, "listing the live keys");
-    let observed = observe(api, &manifest.desired, &scope.projects, concurrency).await?;
+    let observed = observe(
+        api,
+        projects,
+        &manifest.desired,
+        &scope.projects,
+        concurrency,
+    )
+    .await?;
     drop(listing);
     if !scope.projects.is_empty() {
         ui.warn(&format!(

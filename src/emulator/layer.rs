@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::config::{Fault, Route};
 use super::conn::{ConnCtl, ConnHandle};
 use super::errors::{admin_error, oauth_error};
+use super::latency;
 use super::shared::Shared;
 use crate::lock::lock;
 
@@ -52,7 +53,7 @@ pub(crate) async fn fault_layer(
         (engine.decide(route), engine.latency())
     };
     if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+        latency::wait(latency).await;
     }
     let answer = apply(fault, route, req, next, conn.as_deref()).await;
     let mut counters = lock(&shared.counters);

@@ -12,6 +12,7 @@ mod config;
 mod conn;
 mod errors;
 mod faults;
+mod latency;
 mod layer;
 mod server;
 mod shared;
@@ -192,7 +193,7 @@ impl RunningEmulator {
         let store = lock(&self.shared.store);
         store
             .keys_of(project.as_str())
-            .map(|keys| keys.iter().map(|key| key.to_model()).collect())
+            .map(|keys| keys.iter().map(state::KeyRec::to_model).collect())
             .unwrap_or_default()
     }
 

@@ -12,13 +12,13 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::errors::{admin_error, oauth_error};
 use super::layer::fault_layer;
 use super::shared::Shared;
-use super::state::{Refusal, Store};
+use super::state::{KeyDoc, KeyRec, Refusal, Store};
 use crate::model::{Role, RoleSet, is_uuid, key_name_is_valid};
 
 /// The audience the token endpoint accepts, as production does (the trailing slash matters).
@@ -183,12 +183,18 @@ async fn list_keys(
     shared.authorize(&headers)?;
     check_uuid("project_id", &project_id)?;
     let store = shared.store();
-    let data: Vec<Value> = store
+    let data: Vec<KeyDoc<'_>> = store
         .keys_of(&project_id)?
         .iter()
-        .map(|key| key.to_json())
+        .map(KeyRec::doc)
         .collect();
-    Ok(axum::Json(json!({ "data": data })).into_response())
+    Ok(axum::Json(Listing { data }).into_response())
+}
+
+/// A page of `GET /admin/projects/{id}/api-keys`.
+#[derive(Serialize)]
+struct Listing<'a> {
+    data: Vec<KeyDoc<'a>>,
 }
 
 async fn create_key(
@@ -209,7 +215,7 @@ async fn create_key(
     save(&store)?;
     drop(store);
     // The one response that carries a secret; it is built here and goes nowhere but the wire.
-    Ok(axum::Json(json!({ "key": key.to_json(), "value": secret })).into_response())
+    Ok(axum::Json(json!({ "key": key.doc(), "value": secret })).into_response())
 }
 
 async fn describe_key(
@@ -220,7 +226,7 @@ async fn describe_key(
     shared.authorize(&headers)?;
     check_uuid("api_key_id", &key_id)?;
     let store = shared.store();
-    Ok(axum::Json(store.key(&key_id)?.to_json()).into_response())
+    Ok(axum::Json(store.key(&key_id)?.doc()).into_response())
 }
 
 async fn update_key(
@@ -237,7 +243,7 @@ async fn update_key(
     let roles = parse_roles(fields.get("roles"), &store.extra_roles)?;
     let key = store.update_key(&key_id, name, roles)?;
     save(&store)?;
-    Ok(axum::Json(key.to_json()).into_response())
+    Ok(axum::Json(key.doc()).into_response())
 }
 
 async fn delete_key(

@@ -339,24 +339,35 @@ fn an_imported_manifest_reads_well() {
     insta::assert_snapshot!("import", manifest::render_manifest(&[(project, keys)]));
 }
 
-/// An invalid manifest's error is the command's even when the credentials are wrong too (the
-/// manifest is read before any request); with a valid manifest the refusal is the error.
+/// The token exchange and the project listing run while the manifest is parsed
+/// (commands/start.rs), but an invalid manifest's error is still the command's, whatever the
+/// requests did; with a valid manifest the refusal is the error, as it always was.
 #[test]
 fn an_invalid_manifest_is_the_error_even_when_the_credentials_are_refused_meanwhile() {
     let env = crate::common::Env::new();
     env.manifest("[[project]]\nname = \"prod\"\ncolour = \"blue\"\n");
-    let invalid = env
-        .keyplan(["plan", "--format", "json"])
-        .env("PINECONE_CLIENT_SECRET", "not-the-secret")
-        .run()
-        .code(1);
-    assert!(
-        invalid.stderr.contains("unknown field `colour`"),
-        "{}",
-        invalid.stderr
-    );
-    let document: serde_json::Value = serde_json::from_str(&invalid.stdout).unwrap();
-    assert_eq!(document["kind"], "manifest", "{}", invalid.stdout);
+    for command in [
+        &["plan", "--format", "json"][..],
+        &["drift", "--format", "json"],
+        &["apply", "--auto-approve", "--format", "json"],
+    ] {
+        let invalid = env
+            .keyplan(command)
+            .env("PINECONE_CLIENT_SECRET", "not-the-secret")
+            .run()
+            .code(1);
+        assert!(
+            invalid.stderr.contains("unknown field `colour`"),
+            "{command:?}: {}",
+            invalid.stderr
+        );
+        let document: serde_json::Value = serde_json::from_str(&invalid.stdout).unwrap();
+        assert_eq!(
+            document["kind"], "manifest",
+            "{command:?}: {}",
+            invalid.stdout
+        );
+    }
 
     env.manifest(crate::common::PROD_READER_FILE_STORE);
     let refused = env

@@ -6,6 +6,7 @@
 
 mod persist;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use jiff::Timestamp;
@@ -70,8 +71,9 @@ impl Refusal {
 /// The organisation's state and the rules on it.
 pub(crate) struct Store {
     projects: Vec<ProjectRec>,
-    /// In creation order, so listings come out ordered by `created_at`.
-    keys: Vec<KeyRec>,
+    /// Each project's keys by project id, in creation order, so listings come out ordered by
+    /// `created_at` and a listing reads only its own project's keys.
+    keys: HashMap<String, Vec<KeyRec>>,
     /// The last `created_at` handed out: the next one is strictly later.
     last_created: Timestamp,
     /// Every secret value issued in this process (memory only).
@@ -92,7 +94,7 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("projects", &self.projects.len())
-            .field("keys", &self.keys.len())
+            .field("keys", &self.all_keys().count())
             .field("issued_secrets", &self.issued.len())
             .field("state_file", &self.state_file)
             .field("key_quota", &self.key_quota)
@@ -159,7 +161,10 @@ impl Store {
             secret_sha256: sha256_hex(&secret),
         };
         self.issued.push(secret.clone());
-        self.keys.push(rec.clone());
+        self.keys
+            .entry(project_id.to_owned())
+            .or_default()
+            .push(rec.clone());
         (rec, secret)
     }
 
@@ -174,18 +179,18 @@ impl Store {
             .ok_or_else(Refusal::project_not_found)
     }
 
-    pub fn keys_of(&self, project_id: &str) -> Result<Vec<&KeyRec>, Refusal> {
+    pub fn keys_of(&self, project_id: &str) -> Result<&[KeyRec], Refusal> {
         self.project(project_id)?;
-        Ok(self
-            .keys
-            .iter()
-            .filter(|key| key.project_id == project_id)
-            .collect())
+        Ok(self.keys.get(project_id).map_or(&[], Vec::as_slice))
+    }
+
+    /// Every key of every project.
+    fn all_keys(&self) -> impl Iterator<Item = &KeyRec> {
+        self.keys.values().flatten()
     }
 
     pub fn key(&self, id: &str) -> Result<&KeyRec, Refusal> {
-        self.keys
-            .iter()
+        self.all_keys()
             .find(|key| key.id == id)
             .ok_or_else(Refusal::key_not_found)
     }
@@ -235,7 +240,8 @@ impl Store {
         let starter = self.starter_plan;
         let key = self
             .keys
-            .iter_mut()
+            .values_mut()
+            .flatten()
             .find(|key| key.id == id)
             .ok_or_else(Refusal::key_not_found)?;
         if let Some(roles) = &roles
@@ -260,9 +266,11 @@ impl Store {
 
     /// `DELETE /admin/api-keys/{id}`.
     pub fn delete_key(&mut self, id: &str) -> Result<(), Refusal> {
-        let before = self.keys.len();
-        self.keys.retain(|key| key.id != id);
-        if self.keys.len() == before {
+        let found = self.keys.values_mut().find_map(|keys| {
+            let at = keys.iter().position(|key| key.id == id)?;
+            Some(keys.remove(at))
+        });
+        if found.is_none() {
             if self.delete_missing_500 {
                 return Err(Refusal::new(500, "INTERNAL", "Internal server error"));
             }
@@ -305,15 +313,27 @@ impl KeyRec {
     }
 
     /// The API's `APIKey` document (never the secret).
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "name": self.name,
-            "project_id": self.project_id,
-            "roles": self.roles.iter().map(Role::as_str).collect::<Vec<_>>(),
-            "created_at": format_timestamp(self.created_at),
-        })
+    pub fn doc(&self) -> KeyDoc<'_> {
+        KeyDoc {
+            created_at: format_timestamp(self.created_at),
+            id: &self.id,
+            name: &self.name,
+            project_id: &self.project_id,
+            roles: self.roles.iter().map(Role::as_str).collect(),
+        }
     }
+}
+
+/// The API's `APIKey` document, written straight from a [`KeyRec`] (a listing of thousands of
+/// keys builds no intermediate JSON values). The fields are in alphabetical order, as a JSON
+/// object value would write them.
+#[derive(Debug, Serialize)]
+pub(crate) struct KeyDoc<'a> {
+    created_at: String,
+    id: &'a str,
+    name: &'a str,
+    project_id: &'a str,
+    roles: Vec<&'a str>,
 }
 
 /// RFC 3339 in UTC with microseconds, as the API's examples show: `2025-10-20T23:40:27.069075Z`.

@@ -60,7 +60,7 @@ impl Store {
     ) -> std::io::Result<Store> {
         let mut store = Store {
             projects: Vec::new(),
-            keys: Vec::new(),
+            keys: std::collections::HashMap::new(),
             last_created: Timestamp::UNIX_EPOCH,
             issued: Vec::new(),
             state_file,
@@ -96,14 +96,17 @@ impl Store {
             self.bump_clock(project.created_at);
             for key in project.keys {
                 self.bump_clock(key.created_at);
-                self.keys.push(KeyRec {
-                    id: key.id,
-                    name: key.name,
-                    project_id: project.id.clone(),
-                    roles: key.roles.into_iter().collect(),
-                    created_at: key.created_at,
-                    secret_sha256: key.secret_sha256,
-                });
+                self.keys
+                    .entry(project.id.clone())
+                    .or_default()
+                    .push(KeyRec {
+                        id: key.id,
+                        name: key.name,
+                        project_id: project.id.clone(),
+                        roles: key.roles.into_iter().collect(),
+                        created_at: key.created_at,
+                        secret_sha256: key.secret_sha256,
+                    });
             }
             self.projects.push(ProjectRec {
                 id: project.id,
@@ -111,7 +114,7 @@ impl Store {
                 created_at: project.created_at,
             });
         }
-        self.keys.sort_by_key(|key| key.created_at);
+        self.sort_keys();
     }
 
     fn apply_seed(&mut self, seed: &Seed) {
@@ -122,7 +125,14 @@ impl Store {
                 self.insert_key(&rec.id, &key.name, roles, key.id.clone(), key.created_at);
             }
         }
-        self.keys.sort_by_key(|key| key.created_at);
+        self.sort_keys();
+    }
+
+    /// Puts each project's keys in creation order (a seed or a state file may list them in any).
+    fn sort_keys(&mut self) {
+        for keys in self.keys.values_mut() {
+            keys.sort_by_key(|key| key.created_at);
+        }
     }
 
     /// Writes the state file, atomically (`atomic_write`), if there is one.
@@ -143,8 +153,9 @@ impl Store {
                     created_at: project.created_at,
                     keys: self
                         .keys
-                        .iter()
-                        .filter(|key| key.project_id == project.id)
+                        .get(&project.id)
+                        .into_iter()
+                        .flatten()
                         .map(|key| StoredKey {
                             id: key.id.clone(),
                             name: key.name.clone(),
