@@ -16,8 +16,11 @@ use crate::model::Project;
 use super::cli::GlobalArgs;
 use super::context::{Connection, load_manifest, loaded_manifest};
 use super::error::CommandError;
-use super::progress::Waits;
+use super::progress::{Activity, Waits};
 use super::ui::Ui;
+
+/// What the spinner says while the organisation's projects are listed.
+const LISTING_PROJECTS: &str = "listing the projects";
 
 /// A command's manifest, its connection, and the organisation's projects as listed.
 #[derive(Debug)]
@@ -42,7 +45,10 @@ pub async fn start(
         let connection = Connection::open(global, Some(&manifest.desired)).await?;
         connection.api.observe(Waits::new(ui));
         let listed = match check(&connection) {
-            Ok(()) => connection.api.list_projects().await.map_err(Into::into),
+            Ok(()) => {
+                let _listing = Activity::new(ui, LISTING_PROJECTS);
+                connection.api.list_projects().await.map_err(Into::into)
+            }
             Err(refused) => Err(refused),
         };
         return match listed {
@@ -73,14 +79,20 @@ pub async fn start(
     let (manifest, projects) = {
         let listing = connection.api.list_projects();
         tokio::pin!(listing);
-        let (manifest, listed) = tokio::select! {
-            manifest = &mut parse => (manifest, None),
-            listed = &mut listing => (parse.await, Some(listed)),
+        // The spinner is gone before the manifest's warnings or diagnostics are printed.
+        let (manifest, listed) = {
+            let _listing = Activity::new(ui, LISTING_PROJECTS);
+            tokio::select! {
+                manifest = &mut parse => (manifest, None),
+                listed = &mut listing => (parse.await, Some(listed)),
+            }
         };
         let manifest = parsed(ui, &global.file, manifest)?;
-        let listed = match listed {
-            Some(listed) => listed,
-            None => listing.await,
+        let listed = if let Some(listed) = listed {
+            listed
+        } else {
+            let _listing = Activity::new(ui, LISTING_PROJECTS);
+            listing.await
         };
         (manifest, listed?)
     };
