@@ -1,15 +1,17 @@
 //! The start of every command that reads the live keys: the manifest, the connection and the
-//! organisation's projects. Outside the sandbox they overlap: the manifest is parsed on a
-//! blocking thread while the token is exchanged and the projects are listed, so a manifest of
-//! thousands of keys (about 15 ms of parsing at 5,000) costs no wall time of its own.
+//! organisation's projects. They overlap: the manifest is parsed on a blocking thread while the
+//! token is exchanged and the projects are listed, so a manifest of thousands of keys (about
+//! 15 ms of parsing at 5,000) costs no wall time of its own.
 //!
 //! The manifest still decides first: an invalid one is the command's error, whatever the
-//! network did, and its requests in flight are dropped. The sandbox needs the manifest before
-//! it starts (its emulator adds the projects the manifest names), so there nothing overlaps.
+//! network did, and its requests in flight are dropped. Nothing overlaps in the sandbox (its
+//! emulator adds the projects the manifest names, so it needs the manifest to start) nor for a
+//! manifest over 1 MiB (see [`worth_parsing_aside`]).
 
 use std::path::Path;
 
 use crate::live::AdminApi;
+use crate::live::client::HttpAdminApi;
 use crate::manifest::{Manifest, ManifestError};
 use crate::model::Project;
 
@@ -18,9 +20,6 @@ use super::context::{Connection, load_manifest, loaded_manifest};
 use super::error::CommandError;
 use super::progress::{Activity, Waits};
 use super::ui::Ui;
-
-/// What the spinner says while the organisation's projects are listed.
-const LISTING_PROJECTS: &str = "listing the projects";
 
 /// A command's manifest, its connection, and the organisation's projects as listed.
 #[derive(Debug)]
@@ -40,17 +39,15 @@ pub async fn start(
     global: &GlobalArgs,
     check: impl FnOnce(&Connection) -> Result<(), CommandError>,
 ) -> Result<Started, CommandError> {
-    if global.sandbox {
+    if global.sandbox || !worth_parsing_aside(&global.file) {
         let manifest = load_manifest(ui, &global.file)?;
         let connection = Connection::open(global, Some(&manifest.desired)).await?;
         connection.api.observe(Waits::new(ui));
-        let listed = match check(&connection) {
-            Ok(()) => {
-                let _listing = Activity::new(ui, LISTING_PROJECTS);
-                connection.api.list_projects().await.map_err(Into::into)
-            }
-            Err(refused) => Err(refused),
-        };
+        let listed = async {
+            check(&connection)?;
+            list_projects(ui, &connection.api).await
+        }
+        .await;
         return match listed {
             Ok(projects) => Ok(Started {
                 manifest,
@@ -77,22 +74,16 @@ pub async fn start(
     };
     connection.api.observe(Waits::new(ui));
     let (manifest, projects) = {
-        let listing = connection.api.list_projects();
+        let listing = list_projects(ui, &connection.api);
         tokio::pin!(listing);
-        // The spinner is gone before the manifest's warnings or diagnostics are printed.
-        let (manifest, listed) = {
-            let _listing = Activity::new(ui, LISTING_PROJECTS);
-            tokio::select! {
-                manifest = &mut parse => (manifest, None),
-                listed = &mut listing => (parse.await, Some(listed)),
-            }
+        let (manifest, listed) = tokio::select! {
+            manifest = &mut parse => (manifest, None),
+            listed = &mut listing => (parse.await, Some(listed)),
         };
         let manifest = parsed(ui, &global.file, manifest)?;
-        let listed = if let Some(listed) = listed {
-            listed
-        } else {
-            let _listing = Activity::new(ui, LISTING_PROJECTS);
-            listing.await
+        let listed = match listed {
+            Some(listed) => listed,
+            None => listing.await,
         };
         (manifest, listed?)
     };
@@ -101,6 +92,24 @@ pub async fn start(
         connection,
         projects,
     })
+}
+
+/// Whether the manifest at `path` is small enough to parse on a thread of its own. The
+/// overlap hides at most the token exchange and the project listing, while the second thread's
+/// malloc arena costs the parse about a quarter more CPU and keeps its memory: a manifest of
+/// 30,000 keys (2 MiB) took a quarter more CPU to plan with it (docs/performance.md).
+/// Above [`PARSE_ASIDE_MAX_BYTES`], or when the size is unknown, the manifest comes first.
+fn worth_parsing_aside(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|meta| meta.len() <= PARSE_ASIDE_MAX_BYTES)
+}
+
+/// The largest manifest parsed aside: about 15,000 keys.
+const PARSE_ASIDE_MAX_BYTES: u64 = 1 << 20;
+
+/// The organisation's projects, with a spinner on a terminal while they are listed.
+async fn list_projects(ui: &Ui, api: &HttpAdminApi) -> Result<Vec<Project>, CommandError> {
+    let _listing = Activity::new(ui, "listing the projects");
+    Ok(api.list_projects().await?)
 }
 
 /// The manifest the blocking thread loaded, or why there is none.

@@ -339,6 +339,25 @@ fn an_imported_manifest_reads_well() {
     insta::assert_snapshot!("import", manifest::render_manifest(&[(project, keys)]));
 }
 
+/// A manifest over 1 MiB is parsed before any request (commands/start.rs): its error is the
+/// command's as well, and no request reaches the API.
+#[test]
+fn a_large_invalid_manifest_is_the_error_and_nothing_is_sent() {
+    let env = crate::common::Env::new();
+    let padding = "# padding to make the manifest large\n".repeat(30_000);
+    env.manifest(&format!(
+        "{padding}[[project]]\nname = \"prod\"\ncolour = \"blue\"\n"
+    ));
+    env.emulator.reset_counters();
+    let invalid = env.keyplan(["plan"]).run().code(1);
+    assert!(
+        invalid.stderr.contains("unknown field `colour`"),
+        "{}",
+        invalid.stderr
+    );
+    assert_eq!(env.emulator.counters().total, 0, "no request was sent");
+}
+
 /// The token exchange and the project listing run while the manifest is parsed
 /// (commands/start.rs), but an invalid manifest's error is still the command's, whatever the
 /// requests did; with a valid manifest the refusal is the error, as it always was.

@@ -9,6 +9,7 @@
 //! A child of [`super`] so that it can build and read a [`Store`]'s private records while the
 //! in-memory rules stay in one place.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -60,7 +61,7 @@ impl Store {
     ) -> std::io::Result<Store> {
         let mut store = Store {
             projects: Vec::new(),
-            keys: std::collections::HashMap::new(),
+            keys: HashMap::new(),
             last_created: Timestamp::UNIX_EPOCH,
             issued: Vec::new(),
             state_file,
